@@ -1,0 +1,76 @@
+# smartmkt: `make run` and `make test` are all a user needs; both set everything up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+APT_PACKAGES := python3-venv python3-dev build-essential pkg-config libfreetype-dev libqhull-dev sqlite3
+VENV := .venv
+BOT_VENV := .venv-bot
+STAMPS := .setup-stamps
+SMARTMKT := $(VENV)/bin/smartmkt
+RASA := $(BOT_VENV)/bin/rasa
+WHEELS := var/cache/wheels
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+.PHONY: setup run test train demo lint validate story-test pytest clean
+
+setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/venv-bot $(WHEELS)/recbole-1.2.1-py3-none-any.whl
+
+$(STAMPS)/apt: Makefile
+	@mkdir -p $(STAMPS)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+	@touch $@
+
+# The app environment: torch 2.13.0 (CPU wheel), transformers, FAISS, SQLAlchemy 2, rasa-sdk...
+$(STAMPS)/venv: pyproject.toml $(STAMPS)/apt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip==25.3
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $@
+
+# The bot environment: Rasa Open Source 3.6.21 on Python 3.11 (recipe in ../shared/DESIGN.md).
+$(STAMPS)/venv-bot: bot/requirements.txt bot/constraints.txt bot/requirements.lock bot/mplsetup.cfg $(STAMPS)/apt
+	@test -x $(BOT_VENV)/bin/python || $(PYTHON) -m venv $(BOT_VENV)
+	$(BOT_VENV)/bin/pip install -q --upgrade pip==25.3
+	MPLSETUPCFG=$(CURDIR)/bot/mplsetup.cfg $(BOT_VENV)/bin/pip install -q --ignore-requires-python \
+	  -c bot/constraints.txt -c bot/requirements.lock -r bot/requirements.txt
+	@touch $@
+
+# MovieLens-100k ships inside the recbole wheel; fetched from PyPI once, never installed.
+$(WHEELS)/recbole-1.2.1-py3-none-any.whl: $(STAMPS)/venv
+	@mkdir -p $(WHEELS)
+	$(VENV)/bin/pip download -q --no-deps --only-binary=:all: recbole==1.2.1 -d $(WHEELS)
+
+demo: setup
+	$(SMARTMKT) data load-demo
+
+train: demo
+	$(SMARTMKT) train all
+
+run: train
+	$(SMARTMKT) run --no-train
+
+validate: setup
+	$(SMARTMKT) bot validate
+
+story-test: train
+	$(SMARTMKT) bot test-stories
+
+pytest: train
+	$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check smartmkt actions tests
+	$(VENV)/bin/mypy smartmkt actions
+
+test: validate story-test pytest
+
+clean:
+	rm -rf $(VENV) $(BOT_VENV) $(STAMPS) var models/nlu models/recommender models/rasa models/diet models/manifest.json

@@ -1,0 +1,90 @@
+"""Reply texts and rich payloads: pure functions of smartmkt results, unit-testable alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smartmkt.assistant import RecommendationReply
+from smartmkt.store.repository import OfferView, OrderView, ProductView
+
+
+def money(cents: int, currency: str = "USD") -> str:
+    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency, f"{currency} ")
+    return f"{symbol}{cents / 100:,.2f}"
+
+
+def product_line(product: ProductView) -> str:
+    year = f" ({product.year})" if product.year else ""
+    genres = ", ".join(product.genres) or "uncategorized"
+    return f"{product.title}{year} · {genres} · {money(product.price_cents, product.currency)}"
+
+
+def product_payload(product: ProductView) -> dict[str, Any]:
+    return {"id": product.id, "title": product.title, "year": product.year,
+            "genres": list(product.genres), "price": product.price,
+            "currency": product.currency}
+
+
+def offer_payload(offer: OfferView) -> dict[str, Any]:
+    return {"id": offer.id, "product_id": offer.product.id, "percent_off": offer.percent_off,
+            "price": offer.product.price, "offer_price": offer.offer_price_cents / 100,
+            "expires_at": offer.expires_at.isoformat(timespec="minutes"), "reason": offer.reason}
+
+
+def offer_line(offer: OfferView) -> str:
+    product = offer.product
+    return (f"Special offer for you: {offer.percent_off}% off {product.title}: "
+            f"{money(offer.offer_price_cents, product.currency)} instead of "
+            f"{money(product.price_cents, product.currency)}, until "
+            f"{offer.expires_at:%b %d}. Want it? (yes/no)")
+
+
+def recommendations_text(reply: RecommendationReply) -> str:
+    described = reply.preferences.describe()
+    intro = "Here are my picks for you" if reply.personalized else "Here are some popular picks"
+    if described:
+        intro += f" ({described})"
+    lines = [f"{intro}:"]
+    lines += [f"{n}. {product_line(p)}" for n, p in enumerate(reply.products, start=1)]
+    if reply.offer:
+        lines.append(offer_line(reply.offer))
+    return "\n".join(lines)
+
+
+def recommendations_payload(reply: RecommendationReply) -> dict[str, Any]:
+    return {"type": "recommendations",
+            "products": [product_payload(p) for p in reply.products],
+            "offer": offer_payload(reply.offer) if reply.offer else None}
+
+
+def nothing_found_text(reply: RecommendationReply) -> str:
+    described = reply.preferences.describe()
+    what = f" matching {described}" if described else ""
+    return (f"I couldn't find a title{what} that you don't already have. "
+            "Try another genre, a higher budget or a different decade.")
+
+
+def order_history_text(total: int, recent: list[OrderView]) -> str:
+    if not total:
+        return "You haven't ordered anything yet. Want a recommendation to start?"
+    lines = [f"You have {total} order{'s' if total != 1 else ''} with us. The most recent:"]
+    for order in recent:
+        discount = f", {order.discount_pct}% off" if order.discount_pct else ""
+        lines.append(f"- {order.ordered_at:%Y-%m-%d}: {order.product.title} "
+                     f"({money(order.amount_cents, order.product.currency)}{discount})")
+    return "\n".join(lines)
+
+
+def purchase_text(order: OrderView) -> str:
+    discount = f" with {order.discount_pct}% off" if order.discount_pct else ""
+    return (f"Done! I've ordered {order.product.title} for "
+            f"{money(order.amount_cents, order.product.currency)}{discount}. "
+            f"Order #{order.id}. Enjoy the movie!")
+
+
+def price_text(product: ProductView, offer: OfferView | None) -> str:
+    text = f"{product_line(product)}."
+    if offer:
+        text += (f" With your offer it's {money(offer.offer_price_cents, product.currency)} "
+                 f"({offer.percent_off}% off) until {offer.expires_at:%b %d}.")
+    return text

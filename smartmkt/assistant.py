@@ -1,0 +1,161 @@
+"""The shop assistant: everything a conversation can ask of smartmkt, with no Rasa in sight.
+
+Rasa actions, the CLI and the web API all call this one class, so behaviour (which titles, which
+offer, what gets stored) is the same whichever way a customer or a data person reaches it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+
+from rapidfuzz import fuzz, process
+from sqlalchemy import Engine, func, select
+
+from smartmkt.catalog import title_key
+from smartmkt.offers.policy import OfferRules, decide_offer
+from smartmkt.recommend.preferences import Preferences
+from smartmkt.recommend.recommender import Recommender
+from smartmkt.store.db import session_scope
+from smartmkt.store.models import Order
+from smartmkt.store.repository import (
+    OfferView,
+    OrderView,
+    ProductView,
+    StoreRepository,
+    as_utc,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecommendationReply:
+    products: list[ProductView]
+    offer: OfferView | None
+    preferences: Preferences
+    personalized: bool  # True when the customer's own history shaped the list
+    scores: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Greeting:
+    known: bool
+    purchases: int
+    last_title: str | None
+
+
+class ShopAssistant:
+    """Recommendations, offers, prices, purchases, history and privacy requests for a customer.
+
+    ``customer_ref`` is the shop's customer id: the chat sender id. Unknown ids are new
+    customers; they get a store row the first time something is recorded for them.
+    """
+
+    def __init__(self, engine: Engine, recommender: Recommender,
+                 offer_rules: OfferRules | None = None) -> None:
+        self.repo = StoreRepository(engine)
+        self.recommender = recommender
+        self.offer_rules = offer_rules or OfferRules()
+
+    # --- catalog ---------------------------------------------------------------------------
+    @cached_property
+    def _title_keys(self) -> dict[str, int]:
+        keys: dict[str, int] = {}
+        for item in self.recommender.items:
+            keys.setdefault(title_key(item.title), item.id)
+        return keys
+
+    def find_product(self, text: str) -> ProductView | None:
+        """The catalog title a customer means by ``text`` ("star wars", "the godfahter")."""
+        key = title_key(text)
+        if not key:
+            return None
+        product_id = self._title_keys.get(key)
+        if product_id is None:
+            match = process.extractOne(key, list(self._title_keys), scorer=fuzz.WRatio,
+                                       score_cutoff=86)
+            if match is None:
+                return None
+            product_id = self._title_keys[match[0]]
+        return self.repo.product(product_id)
+
+    def products(self, ids: list[int]) -> list[ProductView]:
+        by_id = self.repo.products_by_id(ids)
+        return [by_id[i] for i in ids if i in by_id]
+
+    # --- recommendations and offers --------------------------------------------------------
+    def recommend(self, customer_ref: str, prefs: Preferences | None = None,
+                  text: str | None = None, k: int = 5, channel: str = "text",
+                  exclude_ids: tuple[int, ...] = (), with_offer: bool = True) -> RecommendationReply:
+        """Top-``k`` titles for the customer and at most one personalized offer on the first."""
+        prefs = prefs or Preferences()
+        history = self.repo.history(customer_ref)
+        recs = self.recommender.recommend(history.product_ids, prefs, text=text, k=k,
+                                          exclude_ids=exclude_ids)
+        products = self.products([r.product_id for r in recs])
+        offer = None
+        if with_offer and products:
+            offer = self._offer_for(customer_ref, history.product_ids, history.last_order_at,
+                                    products[0], recs[0].score, channel)
+        return RecommendationReply(products, offer, prefs, personalized=not history.is_new,
+                                   scores={r.product_id: r.score for r in recs})
+
+    def _store_clock(self) -> datetime | None:
+        with session_scope(self.repo.engine) as session:
+            latest = session.scalar(select(func.max(Order.ordered_at)).where(Order.channel == "import"))
+        return as_utc(latest) if latest else None
+
+    def _offer_for(self, customer_ref: str, history: tuple[int, ...], last_order_at: datetime | None,
+                   product: ProductView, score: float, channel: str) -> OfferView | None:
+        if self.repo.is_opted_out(customer_ref):
+            return None
+        for open_offer in self.repo.open_offers(customer_ref):
+            if open_offer.product.id == product.id:
+                return open_offer
+        clock = self._store_clock()
+        decision = decide_offer(
+            purchases=len(history),
+            last_order_at=last_order_at,
+            store_clock=max(clock, last_order_at) if clock and last_order_at else clock,
+            offers_last_day=self.repo.offers_since(customer_ref, utcnow() - timedelta(days=1)),
+            opted_out=False,
+            recommendation_score=score,
+            rules=self.offer_rules,
+        )
+        if decision is None:
+            return None
+        return self.repo.create_offer(
+            customer_ref, product.id, decision.percent_off, decision.reason, decision.rule,
+            decision.scores, channel, timedelta(days=self.offer_rules.expiry_days),
+        )
+
+    def open_offers(self, customer_ref: str) -> list[OfferView]:
+        if self.repo.is_opted_out(customer_ref):
+            return []
+        return self.repo.open_offers(customer_ref)
+
+    def decline_offer(self, customer_ref: str, offer_id: int) -> bool:
+        return self.repo.decline_offer(customer_ref, offer_id)
+
+    # --- purchases and history -------------------------------------------------------------
+    def purchase(self, customer_ref: str, product_id: int, channel: str = "text") -> OrderView:
+        return self.repo.record_purchase(customer_ref, product_id, channel)
+
+    def order_history(self, customer_ref: str, limit: int = 5) -> tuple[int, list[OrderView]]:
+        return self.repo.order_history(customer_ref, limit)
+
+    def greeting(self, customer_ref: str) -> Greeting:
+        total, recent = self.repo.order_history(customer_ref, limit=1)
+        return Greeting(known=total > 0, purchases=total,
+                        last_title=recent[0].product.title if recent else None)
+
+    # --- privacy ---------------------------------------------------------------------------
+    def opt_out(self, customer_ref: str, channel: str = "text") -> None:
+        self.repo.opt_out(customer_ref, channel)
+
+    def erase(self, customer_ref: str, requested_by: str = "customer") -> dict[str, int]:
+        return self.repo.erase_customer(customer_ref, requested_by)

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints JSON figures; none of them is a test."""

@@ -1,0 +1,1 @@
+"""The ``smartmkt`` command line (Typer + rich)."""

@@ -1,0 +1,328 @@
+"""``smartmkt``: set up the store, train, evaluate, recommend, run and benchmark."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from smartmkt.cli.progress import console, progress_bars
+from smartmkt.settings import get_settings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+app = typer.Typer(help="smartmkt: conversational marketing assistant.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+db_app = typer.Typer(help="The SQL store.", no_args_is_help=True)
+data_app = typer.Typer(help="Data in the store.", no_args_is_help=True)
+train_app = typer.Typer(help="Train models (skips what is current unless --force).",
+                        no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print JSON figures.", no_args_is_help=True)
+bot_app = typer.Typer(help="The Rasa project in bot/ (runs in .venv-bot).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
+app.add_typer(bench_app, name="bench")
+app.add_typer(bot_app, name="bot")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ForceFlag = Annotated[bool, typer.Option("--force", help="Retrain even if inputs are unchanged.")]
+
+
+def fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+# --- db / data ------------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the store to the newest schema (Alembic)."""
+    from smartmkt.store.migrate import current_revision, upgrade
+
+    url = get_settings().resolved_database_url
+    upgrade(url)
+    console.print(f"store at schema revision [bold]{current_revision(url)}[/bold]")
+
+
+@data_app.command("load-demo")
+def data_load_demo() -> None:
+    """Load the demo store (MovieLens-100k from the recbole 1.2.1 wheel); no-op if loaded."""
+    from smartmkt.data.demo import load_demo
+    from smartmkt.store.db import get_engine, session_scope
+    from smartmkt.store.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    totals = {"products": 1682, "customers": 943, "orders": 100_000}
+    done = dict.fromkeys(totals, 0)
+    with progress_bars() as update, session_scope(get_engine()) as session:
+        def step(label: str, n: int) -> None:
+            done[label] += n
+            update(label, done[label], totals[label])
+
+        counts = load_demo(session, settings.var_dir / "cache" / "wheels", progress=step)
+    console.print(f"demo store: {counts.customers} customers, {counts.products} products, "
+                  f"{counts.orders} orders")
+
+
+# --- train ------------------------------------------------------------------------------------
+def _report(result: object) -> None:
+    r = result  # TrainResult
+    state = "up to date" if r.skipped else "trained"  # type: ignore[attr-defined]
+    console.print(f"{r.kind}: {state} ({r.fingerprint}) -> {r.path}")  # type: ignore[attr-defined]
+
+
+@train_app.command("nlu")
+def train_nlu_cmd(force: ForceFlag = False) -> None:
+    """Fine-tune MiniLM on bot/data/nlu (joint intents + entities)."""
+    from smartmkt.store.db import get_engine
+    from smartmkt.training import train_nlu_model
+
+    with progress_bars() as update:
+        _report(train_nlu_model(get_settings(), get_engine(), force, update))
+
+
+@train_app.command("recommender")
+def train_recommender_cmd(force: ForceFlag = False) -> None:
+    """Text + collaborative item vectors and the FAISS index, from the store."""
+    from smartmkt.store.db import get_engine
+    from smartmkt.training import train_recommender_model
+
+    with progress_bars() as update:
+        _report(train_recommender_model(get_settings(), get_engine(), force, update))
+
+
+@train_app.command("core")
+def train_core_cmd(force: ForceFlag = False) -> None:
+    """Rasa's dialogue model (rules, stories, forms), in the bot environment."""
+    from smartmkt.training import train_core_model
+
+    with progress_bars() as update:
+        _report(train_core_model(get_settings(), force, update))
+
+
+@train_app.command("all")
+def train_all_cmd(force: ForceFlag = False) -> None:
+    """NLU, recommender and Rasa core; each skipped when its inputs are unchanged."""
+    train_nlu_cmd(force)
+    train_recommender_cmd(force)
+    train_core_cmd(force)
+
+
+# --- bot ------------------------------------------------------------------------------------
+def _rasa(args: list[str]) -> None:
+    import subprocess
+
+    from smartmkt.training import bot_python
+
+    settings = get_settings()
+    code = subprocess.run([str(bot_python(settings)), "-m", "rasa", *args],
+                          cwd=settings.bot_dir).returncode
+    if code:
+        raise typer.Exit(code)
+
+
+@bot_app.command("validate")
+def bot_validate() -> None:
+    """`rasa data validate`: domain, rules, stories and NLU data agree (warnings fail)."""
+    _rasa(["data", "validate", "--domain", "domain.yml", "--data", "data", "--config",
+           "config.yml", "--fail-on-warnings"])
+
+
+@bot_app.command("test-stories")
+def bot_test_stories() -> None:
+    """`rasa test core` on bot/tests/test_stories.yml with the served dialogue model."""
+    from smartmkt import registry
+
+    settings = get_settings()
+    model = registry.served_path(settings.models_dir, "rasa_core")
+    _rasa(["test", "core", "--stories", "tests/test_stories.yml", "--model", str(model),
+           "--out", str(settings.var_dir / "story-results"), "--fail-on-prediction-errors"])
+
+
+# --- eval -------------------------------------------------------------------------------------
+@eval_app.command("nlu")
+def eval_nlu_cmd(
+    test_file: Annotated[Path, typer.Option("--test-file", help="Rasa-format NLU YAML.")],
+    baseline: Annotated[str | None, typer.Option("--baseline", help="'diet': also train and score Rasa DIET.")] = None,
+    as_json: JsonFlag = False,
+    show_errors: Annotated[bool, typer.Option("--errors", help="List misparsed messages.")] = False,
+) -> None:
+    """Score the served NLU model (and optionally Rasa's DIET) on any Rasa NLU test file."""
+    from smartmkt import registry
+    from smartmkt.nlu.data import NLUDataError, load_nlu
+    from smartmkt.nlu.evaluate import errors, evaluate_parser, parse_with_diet, score, train_diet
+    from smartmkt.nlu.parser import NLUParser
+
+    settings = get_settings()
+    if baseline not in (None, "diet"):
+        fail(f"unknown baseline {baseline!r}; the only baseline is 'diet'")
+    try:
+        examples = load_nlu(test_file)
+    except NLUDataError as exc:
+        fail(str(exc))
+    try:
+        parser = NLUParser(registry.served_path(settings.models_dir, "nlu"),
+                           settings.nlu_fallback_threshold, settings.nlu_max_chars)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    predictions = evaluate_parser(parser.parse_batch, examples)
+    report: dict[str, object] = {"model": score(examples, predictions)}
+    if baseline == "diet":
+        from smartmkt.training import bot_python
+
+        diet_model = train_diet(bot_python(settings), settings.bot_dir, settings.models_dir / "diet")
+        diet_predictions = parse_with_diet(bot_python(settings), diet_model, [e.text for e in examples])
+        report["diet"] = score(examples, diet_predictions)
+    if show_errors:
+        report["errors"] = errors(examples, predictions)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table("model", "intent acc", "intent macro-F1", "entity P", "entity R", "entity F1", "n")
+    for name, m in report.items():
+        if name != "errors":
+            m = dict(m)  # type: ignore[call-overload]
+            table.add_row(name, *(str(m[k]) for k in ("intent_accuracy", "intent_macro_f1",
+                                                      "entity_precision", "entity_recall",
+                                                      "entity_f1", "n")))
+    console.print(table)
+    for e in report.get("errors", []):  # type: ignore[attr-defined]
+        console.print(e)
+
+
+# --- recommend / parse ----------------------------------------------------------------------
+@app.command("recommend")
+def recommend_cmd(
+    customer: Annotated[str, typer.Option("--customer", help="Customer id (demo: 1-943).")],
+    text: Annotated[str | None, typer.Option("--text", help="What the customer wants, in words.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100)] = 5,
+    category: Annotated[list[str] | None, typer.Option("--category")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude")] = None,
+    price_max: Annotated[float | None, typer.Option("--price-max", min=0)] = None,
+    year: Annotated[str | None, typer.Option("--year", help="1997, 90s, 1980s ...")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Recommend titles for a customer (no offer is created)."""
+    from smartmkt import registry
+    from smartmkt.assistant import ShopAssistant
+    from smartmkt.recommend.preferences import Preferences
+    from smartmkt.recommend.recommender import Recommender
+    from smartmkt.store.db import get_engine
+
+    settings = get_settings()
+    try:
+        model = Recommender.load(registry.served_path(settings.models_dir, "recommender"))
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    prefs = Preferences.from_values(category, exclude, price_max, year)
+    start = time.perf_counter()
+    reply = ShopAssistant(get_engine(), model).recommend(customer, prefs, text, k, with_offer=False)
+    elapsed_ms = (time.perf_counter() - start) * 1000
+    rows = [{"product_id": p.id, "title": p.title, "year": p.year, "genres": list(p.genres),
+             "price": p.price, "score": round(reply.scores[p.id], 4)} for p in reply.products]
+    if as_json:
+        print(json.dumps({"customer": customer, "personalized": reply.personalized,
+                          "preferences": reply.preferences.describe(), "items": rows,
+                          "elapsed_ms": round(elapsed_ms, 2)}, indent=2))
+        return
+    table = Table("#", "title", "year", "genres", "price", "score")
+    for n, row in enumerate(rows, 1):
+        table.add_row(str(n), str(row["title"]), str(row["year"]), ", ".join(row["genres"]),  # type: ignore[arg-type]
+                      f"${row['price']:.2f}", str(row["score"]))
+    console.print(table)
+
+
+@app.command("parse")
+def parse_cmd(text: str) -> None:
+    """Parse one message with the served NLU model (Rasa parse JSON)."""
+    from smartmkt import registry
+    from smartmkt.nlu.parser import NLUParser
+
+    settings = get_settings()
+    parser = NLUParser(registry.served_path(settings.models_dir, "nlu"),
+                       settings.nlu_fallback_threshold, settings.nlu_max_chars)
+    print(json.dumps(parser.parse(text), indent=2))
+
+
+# --- run --------------------------------------------------------------------------------------
+@app.command("run")
+def run_cmd(
+    train: Annotated[bool, typer.Option(help="Load the demo store and train what is stale first.")] = True,
+) -> None:
+    """Start Rasa, the action server and the app under one supervisor (Ctrl-C stops all)."""
+    import threading
+
+    from honcho.manager import Manager
+
+    from smartmkt.services import service_specs, wait_healthy
+
+    settings = get_settings()
+    if train:
+        data_load_demo()
+        train_all_cmd(False)
+    specs = service_specs(settings)
+    manager = Manager()
+    for spec in specs:
+        manager.add_process(spec.name, spec.command, env=spec.env, cwd=str(spec.cwd))
+
+    def announce() -> None:
+        ready = wait_healthy([s.health_url for s in specs])
+        if not all(ready.values()):
+            console.print(f"[red]not ready:[/red] {[u for u, ok in ready.items() if not ok]}")
+            return
+        rest = f"{settings.rasa_url}/webhooks/rest/webhook"
+        console.print(
+            "\n[bold green]smartmkt is running[/bold green]\n"
+            f"  Rasa (REST, socket.io) {settings.rasa_url}\n"
+            f"  action server          http://{settings.host}:{settings.action_port}\n"
+            f"  smartmkt app (NLU,API) {settings.app_url}  (docs: {settings.app_url}/docs)\n\n"
+            "Talk to the bot as demo customer 42:\n"
+            f"  curl -s {rest} -H 'Content-Type: application/json' \\\n"
+            "    -d '{\"sender\": \"42\", \"message\": \"recommend a comedy under $10\"}'\n"
+            "Ctrl-C stops everything.\n"
+        )
+
+    threading.Thread(target=announce, daemon=True).start()
+    manager.loop()
+    sys.exit(manager.returncode)
+
+
+# --- bench ------------------------------------------------------------------------------------
+@bench_app.command("chat")
+def bench_chat_cmd(
+    users: Annotated[int, typer.Option("--users", min=1, max=200)] = 10,
+    turns: Annotated[int, typer.Option("--turns", min=1, max=100, help="Turns per customer.")] = 8,
+    rasa_url: Annotated[str | None, typer.Option("--rasa-url", help="Use a running Rasa; default: start everything on free ports.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Simulated customers chatting concurrently over REST; prints latency and throughput."""
+    from smartmkt.bench.chat import run_chat_bench
+
+    report = run_chat_bench(get_settings(), users=users, turns=turns, rasa_url=rasa_url)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        console.print(report)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Data in: the demo store and (later) retailers' own exports."""

@@ -1,0 +1,1 @@
+"""Transformer NLU: MiniLM fine-tuned for joint intent classification and entity tagging."""

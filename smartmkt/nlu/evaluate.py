@@ -1,0 +1,98 @@
+"""NLU evaluation on any Rasa-format test file, for our model and for Rasa's DIET baseline.
+
+An entity counts as correct when its type (entity name, plus role when one is annotated) and its
+text match, case-insensitive. Precision/recall are micro-averaged over all test messages.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from smartmkt.nlu.data import Example
+
+DIET_RUNNER = Path(__file__).with_name("diet_runner.py")
+
+
+def _entity_key(entity: dict[str, Any] | Any) -> tuple[str, str]:
+    if isinstance(entity, dict):
+        name, role, text = entity["entity"], entity.get("role"), str(entity.get("value", ""))
+    else:
+        name, role, text = entity.entity, entity.role, entity.value
+    label = f"{name}#{role}" if role else name
+    return label, " ".join(text.lower().split())
+
+
+def score(examples: Sequence[Example], predictions: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Intent accuracy and macro-F1, entity precision/recall/F1, n."""
+    from sklearn.metrics import f1_score
+
+    gold_intents = [ex.intent for ex in examples]
+    pred_intents = [p["intent"]["name"] for p in predictions]
+    true_pos = predicted = expected = 0
+    for ex, pred in zip(examples, predictions, strict=True):
+        gold = Counter(_entity_key(e) for e in ex.entities)
+        found = Counter(_entity_key(e) for e in pred.get("entities", []))
+        true_pos += sum((gold & found).values())
+        predicted += sum(found.values())
+        expected += sum(gold.values())
+    precision = true_pos / predicted if predicted else 0.0
+    recall = true_pos / expected if expected else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    labels = sorted(set(gold_intents))
+    return {
+        "intent_accuracy": round(sum(g == p for g, p in zip(gold_intents, pred_intents, strict=True)) / len(examples), 4),
+        "intent_macro_f1": round(float(f1_score(gold_intents, pred_intents, labels=labels, average="macro", zero_division=0)), 4),
+        "entity_precision": round(precision, 4),
+        "entity_recall": round(recall, 4),
+        "entity_f1": round(f1, 4),
+        "n": len(examples),
+    }
+
+
+def errors(examples: Sequence[Example], predictions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The misclassified messages, for people improving the training data."""
+    out = []
+    for ex, pred in zip(examples, predictions, strict=True):
+        gold = sorted(_entity_key(e) for e in ex.entities)
+        found = sorted(_entity_key(e) for e in pred.get("entities", []))
+        if pred["intent"]["name"] != ex.intent or gold != found:
+            out.append({"text": ex.text, "intent": ex.intent, "predicted": pred["intent"]["name"],
+                        "entities": gold, "predicted_entities": found})
+    return out
+
+
+def evaluate_parser(parse_batch: Callable[[list[str]], list[dict[str, Any]]],
+                    examples: Sequence[Example], batch_size: int = 64) -> list[dict[str, Any]]:
+    texts = [ex.text for ex in examples]
+    preds: list[dict[str, Any]] = []
+    for start in range(0, len(texts), batch_size):
+        preds.extend(parse_batch(texts[start : start + batch_size]))
+    return preds
+
+
+def train_diet(bot_python: Path, bot_dir: Path, output: Path) -> Path:
+    """Train Rasa's DIET pipeline (bot/config.yml) on bot/data/nlu; returns the model archive."""
+    output.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [str(bot_python), "-m", "rasa", "train", "nlu", "--config", str(bot_dir / "config.yml"),
+         "--nlu", str(bot_dir / "data" / "nlu"), "--out", str(output),
+         "--fixed-model-name", "diet"],
+        check=True, cwd=bot_dir,
+    )
+    return output / "diet.tar.gz"
+
+
+def parse_with_diet(bot_python: Path, model: Path, texts: Sequence[str]) -> list[dict[str, Any]]:
+    """Parse ``texts`` with a trained Rasa model, in the bot environment (Rasa's own process)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
+        inp.write_text(json.dumps(list(texts)))
+        subprocess.run([str(bot_python), str(DIET_RUNNER), str(model), str(inp), str(out)],
+                       check=True)
+        return json.loads(out.read_text())  # type: ignore[no-any-return]

@@ -1,0 +1,1 @@
+"""Offer policy: who gets which discount on which recommended title, and why."""

@@ -1,0 +1,75 @@
+"""What a customer asked for, in catalog terms. Framework-free: built by actions, CLI or API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from smartmkt.catalog import (
+    is_kid_recipient,
+    normalize_genres,
+    parse_price,
+    parse_year_range,
+)
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """Hard filters (genres, excluded genres, price ceiling, years) and soft hints (recipient)."""
+
+    genres: tuple[str, ...] = ()
+    excluded_genres: tuple[str, ...] = ()
+    price_max: float | None = None
+    year_range: tuple[int, int] | None = None
+    recipient: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def for_kids(self) -> bool:
+        return bool(self.recipient and is_kid_recipient(self.recipient))
+
+    @property
+    def effective_excluded(self) -> tuple[str, ...]:
+        """Excluded genres, plus Horror when the titles are meant for children."""
+        excluded = list(self.excluded_genres)
+        if self.for_kids and "Horror" not in excluded and "Horror" not in self.genres:
+            excluded.append("Horror")
+        return tuple(excluded)
+
+    def describe(self) -> str:
+        """A short human phrase for replies: "Comedy, under $10.00, not Horror"."""
+        parts: list[str] = []
+        if self.genres:
+            parts.append(" or ".join(self.genres))
+        if self.year_range:
+            first, last = self.year_range
+            parts.append(str(first) if first == last else f"{first}-{last}")
+        if self.price_max is not None:
+            parts.append(f"under ${self.price_max:.2f}")
+        if self.recipient:
+            parts.append(f"for {self.recipient}")
+        if self.excluded_genres:
+            parts.append("no " + ", ".join(self.excluded_genres))
+        return ", ".join(parts)
+
+    @classmethod
+    def from_values(
+        cls,
+        categories: list[str] | str | None = None,
+        excluded: list[str] | str | None = None,
+        price: str | float | None = None,
+        year: str | None = None,
+        recipient: str | None = None,
+    ) -> Preferences:
+        """From raw slot values as customers said them ("sci-fi", "$10", "the 90s")."""
+        genre_values = [categories] if isinstance(categories, str) else list(categories or [])
+        excluded_values = [excluded] if isinstance(excluded, str) else list(excluded or [])
+        genres = normalize_genres(genre_values)
+        excluded_genres = [g for g in normalize_genres(excluded_values) if g not in genres]
+        price_max = price if isinstance(price, float | int) else (parse_price(price) if price else None)
+        return cls(
+            genres=tuple(genres),
+            excluded_genres=tuple(excluded_genres),
+            price_max=float(price_max) if price_max else None,
+            year_range=parse_year_range(year) if year else None,
+            recipient=recipient.strip() if recipient and recipient.strip() else None,
+        )

@@ -1,0 +1,208 @@
+"""The hybrid recommender: text + collaborative item vectors, FAISS retrieval, catalog filters.
+
+Item vector  = [collaborative embedding, item bias, MiniLM text embedding].
+Query vector = [mean embedding of the customer's purchases, 1, w * text query].
+So one inner product adds "what people with this history buy next", popularity, and "what the
+customer just described". New customers have no history: the bias (popularity) and the text
+carry the ranking. Files are .npz with allow_pickle=False plus a JSON manifest: no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from smartmkt.catalog import GENRES
+from smartmkt.recommend.collaborative import CollaborativeConfig, train_item_embeddings
+from smartmkt.recommend.index import ItemIndex
+from smartmkt.recommend.preferences import Preferences
+from smartmkt.recommend.text_encoder import encode, product_text
+
+log = logging.getLogger(__name__)
+
+ARRAYS_FILE = "recommender.npz"
+META_FILE = "recommender.json"
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    id: int
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    price_cents: int
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    product_id: int
+    score: float
+    cf_score: float
+    text_score: float
+
+
+@dataclass
+class RecommenderMeta:
+    dim: int
+    text_weight: float
+    profile_weight: float
+    exact_max_items: int
+    fingerprint: str = ""
+
+
+class Recommender:
+    """Fit on a catalog and purchase histories; recommend for a history + preferences + text."""
+
+    def __init__(self, items: Sequence[CatalogItem], cf: np.ndarray, bias: np.ndarray,
+                 text: np.ndarray, meta: RecommenderMeta) -> None:
+        self.items = list(items)
+        self.meta = meta
+        self.ids = np.array([it.id for it in self.items], dtype=np.int64)
+        self.position = {int(pid): pos for pos, pid in enumerate(self.ids)}
+        self.cf, self.bias, self.text = cf, bias, text
+        self.prices = np.array([it.price_cents for it in self.items], dtype=np.int64)
+        self.years = np.array([it.year or 0 for it in self.items], dtype=np.int64)
+        self.genre_matrix = np.array(
+            [[g in it.genres for g in GENRES] for it in self.items], dtype=bool
+        ).reshape(len(self.items), len(GENRES))
+        vectors = np.hstack([cf, bias[:, None], text]).astype(np.float32)
+        self.index = ItemIndex(vectors, exact_max_items=meta.exact_max_items)
+
+    # --- training --------------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        items: Sequence[CatalogItem],
+        histories: Sequence[Sequence[int]],
+        config: CollaborativeConfig | None = None,
+        exact_max_items: int = 50_000,
+        progress: Callable[[str, int, int], None] | None = None,
+        fingerprint: str = "",
+    ) -> Recommender:
+        """``histories`` are product ids per customer, oldest first."""
+        cfg = config or CollaborativeConfig()
+        position = {it.id: pos for pos, it in enumerate(items)}
+        encoded = [[position[p] for p in h if p in position] for h in histories]
+        texts = [product_text(it.title, it.year, it.genres) for it in items]
+        if progress:
+            progress("text", 0, 1)
+        text = encode(texts)
+        if progress:
+            progress("text", 1, 1)
+        cf, bias = train_item_embeddings(
+            encoded, len(items), cfg,
+            progress=(lambda e, _loss: progress("collaborative", e, cfg.epochs)) if progress else None,
+        )
+        text_weight, profile_weight = _balance_weights(cf, bias, text, encoded)
+        meta = RecommenderMeta(cfg.dim, text_weight, profile_weight, exact_max_items, fingerprint)
+        return cls(items, cf, bias, text, meta)
+
+    # --- persistence -----------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            folder / ARRAYS_FILE, cf=self.cf, bias=self.bias, text=self.text, ids=self.ids,
+            prices=self.prices, years=self.years,
+            titles=np.array([it.title for it in self.items]),
+            genres=np.array(["|".join(it.genres) for it in self.items]),
+        )
+        (folder / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2))
+
+    @classmethod
+    def load(cls, folder: Path) -> Recommender:
+        meta = RecommenderMeta(**json.loads((folder / META_FILE).read_text()))
+        with np.load(folder / ARRAYS_FILE, allow_pickle=False) as data:
+            items = [
+                CatalogItem(int(i), str(t), int(y) or None, tuple(g for g in str(gs).split("|") if g), int(p))
+                for i, t, y, gs, p in zip(data["ids"], data["titles"], data["years"],
+                                          data["genres"], data["prices"], strict=True)
+            ]
+            return cls(items, data["cf"], data["bias"], data["text"], meta)
+
+    # --- serving ---------------------------------------------------------------------------
+    def allowed_positions(self, prefs: Preferences, exclude_ids: Sequence[int] = ()) -> np.ndarray:
+        """Positions of items passing the hard filters and not in ``exclude_ids``."""
+        mask = np.ones(len(self.items), dtype=bool)
+        if prefs.genres:
+            cols = [GENRES.index(g) for g in prefs.genres if g in GENRES]
+            mask &= self.genre_matrix[:, cols].any(axis=1)
+        excluded = [GENRES.index(g) for g in prefs.effective_excluded if g in GENRES]
+        if excluded:
+            mask &= ~self.genre_matrix[:, excluded].any(axis=1)
+        if prefs.price_max is not None:
+            mask &= self.prices <= round(prefs.price_max * 100)
+        if prefs.year_range:
+            first, last = prefs.year_range
+            mask &= (self.years >= first) & (self.years <= last)
+        for pid in exclude_ids:
+            pos = self.position.get(int(pid))
+            if pos is not None:
+                mask[pos] = False
+        return np.flatnonzero(mask)
+
+    def query_vector(self, history: Sequence[int], text: str | None,
+                     prefs: Preferences) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query, cf part, text part) for a customer's history and what they said."""
+        positions = [self.position[p] for p in history if p in self.position]
+        cf_part = self.cf[positions].mean(axis=0) if positions else np.zeros(self.cf.shape[1], np.float32)
+        hint = " ".join(filter(None, [text or "", "family children's movie" if prefs.for_kids else ""])).strip()
+        if hint:
+            text_part = self.meta.text_weight * encode([hint])[0]
+        elif positions:
+            profile = self.text[positions].mean(axis=0)
+            text_part = self.meta.profile_weight * profile / max(float(np.linalg.norm(profile)), 1e-6)
+        else:
+            text_part = np.zeros(self.text.shape[1], np.float32)
+        query = np.concatenate([cf_part, [1.0], text_part]).astype(np.float32)
+        return query, cf_part, text_part
+
+    def recommend(self, history: Sequence[int], prefs: Preferences | None = None,
+                  text: str | None = None, k: int = 5,
+                  exclude_ids: Sequence[int] = ()) -> list[Recommendation]:
+        """Top-``k`` products for this history/preferences/text, never one already bought."""
+        prefs = prefs or Preferences()
+        allowed = self.allowed_positions(prefs, [*history, *exclude_ids])
+        if allowed.size == 0:
+            return []
+        query, cf_part, text_part = self.query_vector(history, text, prefs)
+        scores, positions = self.index.search(query, k, allowed=allowed)
+        results = []
+        for score, pos in zip(scores[0], positions[0], strict=True):
+            if pos < 0:
+                continue
+            cf_score = float(self.cf[pos] @ cf_part + self.bias[pos])
+            text_score = float(self.text[pos] @ text_part)
+            results.append(Recommendation(int(self.ids[pos]), float(score), cf_score, text_score))
+        return results
+
+    def similar_items(self, product_id: int, k: int = 5) -> list[int]:
+        pos = self.position[product_id]
+        query = np.concatenate([self.cf[pos], [1.0], self.meta.text_weight * self.text[pos]])
+        allowed = np.flatnonzero(np.arange(len(self.items)) != pos)
+        _, positions = self.index.search(query, k, allowed=allowed)
+        return [int(self.ids[p]) for p in positions[0] if p >= 0]
+
+
+def _balance_weights(cf: np.ndarray, bias: np.ndarray, text: np.ndarray,
+                     histories: Sequence[Sequence[int]], seed: int = 3) -> tuple[float, float]:
+    """Scale text similarity to the spread of collaborative scores.
+
+    A stated wish ("funny and short") weighs as much as the whole purchase history; the history's
+    own text profile weighs a quarter of that, as a tie-breaker.
+    """
+    rng = np.random.default_rng(seed)
+    users = [h for h in histories if h]
+    if not users:
+        return 1.0, 0.25
+    sample = [users[i] for i in rng.choice(len(users), size=min(200, len(users)), replace=False)]
+    cf_scores = np.stack([cf[h].mean(axis=0) @ cf.T + bias for h in sample])
+    profiles = np.stack([text[h].mean(axis=0) for h in sample])
+    profiles /= np.linalg.norm(profiles, axis=1, keepdims=True)
+    text_scores = profiles @ text.T
+    ratio = float(cf_scores.std() / max(text_scores.std(), 1e-6))
+    return ratio, 0.25 * ratio

@@ -1,0 +1,100 @@
+"""The three processes of a running smartmkt, defined once for `smartmkt run` and the tests.
+
+  app      smartmkt FastAPI app (NLU /model/parse, API)     .venv      :8000
+  actions  Rasa SDK action server running actions/          .venv      :5055
+  rasa     Rasa Open Source server (REST + socket.io)       .venv-bot  :5005
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from smartmkt import registry
+from smartmkt.settings import Settings
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    command: list[str]
+    cwd: Path
+    env: dict[str, str]
+    health_url: str
+
+
+def service_env(settings: Settings) -> dict[str, str]:
+    """Environment shared by all processes: settings, plus the URLs bot/endpoints.yml reads."""
+    env = {
+        **os.environ,
+        "SMARTMKT_VAR_DIR": str(settings.var_dir),
+        "SMARTMKT_MODELS_DIR": str(settings.models_dir),
+        "SMARTMKT_DATABASE_URL": settings.resolved_database_url,
+        "SMARTMKT_HOST": settings.host,
+        "SMARTMKT_APP_PORT": str(settings.app_port),
+        "SMARTMKT_ACTION_PORT": str(settings.action_port),
+        "SMARTMKT_RASA_PORT": str(settings.rasa_port),
+        "SMARTMKT_NLU_URL": settings.app_url,
+        "SMARTMKT_ACTION_URL": settings.action_url,
+        "SMARTMKT_TRACKER_DIALECT": settings.tracker_dialect,
+        "SMARTMKT_TRACKER_DB": settings.resolved_tracker_db,
+        "SMARTMKT_TRACKER_URL": settings.tracker_url,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONUNBUFFERED": "1",
+        # Rasa and TensorFlow: no telemetry, quiet logs, no GPU probing.
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "CUDA_VISIBLE_DEVICES": "",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+    }
+    return env
+
+
+def service_specs(settings: Settings) -> list[ServiceSpec]:
+    root = settings.project_root
+    venv, bot_venv = root / ".venv" / "bin", root / ".venv-bot" / "bin"
+    env = service_env(settings)
+    core_model = registry.served_path(settings.models_dir, "rasa_core")
+    host = settings.host
+    return [
+        ServiceSpec(
+            "app",
+            [str(venv / "uvicorn"), "--factory", "smartmkt.web.app:create_app",
+             "--host", host, "--port", str(settings.app_port), "--log-level", "warning"],
+            root, env, f"{settings.app_url}/health",
+        ),
+        ServiceSpec(
+            "actions",
+            [str(venv / "python"), "-m", "rasa_sdk", "--actions", "actions",
+             "--port", str(settings.action_port)],
+            root, env, f"http://{host}:{settings.action_port}/health",
+        ),
+        ServiceSpec(
+            "rasa",
+            [str(bot_venv / "rasa"), "run", "--model", str(core_model),
+             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+             "--interface", host, "--port", str(settings.rasa_port), "--cors", "*"],
+            settings.bot_dir, env, f"{settings.rasa_url}/",
+        ),
+    ]
+
+
+def wait_healthy(urls: list[str], timeout: float = 240.0) -> dict[str, bool]:
+    """Poll each URL until it answers 200, or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    ready = dict.fromkeys(urls, False)
+    while time.monotonic() < deadline and not all(ready.values()):
+        for url in ready:
+            if not ready[url]:
+                try:
+                    ready[url] = httpx.get(url, timeout=2.0).status_code == 200
+                except httpx.HTTPError:
+                    pass
+        time.sleep(0.5)
+    return ready

@@ -1,0 +1,75 @@
+"""Start the real three-process stack on free loopback ports, for tests and benchmarks.
+
+Each process logs to its own file under ``log_dir``; on exit all are terminated (then killed).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from smartmkt.services import ServiceSpec, service_specs, wait_healthy
+from smartmkt.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningStack:
+    settings: Settings
+    processes: dict[str, subprocess.Popen[bytes]]
+    log_dir: Path
+
+    @property
+    def rest_url(self) -> str:
+        return f"{self.settings.rasa_url}/webhooks/rest/webhook"
+
+    def logs(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")
+
+    def alive(self) -> dict[str, bool]:
+        return {name: proc.poll() is None for name, proc in self.processes.items()}
+
+
+def with_free_ports(settings: Settings) -> Settings:
+    return settings.model_copy(update={"app_port": free_port(), "action_port": free_port(),
+                                       "rasa_port": free_port()})
+
+
+def _start(spec: ServiceSpec, log_dir: Path) -> subprocess.Popen[bytes]:
+    log = (log_dir / f"{spec.name}.log").open("wb")
+    return subprocess.Popen(spec.command, cwd=spec.cwd, env=spec.env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@contextmanager
+def running_stack(settings: Settings, log_dir: Path, timeout: float = 300.0) -> Iterator[RunningStack]:
+    """Rasa + action server + app with ``settings``; raises if any is not healthy in time."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    specs = service_specs(settings)
+    processes = {spec.name: _start(spec, log_dir) for spec in specs}
+    stack = RunningStack(settings, processes, log_dir)
+    try:
+        ready = wait_healthy([s.health_url for s in specs], timeout=timeout)
+        if not all(ready.values()):
+            dead = {n: p.returncode for n, p in processes.items() if p.poll() is not None}
+            raise RuntimeError(f"services not ready: {ready}; exited: {dead}; logs in {log_dir}")
+        yield stack
+    finally:
+        for proc in processes.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in processes.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,135 @@
+"""The SQL store's tables as SQLAlchemy 2.x typed models.
+
+Money is stored as integer cents so sums never drift; times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every smartmkt table."""
+
+
+class Customer(Base):
+    """A shopper. ``external_ref`` is the id the shop (and the chat's sender id) uses."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_ref: Mapped[str] = mapped_column(String(128), unique=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    age: Mapped[int | None] = mapped_column(Integer)
+    gender: Mapped[str | None] = mapped_column(String(16))
+    occupation: Mapped[str | None] = mapped_column(String(64))
+    postal_code: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(32), default="chat")
+
+    orders: Mapped[list[Order]] = relationship(back_populates="customer")
+
+
+class Product(Base):
+    """A catalog item. ``genres`` is a ``|``-joined list of catalog genre names."""
+
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_ref: Mapped[str] = mapped_column(String(128), unique=True, index=True)
+    title: Mapped[str] = mapped_column(String(512), index=True)
+    year: Mapped[int | None] = mapped_column(Integer, index=True)
+    genres: Mapped[str] = mapped_column(String(512), default="")
+    price_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    @property
+    def genre_list(self) -> list[str]:
+        return [g for g in self.genres.split("|") if g]
+
+    @property
+    def price(self) -> float:
+        return self.price_cents / 100
+
+
+class Order(Base):
+    """One purchased line. ``customer_id`` becomes NULL when the customer's data is erased."""
+
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_customer_time", "customer_id", "ordered_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    unit_price_cents: Mapped[int] = mapped_column(Integer)
+    discount_pct: Mapped[int] = mapped_column(Integer, default=0)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    ordered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    channel: Mapped[str] = mapped_column(String(16), default="import")
+    offer_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id", ondelete="SET NULL"))
+
+    customer: Mapped[Customer | None] = relationship(back_populates="orders")
+    product: Mapped[Product] = relationship()
+
+
+class Offer(Base):
+    """A personalized offer shown to a customer, with the reason and scores behind it."""
+
+    __tablename__ = "offers"
+    __table_args__ = (Index("ix_offers_customer_status", "customer_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    percent_off: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str] = mapped_column(String(64))
+    scores: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    channel: Mapped[str] = mapped_column(String(16), default="text")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="shown")  # shown|accepted|declined
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    product: Mapped[Product] = relationship()
+
+
+class Consent(Base):
+    """A consent decision (e.g. marketing opt-out) with when and through which channel."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_customer_purpose", "customer_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(32), default="marketing")
+    granted: Mapped[bool] = mapped_column(Boolean)
+    channel: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ErasureAudit(Base):
+    """Proof that an erasure happened, holding no personal data (no customer id)."""
+
+    __tablename__ = "erasure_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_by: Mapped[str] = mapped_column(String(32))
+    rows_deleted: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+
+
+__all__ = ["Base", "Consent", "Customer", "ErasureAudit", "Offer", "Order", "Product"]

@@ -1,0 +1,306 @@
+"""All store access the conversation needs, behind one class: actions never write SQL.
+
+Every public method runs in its own short transaction, so a failure leaves nothing half-written
+and no process keeps state another replica would need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from smartmkt.store.db import session_scope
+from smartmkt.store.models import Consent, Customer, ErasureAudit, Offer, Order, Product
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ProductView:
+    id: int
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    price_cents: int
+    currency: str
+
+    @classmethod
+    def of(cls, product: Product) -> ProductView:
+        return cls(product.id, product.title, product.year, tuple(product.genre_list),
+                   product.price_cents, product.currency)
+
+    @property
+    def price(self) -> float:
+        return self.price_cents / 100
+
+
+@dataclass(frozen=True)
+class OfferView:
+    id: int
+    product: ProductView
+    percent_off: int
+    reason: str
+    expires_at: datetime
+    status: str
+
+    @property
+    def offer_price_cents(self) -> int:
+        return round(self.product.price_cents * (100 - self.percent_off) / 100)
+
+
+@dataclass(frozen=True)
+class OrderView:
+    id: int
+    product: ProductView
+    quantity: int
+    amount_cents: int
+    discount_pct: int
+    ordered_at: datetime
+    channel: str
+
+
+@dataclass(frozen=True)
+class CustomerHistory:
+    """What the recommender and the offer rule need to know about a customer."""
+
+    customer_id: int | None
+    product_ids: tuple[int, ...]  # oldest first
+    last_order_at: datetime | None
+    total_spent_cents: int
+
+    @property
+    def is_new(self) -> bool:
+        return not self.product_ids
+
+
+class StoreRepository:
+    """The store as the assistant sees it. ``customer_ref`` is the shop's id (the sender id)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- customers -------------------------------------------------------------------------
+    def _customer(self, session: Session, customer_ref: str) -> Customer | None:
+        return session.scalar(select(Customer).where(Customer.external_ref == customer_ref))
+
+    def _get_or_create_customer(self, session: Session, customer_ref: str) -> Customer:
+        customer = self._customer(session, customer_ref)
+        if customer is None:
+            customer = Customer(external_ref=customer_ref, created_at=utcnow(), source="chat")
+            session.add(customer)
+            session.flush()
+        return customer
+
+    def customer_exists(self, customer_ref: str) -> bool:
+        with session_scope(self.engine) as session:
+            return self._customer(session, customer_ref) is not None
+
+    def history(self, customer_ref: str) -> CustomerHistory:
+        with session_scope(self.engine) as session:
+            customer = self._customer(session, customer_ref)
+            if customer is None:
+                return CustomerHistory(None, (), None, 0)
+            rows = session.execute(
+                select(Order.product_id, Order.ordered_at, Order.amount_cents)
+                .where(Order.customer_id == customer.id)
+                .order_by(Order.ordered_at, Order.id)
+            ).all()
+            return CustomerHistory(
+                customer_id=customer.id,
+                product_ids=tuple(r.product_id for r in rows),
+                last_order_at=as_utc(rows[-1].ordered_at) if rows else None,
+                total_spent_cents=sum(r.amount_cents for r in rows),
+            )
+
+    # --- catalog ---------------------------------------------------------------------------
+    def all_products(self) -> list[ProductView]:
+        with session_scope(self.engine) as session:
+            products = session.scalars(select(Product).where(Product.active).order_by(Product.id))
+            return [ProductView.of(p) for p in products]
+
+    def products_by_id(self, ids: Sequence[int]) -> dict[int, ProductView]:
+        with session_scope(self.engine) as session:
+            products = session.scalars(select(Product).where(Product.id.in_(list(ids))))
+            return {p.id: ProductView.of(p) for p in products}
+
+    def product(self, product_id: int) -> ProductView | None:
+        return self.products_by_id([product_id]).get(product_id)
+
+    def purchase_counts(self) -> dict[int, int]:
+        with session_scope(self.engine) as session:
+            rows = session.execute(select(Order.product_id, func.count()).group_by(Order.product_id))
+            return {int(pid): int(n) for pid, n in rows}
+
+    # --- consent ---------------------------------------------------------------------------
+    def is_opted_out(self, customer_ref: str) -> bool:
+        """True when the customer's latest marketing consent decision is a refusal."""
+        with session_scope(self.engine) as session:
+            customer = self._customer(session, customer_ref)
+            if customer is None:
+                return False
+            latest = session.scalar(
+                select(Consent.granted)
+                .where(Consent.customer_id == customer.id, Consent.purpose == "marketing")
+                .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+                .limit(1)
+            )
+            return latest is False
+
+    def opt_out(self, customer_ref: str, channel: str) -> None:
+        with session_scope(self.engine) as session:
+            customer = self._get_or_create_customer(session, customer_ref)
+            session.add(Consent(customer_id=customer.id, purpose="marketing", granted=False,
+                                channel=channel, recorded_at=utcnow()))
+            # Offers still open are withdrawn: an opted-out customer keeps no marketing offer.
+            session.execute(
+                update(Offer)
+                .where(Offer.customer_id == customer.id, Offer.status == "shown")
+                .values(status="withdrawn", decided_at=utcnow())
+            )
+
+    # --- offers ----------------------------------------------------------------------------
+    def create_offer(
+        self, customer_ref: str, product_id: int, percent_off: int, reason: str, rule: str,
+        scores: dict[str, float], channel: str, expires_in: timedelta,
+    ) -> OfferView:
+        with session_scope(self.engine) as session:
+            customer = self._get_or_create_customer(session, customer_ref)
+            now = utcnow()
+            offer = Offer(customer_id=customer.id, product_id=product_id, percent_off=percent_off,
+                          reason=reason, rule=rule, scores=scores, channel=channel,
+                          created_at=now, expires_at=now + expires_in, status="shown")
+            session.add(offer)
+            session.flush()
+            return self._offer_view(session, offer)
+
+    def _offer_view(self, session: Session, offer: Offer) -> OfferView:
+        product = session.get(Product, offer.product_id)
+        assert product is not None
+        return OfferView(offer.id, ProductView.of(product), offer.percent_off, offer.reason,
+                         as_utc(offer.expires_at), offer.status)
+
+    def open_offers(self, customer_ref: str) -> list[OfferView]:
+        """Offers shown to the customer that are neither decided nor expired, newest first."""
+        with session_scope(self.engine) as session:
+            customer = self._customer(session, customer_ref)
+            if customer is None:
+                return []
+            offers = session.scalars(
+                select(Offer)
+                .where(Offer.customer_id == customer.id, Offer.status == "shown")
+                .order_by(Offer.created_at.desc(), Offer.id.desc())
+            )
+            now = utcnow()
+            return [self._offer_view(session, o) for o in offers if as_utc(o.expires_at) > now]
+
+    def offers_since(self, customer_ref: str, since: datetime) -> int:
+        with session_scope(self.engine) as session:
+            customer = self._customer(session, customer_ref)
+            if customer is None:
+                return 0
+            return session.scalar(
+                select(func.count()).select_from(Offer)
+                .where(Offer.customer_id == customer.id, Offer.created_at >= since)
+            ) or 0
+
+    def decline_offer(self, customer_ref: str, offer_id: int) -> bool:
+        with session_scope(self.engine) as session:
+            customer = self._customer(session, customer_ref)
+            if customer is None:
+                return False
+            result = session.execute(
+                update(Offer)
+                .where(Offer.id == offer_id, Offer.customer_id == customer.id,
+                       Offer.status == "shown")
+                .values(status="declined", decided_at=utcnow())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- orders ----------------------------------------------------------------------------
+    def record_purchase(self, customer_ref: str, product_id: int, channel: str) -> OrderView:
+        """Record a purchase; an open, unexpired offer on that product applies and is accepted.
+
+        One transaction: the order row and the offer's outcome are written together or not at all.
+        """
+        with session_scope(self.engine) as session:
+            customer = self._get_or_create_customer(session, customer_ref)
+            product = session.get(Product, product_id)
+            if product is None:
+                raise LookupError(f"no product {product_id}")
+            now = utcnow()
+            offer = session.scalar(
+                select(Offer)
+                .where(Offer.customer_id == customer.id, Offer.product_id == product_id,
+                       Offer.status == "shown", Offer.expires_at > now)
+                .order_by(Offer.percent_off.desc())
+                .limit(1)
+            )
+            discount = offer.percent_off if offer else 0
+            amount = round(product.price_cents * (100 - discount) / 100)
+            order = Order(customer_id=customer.id, product_id=product.id, quantity=1,
+                          unit_price_cents=product.price_cents, discount_pct=discount,
+                          amount_cents=amount, ordered_at=now, channel=channel,
+                          offer_id=offer.id if offer else None)
+            session.add(order)
+            if offer:
+                offer.status = "accepted"
+                offer.decided_at = now
+            session.flush()
+            return self._order_view(order, product)
+
+    @staticmethod
+    def _order_view(order: Order, product: Product) -> OrderView:
+        return OrderView(order.id, ProductView.of(product), order.quantity, order.amount_cents,
+                         order.discount_pct, as_utc(order.ordered_at), order.channel)
+
+    def order_history(self, customer_ref: str, limit: int = 5) -> tuple[int, list[OrderView]]:
+        """(total number of orders, the newest ``limit`` of them)."""
+        with session_scope(self.engine) as session:
+            customer = self._customer(session, customer_ref)
+            if customer is None:
+                return 0, []
+            total = session.scalar(
+                select(func.count()).select_from(Order).where(Order.customer_id == customer.id)
+            ) or 0
+            rows = session.execute(
+                select(Order, Product).join(Product, Order.product_id == Product.id)
+                .where(Order.customer_id == customer.id)
+                .order_by(Order.ordered_at.desc(), Order.id.desc())
+                .limit(limit)
+            ).all()
+            return total, [self._order_view(o, p) for o, p in rows]
+
+    # --- erasure ---------------------------------------------------------------------------
+    def erase_customer(self, customer_ref: str, requested_by: str) -> dict[str, int]:
+        """Delete the customer's personal rows; orders stay for accounting but lose the link.
+
+        Leaves an audit row with counts only (no id, no personal data).
+        """
+        with session_scope(self.engine) as session:
+            customer = self._customer(session, customer_ref)
+            if customer is None:
+                return {}
+            cid = customer.id
+            counts = {
+                "offers": session.execute(delete(Offer).where(Offer.customer_id == cid)).rowcount,  # type: ignore[attr-defined]
+                "consents": session.execute(delete(Consent).where(Consent.customer_id == cid)).rowcount,  # type: ignore[attr-defined]
+                "orders_unlinked": session.execute(
+                    update(Order).where(Order.customer_id == cid).values(customer_id=None)
+                ).rowcount,  # type: ignore[attr-defined]
+            }
+            session.execute(delete(Customer).where(Customer.id == cid))
+            counts["customers"] = 1
+            session.add(ErasureAudit(erased_at=utcnow(), requested_by=requested_by,
+                                     rows_deleted=counts))
+            return counts

@@ -1,0 +1,1 @@
+"""The smartmkt app (FastAPI): NLU for Rasa, and the HTTP API."""

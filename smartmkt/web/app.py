@@ -1,0 +1,50 @@
+"""The FastAPI application factory: ``uvicorn --factory smartmkt.web.app:create_app``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from smartmkt.settings import Settings, get_settings
+from smartmkt.web.routers import health, nlu
+from smartmkt.web.state import AppState
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            app.state.smartmkt.parser()  # warm the model before the first customer message
+        except FileNotFoundError as exc:
+            log.warning("NLU model not loaded yet: %s", exc)
+        yield
+
+    app = FastAPI(title="smartmkt", version="0.1.0", lifespan=lifespan)
+    app.state.smartmkt = AppState(settings)
+    app.include_router(health.router)
+    app.include_router(nlu.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        reasons = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()]
+        return JSONResponse({"error": "invalid request", "reasons": reasons}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(FileNotFoundError)
+    async def model_missing(_request: Request, exc: FileNotFoundError) -> JSONResponse:
+        return JSONResponse({"error": "model not available", "reason": str(exc)}, status_code=503)
+
+    return app

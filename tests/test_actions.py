@@ -1,0 +1,132 @@
+"""Rasa SDK actions run directly: a tracker built from a dict, a collecting dispatcher, and the
+real assistant (demo store copy + served recommender) behind them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+import actions.actions as acts
+from smartmkt.assistant import ShopAssistant
+
+
+@pytest.fixture
+def assistant(demo_engine, served_recommender, monkeypatch) -> ShopAssistant:  # type: ignore[no-untyped-def]
+    shop = ShopAssistant(demo_engine, served_recommender)
+    monkeypatch.setattr(acts, "get_assistant", lambda: shop)
+    return shop
+
+
+def tracker(sender: str, text: str, intent: str, entities: list[dict[str, Any]] | None = None,
+            slots: dict[str, Any] | None = None) -> Tracker:
+    return Tracker(
+        sender_id=sender, slots={"offer_pending": False, **(slots or {})},
+        latest_message={"text": text, "intent": {"name": intent, "confidence": 0.99},
+                        "entities": entities or []},
+        events=[], paused=False, followup_action=None, active_loop={}, latest_action_name=None,
+    )
+
+
+def run(action: Any, t: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = action.run(dispatcher, t, {})
+    return dispatcher.messages, events
+
+
+def slot(events: list[dict[str, Any]], name: str) -> Any:
+    return next(e["value"] for e in events if e.get("event") == "slot" and e["name"] == name)
+
+
+def test_recommend_respects_genre_price_and_history(assistant: ShopAssistant) -> None:
+    t = tracker("42", "a comedy for my kids under $10", "ask_recommendation",
+                [{"entity": "category", "value": "comedy", "start": 2, "end": 8},
+                 {"entity": "recipient", "value": "my kids", "start": 13, "end": 20},
+                 {"entity": "price", "value": "$10", "start": 27, "end": 30}],
+                slots={"category": ["comedy"], "recipient": "my kids", "price": "$10"})
+    messages, events = run(acts.ActionRecommend(), t)
+    payload = messages[0]["custom"]
+    products = payload["products"]
+    assert len(products) == 5
+    bought = set(assistant.repo.history("42").product_ids)
+    for p in products:
+        assert "Comedy" in p["genres"] and "Horror" not in p["genres"]
+        assert p["price"] <= 10.0
+        assert p["id"] not in bought
+    assert payload["offer"]["product_id"] == products[0]["id"]
+    assert slot(events, "offer_pending") is True
+    assert products[0]["title"] in messages[0]["text"]
+
+
+def test_fresh_request_drops_stale_preferences(assistant: ShopAssistant) -> None:
+    t = tracker("42", "recommend a western", "ask_recommendation",
+                [{"entity": "category", "value": "western", "start": 12, "end": 19}],
+                slots={"category": ["western"], "price": "$3", "excluded_categories": ["drama"]})
+    messages, events = run(acts.ActionRecommend(), t)
+    assert slot(events, "price") is None
+    assert all("Western" in p["genres"] for p in messages[0]["custom"]["products"])
+
+
+def test_yes_to_offer_buys_it_at_the_discount(assistant: ShopAssistant) -> None:
+    messages, events = run(acts.ActionRecommend(), tracker("42", "recommend something", "ask_recommendation"))
+    offer = messages[0]["custom"]["offer"]
+    t = tracker("42", "yes", "affirm", slots={"offer_pending": True, "offer_id": str(offer["id"]),
+                                             "shown_products": [str(offer["product_id"])]})
+    messages, events = run(acts.ActionPurchase(), t)
+    assert messages[0]["custom"]["product"]["id"] == offer["product_id"]
+    assert messages[0]["custom"]["discount_pct"] == offer["percent_off"]
+    assert slot(events, "offer_pending") is False
+    assert assistant.repo.history("42").product_ids[-1] == offer["product_id"]
+
+
+def test_price_of_a_named_title(assistant: ShopAssistant) -> None:
+    t = tracker("42", "how much is toy story", "ask_price",
+                [{"entity": "product", "value": "toy story", "start": 12, "end": 21}])
+    messages, _ = run(acts.ActionPrice(), t)
+    assert messages[0]["custom"]["product"]["title"] == "Toy Story"
+    assert "$" in messages[0]["text"]
+
+
+def test_unknown_title_is_said_plainly(assistant: ShopAssistant) -> None:
+    t = tracker("42", "how much is zzqx vortex", "ask_price",
+                [{"entity": "product", "value": "zzqx vortex", "start": 12, "end": 23}])
+    messages, _ = run(acts.ActionPrice(), t)
+    assert "couldn't find" in messages[0]["text"]
+
+
+def test_opted_out_customer_gets_no_offer(assistant: ShopAssistant) -> None:
+    run(acts.ActionOptOut(), tracker("99", "unsubscribe", "opt_out_marketing"))
+    messages, events = run(acts.ActionRecommend(), tracker("99", "recommend a drama", "ask_recommendation",
+                                                           [{"entity": "category", "value": "drama",
+                                                             "start": 12, "end": 17}],
+                                                           slots={"category": ["drama"]}))
+    assert messages[0]["custom"]["offer"] is None
+    assert slot(events, "offer_pending") is False
+    messages, _ = run(acts.ActionShowOffers(), tracker("99", "any deals?", "ask_offers"))
+    assert "opted out" in messages[0]["text"]
+
+
+def test_order_history_and_erasure(assistant: ShopAssistant) -> None:
+    messages, _ = run(acts.ActionOrderHistory(), tracker("42", "my orders", "ask_order_history"))
+    assert "orders with us" in messages[0]["text"]
+    messages, events = run(acts.ActionEraseData(), tracker("42", "yes", "affirm",
+                                                           slots={"erasure_confirmed": True}))
+    assert "deleted" in messages[0]["text"]
+    assert events[0]["event"] == "reset_slots"
+    messages, _ = run(acts.ActionOrderHistory(), tracker("42", "my orders", "ask_order_history"))
+    assert "haven't ordered" in messages[0]["text"]
+
+
+def test_cancelled_erasure_deletes_nothing(assistant: ShopAssistant) -> None:
+    run(acts.ActionEraseData(), tracker("42", "no", "deny", slots={"erasure_confirmed": False}))
+    assert assistant.repo.customer_exists("42")
+
+
+def test_new_customer_cold_start(assistant: ShopAssistant) -> None:
+    messages, _ = run(acts.ActionRecommend(), tracker("brand-new", "something funny", "ask_recommendation"))
+    payload = messages[0]["custom"]
+    assert len(payload["products"]) == 5
+    assert payload["offer"]["percent_off"] == 15  # welcome offer
+    assert "popular picks" in messages[0]["text"]

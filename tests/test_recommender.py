@@ -1,0 +1,93 @@
+"""The recommender on a synthetic catalog whose right answers are known, plus FAISS checks."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smartmkt.recommend.collaborative import CollaborativeConfig
+from smartmkt.recommend.index import ItemIndex
+from smartmkt.recommend.preferences import Preferences
+from smartmkt.recommend.recommender import CatalogItem, Recommender
+
+
+def _catalog() -> list[CatalogItem]:
+    """Two taste clusters: 20 westerns (ids 1-20) and 20 comedies (ids 21-40), price = id."""
+    items = [CatalogItem(i, f"Dusty Trail {i}", 1950 + i, ("Western",), i * 100) for i in range(1, 21)]
+    items += [CatalogItem(i, f"Laugh Riot {i}", 1970 + i, ("Comedy",), i * 100) for i in range(21, 41)]
+    items += [CatalogItem(41, "Night of Fear", 1980, ("Horror", "Comedy"), 500)]
+    return items
+
+
+def _histories(rng: np.random.Generator) -> list[list[int]]:
+    """Western fans buy westerns, comedy fans buy comedies."""
+    histories = []
+    for n in range(120):
+        pool = np.arange(1, 21) if n % 2 == 0 else np.arange(21, 41)
+        histories.append([int(x) for x in rng.choice(pool, size=8, replace=False)])
+    return histories
+
+
+@pytest.fixture(scope="module")
+def model() -> Recommender:
+    rng = np.random.default_rng(0)
+    return Recommender.fit(_catalog(), _histories(rng), CollaborativeConfig(dim=16, epochs=40))
+
+
+def test_history_drives_recommendations(model: Recommender) -> None:
+    western_fan = [1, 2, 3, 4, 5]
+    recs = model.recommend(western_fan, k=5)
+    assert len(recs) == 5
+    assert all(1 <= r.product_id <= 20 for r in recs), [r.product_id for r in recs]
+    assert not {r.product_id for r in recs} & set(western_fan)
+
+
+def test_filters_are_hard(model: Recommender) -> None:
+    western_fan = [1, 2, 3]
+    recs = model.recommend(western_fan, Preferences(genres=("Comedy",), price_max=30.0,
+                                                    excluded_genres=("Horror",)), k=10)
+    assert recs
+    for r in recs:
+        assert 21 <= r.product_id <= 30  # comedies priced <= $30, never the horror comedy
+    years = model.recommend([], Preferences(year_range=(1960, 1969)), k=50)
+    assert {r.product_id for r in years} == set(range(10, 20))
+
+
+def test_kids_never_get_horror(model: Recommender) -> None:
+    recs = model.recommend([], Preferences(genres=("Comedy",), recipient="my kids"), k=50)
+    assert 41 not in {r.product_id for r in recs}
+    assert len(recs) == 20
+
+
+def test_impossible_filters_give_nothing(model: Recommender) -> None:
+    assert model.recommend([], Preferences(genres=("Western",), price_max=0.5)) == []
+
+
+def test_cold_start_uses_text(model: Recommender) -> None:
+    recs = model.recommend([], text="a funny laugh riot comedy", k=5)
+    assert sum(21 <= r.product_id <= 41 for r in recs) >= 4
+
+
+def test_save_load_round_trip(model: Recommender, tmp_path: Path) -> None:
+    model.save(tmp_path / "rec")
+    loaded = Recommender.load(tmp_path / "rec")
+    assert [r.product_id for r in loaded.recommend([21, 22], k=5)] == \
+        [r.product_id for r in model.recommend([21, 22], k=5)]
+    assert not any(f.suffix == ".pkl" for f in (tmp_path / "rec").iterdir())
+
+
+def test_ivf_index_agrees_with_exact_search() -> None:
+    rng = np.random.default_rng(1)
+    centers = rng.normal(size=(50, 16))
+    vectors = (centers[rng.integers(0, 50, 20_000)] + 0.3 * rng.normal(size=(20_000, 16))).astype(np.float32)
+    exact = ItemIndex(vectors, exact_max_items=100_000)
+    approx = ItemIndex(vectors, exact_max_items=1_000, nprobe=16)
+    assert approx.approximate and not exact.approximate
+    queries = vectors[:50] + 0.05
+    _, e = exact.search(queries, 10)
+    _, a = approx.search(queries, 10)
+    recall = np.mean([len(set(e[i]) & set(a[i])) / 10 for i in range(len(queries))])
+    assert recall >= 0.9
+    allowed = np.arange(0, 20_000, 3)
+    _, filtered = approx.search(queries[:5], 10, allowed=allowed)
+    assert set(filtered.ravel()) <= set(allowed.tolist())
