@@ -70,7 +70,7 @@ lint: setup
 	$(VENV)/bin/ruff check smartmkt actions tests
 	$(VENV)/bin/mypy smartmkt actions
 
-test: validate story-test pytest
+test: lint validate story-test pytest
 
 clean:
 	rm -rf $(VENV) $(BOT_VENV) $(STAMPS) var models/nlu models/recommender models/rasa models/diet models/manifest.json

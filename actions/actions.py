@@ -22,8 +22,13 @@ from smartmkt.recommend.query_text import content_text
 log = logging.getLogger(__name__)
 
 PREFERENCE_SLOTS = ("category", "excluded_categories", "price", "year", "recipient")
-ENTITY_SLOT = {("category", None): "category", ("category", "exclude"): "excluded_categories",
-               ("price", None): "price", ("year", None): "year", ("recipient", None): "recipient"}
+ENTITY_SLOT: dict[tuple[Any, Any], str] = {
+    ("category", None): "category",
+    ("category", "exclude"): "excluded_categories",
+    ("price", None): "price",
+    ("year", None): "year",
+    ("recipient", None): "recipient",
+}
 
 
 def customer_ref(tracker: Tracker) -> str:
@@ -55,8 +60,13 @@ def preferences(tracker: Tracker) -> tuple[Preferences, list[EventType]]:
             if slot not in said and values[slot]:
                 values[slot] = None
                 events.append(SlotSet(slot, None))
-    prefs = Preferences.from_values(values["category"], values["excluded_categories"],
-                                    values["price"], values["year"], values["recipient"])
+    prefs = Preferences.from_values(
+        values["category"],
+        values["excluded_categories"],
+        values["price"],
+        values["year"],
+        values["recipient"],
+    )
     return prefs, events
 
 
@@ -70,17 +80,18 @@ class ActionGreet(Action):
     def name(self) -> str:
         return "action_greet"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         greeting = get_assistant().greeting(customer_ref(tracker))
         if greeting.known:
             dispatcher.utter_message(
                 text=f"Welcome back! Your last pick was {greeting.last_title}. "
-                     "Want a recommendation based on what you like?")
+                "Want a recommendation based on what you like?"
+            )
         else:
             dispatcher.utter_message(
                 text="Hi! I'm smartmkt, the shop assistant. Tell me what you're in the mood for "
-                     "(a genre, a budget, a decade, or who it's for) and I'll find a movie.")
+                "(a genre, a budget, a decade, or who it's for) and I'll find a movie."
+            )
         return []
 
 
@@ -90,18 +101,22 @@ class ValidateRecommendationForm(FormValidationAction):
     def name(self) -> str:
         return "validate_recommendation_form"
 
-    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
-                             tracker: Tracker, domain: DomainDict) -> list[str]:
-        stated = any(ENTITY_SLOT.get((e.get("entity"), e.get("role"))) or e.get("entity") == "product"
-                     for e in latest_entities(tracker))
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        stated = any(
+            ENTITY_SLOT.get((e.get("entity"), e.get("role"))) or e.get("entity") == "product"
+            for e in latest_entities(tracker)
+        )
         if stated or tracker.get_slot("category") or query_text(tracker):
             return []
         if not get_assistant().repo.history(customer_ref(tracker)).is_new:
             return []
         return list(domain_slots)
 
-    async def extract_category(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                               domain: DomainDict) -> dict[str, Any]:
+    async def extract_category(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         """Whatever the customer answers to the genre question ends the question."""
         if tracker.get_slot("requested_slot") != "category" or tracker.get_slot("category"):
             return {}
@@ -114,40 +129,44 @@ class ActionRecommend(Action):
     def name(self) -> str:
         return "action_recommend"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         prefs, events = preferences(tracker)
-        reply = get_assistant().recommend(customer_ref(tracker), prefs, text=query_text(tracker),
-                                          channel=channel(tracker))
+        reply = get_assistant().recommend(
+            customer_ref(tracker), prefs, text=query_text(tracker), channel=channel(tracker)
+        )
         if not reply.products:
             dispatcher.utter_message(text=replies.nothing_found_text(reply))
             return [*events, SlotSet("offer_pending", False)]
-        dispatcher.utter_message(text=replies.recommendations_text(reply),
-                                 json_message=replies.recommendations_payload(reply))
-        return [*events,
-                SlotSet("shown_products", [str(p.id) for p in reply.products]),
-                SlotSet("offer_id", str(reply.offer.id) if reply.offer else None),
-                SlotSet("offer_pending", reply.offer is not None)]
+        dispatcher.utter_message(
+            text=replies.recommendations_text(reply), json_message=replies.recommendations_payload(reply)
+        )
+        return [
+            *events,
+            SlotSet("shown_products", [str(p.id) for p in reply.products]),
+            SlotSet("offer_id", str(reply.offer.id) if reply.offer else None),
+            SlotSet("offer_pending", reply.offer is not None),
+        ]
 
 
 class ActionSearchProduct(Action):
     def name(self) -> str:
         return "action_search_product"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         title = next((e["value"] for e in latest_entities(tracker) if e.get("entity") == "product"), None)
         if title is None:
             return ActionRecommend().run(dispatcher, tracker, domain)
         product = get_assistant().find_product(str(title))
         if product is None:
             dispatcher.utter_message(
-                text=f"I couldn't find a title called \"{title}\" in our catalog. "
-                     "Check the spelling, or tell me a genre and I'll suggest something.")
+                text=f'I couldn\'t find a title called "{title}" in our catalog. '
+                "Check the spelling, or tell me a genre and I'll suggest something."
+            )
             return []
-        dispatcher.utter_message(text=f"Yes, we have it: {replies.product_line(product)}.",
-                                 json_message={"type": "product",
-                                               "product": replies.product_payload(product)})
+        dispatcher.utter_message(
+            text=f"Yes, we have it: {replies.product_line(product)}.",
+            json_message={"type": "product", "product": replies.product_payload(product)},
+        )
         return [SlotSet("shown_products", [str(product.id)])]
 
 
@@ -170,24 +189,27 @@ class ActionPrice(Action):
     def name(self) -> str:
         return "action_price"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         product_id, unknown = product_in_focus(tracker)
         if product_id is None:
             dispatcher.utter_message(
-                text=f"I couldn't find \"{unknown}\" in our catalog." if unknown else
-                "Which title? Tell me its name, e.g. \"how much is Toy Story?\"")
+                text=f'I couldn\'t find "{unknown}" in our catalog.'
+                if unknown
+                else 'Which title? Tell me its name, e.g. "how much is Toy Story?"'
+            )
             return []
         assistant = get_assistant()
         product = assistant.repo.product(product_id)
         if product is None:
             dispatcher.utter_message(text="Sorry, that title is no longer in the catalog.")
             return []
-        offer = next((o for o in assistant.open_offers(customer_ref(tracker))
-                      if o.product.id == product_id), None)
-        dispatcher.utter_message(text=replies.price_text(product, offer),
-                                 json_message={"type": "product",
-                                               "product": replies.product_payload(product)})
+        offer = next(
+            (o for o in assistant.open_offers(customer_ref(tracker)) if o.product.id == product_id), None
+        )
+        dispatcher.utter_message(
+            text=replies.price_text(product, offer),
+            json_message={"type": "product", "product": replies.product_payload(product)},
+        )
         return [SlotSet("shown_products", [str(product_id)])]
 
 
@@ -195,50 +217,64 @@ class ActionShowOffers(Action):
     def name(self) -> str:
         return "action_show_offers"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         assistant = get_assistant()
         ref = customer_ref(tracker)
         if assistant.repo.is_opted_out(ref):
             dispatcher.utter_message(
                 text="You've opted out of marketing, so I don't make you offers. "
-                     "I can still recommend titles at their regular prices.")
+                "I can still recommend titles at their regular prices."
+            )
             return [SlotSet("offer_pending", False)]
         offers = assistant.open_offers(ref)
         if not offers:
             reply = assistant.recommend(ref, k=1, channel=channel(tracker))
             offers = [reply.offer] if reply.offer else []
         if not offers:
-            dispatcher.utter_message(text="No offers for you right now, but new ones come often. "
-                                          "Want a recommendation meanwhile?")
+            dispatcher.utter_message(
+                text="No offers for you right now, but new ones come often. Want a recommendation meanwhile?"
+            )
             return [SlotSet("offer_pending", False)]
         lines = [replies.offer_line(o) for o in offers[:3]]
-        dispatcher.utter_message(text="\n".join(lines),
-                                 json_message={"type": "offers",
-                                               "offers": [replies.offer_payload(o) for o in offers[:3]],
-                                               "products": [replies.product_payload(o.product) for o in offers[:3]]})
-        return [SlotSet("offer_id", str(offers[0].id)), SlotSet("offer_pending", True),
-                SlotSet("shown_products", [str(o.product.id) for o in offers[:3]])]
+        dispatcher.utter_message(
+            text="\n".join(lines),
+            json_message={
+                "type": "offers",
+                "offers": [replies.offer_payload(o) for o in offers[:3]],
+                "products": [replies.product_payload(o.product) for o in offers[:3]],
+            },
+        )
+        return [
+            SlotSet("offer_id", str(offers[0].id)),
+            SlotSet("offer_pending", True),
+            SlotSet("shown_products", [str(o.product.id) for o in offers[:3]]),
+        ]
 
 
 class ActionPurchase(Action):
     def name(self) -> str:
         return "action_purchase"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         product_id, unknown = product_in_focus(tracker)
         if product_id is None:
             dispatcher.utter_message(
-                text=f"I couldn't find \"{unknown}\" in our catalog." if unknown else
-                "Which title would you like to buy?")
+                text=f'I couldn\'t find "{unknown}" in our catalog.'
+                if unknown
+                else "Which title would you like to buy?"
+            )
             return []
         order = get_assistant().purchase(customer_ref(tracker), product_id, channel(tracker))
-        dispatcher.utter_message(text=replies.purchase_text(order),
-                                 json_message={"type": "order", "order_id": order.id,
-                                               "product": replies.product_payload(order.product),
-                                               "amount": order.amount_cents / 100,
-                                               "discount_pct": order.discount_pct})
+        dispatcher.utter_message(
+            text=replies.purchase_text(order),
+            json_message={
+                "type": "order",
+                "order_id": order.id,
+                "product": replies.product_payload(order.product),
+                "amount": order.amount_cents / 100,
+                "discount_pct": order.discount_pct,
+            },
+        )
         return [SlotSet("offer_pending", False), SlotSet("offer_id", None)]
 
 
@@ -246,13 +282,13 @@ class ActionDeclineOffer(Action):
     def name(self) -> str:
         return "action_decline_offer"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         offer_id = tracker.get_slot("offer_id")
         if offer_id:
             get_assistant().decline_offer(customer_ref(tracker), int(offer_id))
-        dispatcher.utter_message(text="No problem. Want something else? Tell me a genre, a "
-                                      "budget or a decade.")
+        dispatcher.utter_message(
+            text="No problem. Want something else? Tell me a genre, a budget or a decade."
+        )
         return [SlotSet("offer_pending", False), SlotSet("offer_id", None)]
 
 
@@ -260,8 +296,7 @@ class ActionOrderHistory(Action):
     def name(self) -> str:
         return "action_order_history"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         total, recent = get_assistant().order_history(customer_ref(tracker))
         dispatcher.utter_message(text=replies.order_history_text(total, recent))
         return []
@@ -271,11 +306,12 @@ class ActionOptOut(Action):
     def name(self) -> str:
         return "action_opt_out"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         get_assistant().opt_out(customer_ref(tracker), channel(tracker))
-        dispatcher.utter_message(text="Done: you won't receive marketing offers from us any more. "
-                                      "You can still ask me for recommendations.")
+        dispatcher.utter_message(
+            text="Done: you won't receive marketing offers from us any more. "
+            "You can still ask me for recommendations."
+        )
         return [SlotSet("offer_pending", False), SlotSet("offer_id", None)]
 
 
@@ -283,13 +319,13 @@ class ActionEraseData(Action):
     def name(self) -> str:
         return "action_erase_data"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         if tracker.get_slot("erasure_confirmed") is not True:
             dispatcher.utter_message(response="utter_erasure_cancelled")
             return [SlotSet("erasure_confirmed", None)]
         get_assistant().erase(customer_ref(tracker), requested_by="customer")
         dispatcher.utter_message(
             text="Your personal data has been deleted: profile, offers and consents, and your "
-                 "orders are no longer linked to you. If you chat again you start as a new customer.")
+            "orders are no longer linked to you. If you chat again you start as a new customer."
+        )
         return [AllSlotsReset()]

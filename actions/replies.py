@@ -20,23 +20,36 @@ def product_line(product: ProductView) -> str:
 
 
 def product_payload(product: ProductView) -> dict[str, Any]:
-    return {"id": product.id, "title": product.title, "year": product.year,
-            "genres": list(product.genres), "price": product.price,
-            "currency": product.currency}
+    return {
+        "id": product.id,
+        "title": product.title,
+        "year": product.year,
+        "genres": list(product.genres),
+        "price": product.price,
+        "currency": product.currency,
+    }
 
 
 def offer_payload(offer: OfferView) -> dict[str, Any]:
-    return {"id": offer.id, "product_id": offer.product.id, "percent_off": offer.percent_off,
-            "price": offer.product.price, "offer_price": offer.offer_price_cents / 100,
-            "expires_at": offer.expires_at.isoformat(timespec="minutes"), "reason": offer.reason}
+    return {
+        "id": offer.id,
+        "product_id": offer.product.id,
+        "percent_off": offer.percent_off,
+        "price": offer.product.price,
+        "offer_price": offer.offer_price_cents / 100,
+        "expires_at": offer.expires_at.isoformat(timespec="minutes"),
+        "reason": offer.reason,
+    }
 
 
 def offer_line(offer: OfferView) -> str:
     product = offer.product
-    return (f"Special offer for you: {offer.percent_off}% off {product.title}: "
-            f"{money(offer.offer_price_cents, product.currency)} instead of "
-            f"{money(product.price_cents, product.currency)}, until "
-            f"{offer.expires_at:%b %d}. Want it? (yes/no)")
+    return (
+        f"Special offer for you: {offer.percent_off}% off {product.title}: "
+        f"{money(offer.offer_price_cents, product.currency)} instead of "
+        f"{money(product.price_cents, product.currency)}, until "
+        f"{offer.expires_at:%b %d}. Want it? (yes/no)"
+    )
 
 
 def recommendations_text(reply: RecommendationReply) -> str:
@@ -52,16 +65,20 @@ def recommendations_text(reply: RecommendationReply) -> str:
 
 
 def recommendations_payload(reply: RecommendationReply) -> dict[str, Any]:
-    return {"type": "recommendations",
-            "products": [product_payload(p) for p in reply.products],
-            "offer": offer_payload(reply.offer) if reply.offer else None}
+    return {
+        "type": "recommendations",
+        "products": [product_payload(p) for p in reply.products],
+        "offer": offer_payload(reply.offer) if reply.offer else None,
+    }
 
 
 def nothing_found_text(reply: RecommendationReply) -> str:
     described = reply.preferences.describe()
     what = f" matching {described}" if described else ""
-    return (f"I couldn't find a title{what} that you don't already have. "
-            "Try another genre, a higher budget or a different decade.")
+    return (
+        f"I couldn't find a title{what} that you don't already have. "
+        "Try another genre, a higher budget or a different decade."
+    )
 
 
 def order_history_text(total: int, recent: list[OrderView]) -> str:
@@ -70,21 +87,27 @@ def order_history_text(total: int, recent: list[OrderView]) -> str:
     lines = [f"You have {total} order{'s' if total != 1 else ''} with us. The most recent:"]
     for order in recent:
         discount = f", {order.discount_pct}% off" if order.discount_pct else ""
-        lines.append(f"- {order.ordered_at:%Y-%m-%d}: {order.product.title} "
-                     f"({money(order.amount_cents, order.product.currency)}{discount})")
+        lines.append(
+            f"- {order.ordered_at:%Y-%m-%d}: {order.product.title} "
+            f"({money(order.amount_cents, order.product.currency)}{discount})"
+        )
     return "\n".join(lines)
 
 
 def purchase_text(order: OrderView) -> str:
     discount = f" with {order.discount_pct}% off" if order.discount_pct else ""
-    return (f"Done! I've ordered {order.product.title} for "
-            f"{money(order.amount_cents, order.product.currency)}{discount}. "
-            f"Order #{order.id}. Enjoy the movie!")
+    return (
+        f"Done! I've ordered {order.product.title} for "
+        f"{money(order.amount_cents, order.product.currency)}{discount}. "
+        f"Order #{order.id}. Enjoy the movie!"
+    )
 
 
 def price_text(product: ProductView, offer: OfferView | None) -> str:
     text = f"{product_line(product)}."
     if offer:
-        text += (f" With your offer it's {money(offer.offer_price_cents, product.currency)} "
-                 f"({offer.percent_off}% off) until {offer.expires_at:%b %d}.")
+        text += (
+            f" With your offer it's {money(offer.offer_price_cents, product.currency)} "
+            f"({offer.percent_off}% off) until {offer.expires_at:%b %d}."
+        )
     return text

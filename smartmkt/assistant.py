@@ -55,8 +55,9 @@ class ShopAssistant:
     customers; they get a store row the first time something is recorded for them.
     """
 
-    def __init__(self, engine: Engine, recommender: Recommender,
-                 offer_rules: OfferRules | None = None) -> None:
+    def __init__(
+        self, engine: Engine, recommender: Recommender, offer_rules: OfferRules | None = None
+    ) -> None:
         self.repo = StoreRepository(engine)
         self.recommender = recommender
         self.offer_rules = offer_rules or OfferRules()
@@ -76,8 +77,7 @@ class ShopAssistant:
             return None
         product_id = self._title_keys.get(key)
         if product_id is None:
-            match = process.extractOne(key, list(self._title_keys), scorer=fuzz.WRatio,
-                                       score_cutoff=86)
+            match = process.extractOne(key, list(self._title_keys), scorer=fuzz.WRatio, score_cutoff=86)
             if match is None:
                 return None
             product_id = self._title_keys[match[0]]
@@ -88,29 +88,48 @@ class ShopAssistant:
         return [by_id[i] for i in ids if i in by_id]
 
     # --- recommendations and offers --------------------------------------------------------
-    def recommend(self, customer_ref: str, prefs: Preferences | None = None,
-                  text: str | None = None, k: int = 5, channel: str = "text",
-                  exclude_ids: tuple[int, ...] = (), with_offer: bool = True) -> RecommendationReply:
+    def recommend(
+        self,
+        customer_ref: str,
+        prefs: Preferences | None = None,
+        text: str | None = None,
+        k: int = 5,
+        channel: str = "text",
+        exclude_ids: tuple[int, ...] = (),
+        with_offer: bool = True,
+    ) -> RecommendationReply:
         """Top-``k`` titles for the customer and at most one personalized offer on the first."""
         prefs = prefs or Preferences()
         history = self.repo.history(customer_ref)
-        recs = self.recommender.recommend(history.product_ids, prefs, text=text, k=k,
-                                          exclude_ids=exclude_ids)
+        recs = self.recommender.recommend(history.product_ids, prefs, text=text, k=k, exclude_ids=exclude_ids)
         products = self.products([r.product_id for r in recs])
         offer = None
         if with_offer and products:
-            offer = self._offer_for(customer_ref, history.product_ids, history.last_order_at,
-                                    products[0], recs[0].score, channel)
-        return RecommendationReply(products, offer, prefs, personalized=not history.is_new,
-                                   scores={r.product_id: r.score for r in recs})
+            offer = self._offer_for(
+                customer_ref, history.product_ids, history.last_order_at, products[0], recs[0].score, channel
+            )
+        return RecommendationReply(
+            products,
+            offer,
+            prefs,
+            personalized=not history.is_new,
+            scores={r.product_id: r.score for r in recs},
+        )
 
     def _store_clock(self) -> datetime | None:
         with session_scope(self.repo.engine) as session:
             latest = session.scalar(select(func.max(Order.ordered_at)).where(Order.channel == "import"))
         return as_utc(latest) if latest else None
 
-    def _offer_for(self, customer_ref: str, history: tuple[int, ...], last_order_at: datetime | None,
-                   product: ProductView, score: float, channel: str) -> OfferView | None:
+    def _offer_for(
+        self,
+        customer_ref: str,
+        history: tuple[int, ...],
+        last_order_at: datetime | None,
+        product: ProductView,
+        score: float,
+        channel: str,
+    ) -> OfferView | None:
         if self.repo.is_opted_out(customer_ref):
             return None
         for open_offer in self.repo.open_offers(customer_ref):
@@ -129,8 +148,14 @@ class ShopAssistant:
         if decision is None:
             return None
         return self.repo.create_offer(
-            customer_ref, product.id, decision.percent_off, decision.reason, decision.rule,
-            decision.scores, channel, timedelta(days=self.offer_rules.expiry_days),
+            customer_ref,
+            product.id,
+            decision.percent_off,
+            decision.reason,
+            decision.rule,
+            decision.scores,
+            channel,
+            timedelta(days=self.offer_rules.expiry_days),
         )
 
     def open_offers(self, customer_ref: str) -> list[OfferView]:
@@ -150,8 +175,9 @@ class ShopAssistant:
 
     def greeting(self, customer_ref: str) -> Greeting:
         total, recent = self.repo.order_history(customer_ref, limit=1)
-        return Greeting(known=total > 0, purchases=total,
-                        last_title=recent[0].product.title if recent else None)
+        return Greeting(
+            known=total > 0, purchases=total, last_title=recent[0].product.title if recent else None
+        )
 
     # --- privacy ---------------------------------------------------------------------------
     def opt_out(self, customer_ref: str, channel: str = "text") -> None:

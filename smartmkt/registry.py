@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,3 +60,44 @@ def record(models_dir: Path, kind: str, path: Path, fingerprint: str, **info: An
     with os.fdopen(fd, "w") as handle:
         json.dump(manifest, handle, indent=2, sort_keys=True)
     os.replace(tmp, models_dir / MANIFEST)
+
+
+def _cache_entry(cache_dir: Path, kind: str, target: Path) -> Path:
+    return cache_dir / kind / target.name
+
+
+def save_to_cache(cache_dir: Path | None, kind: str, target: Path) -> None:
+    """Keep a copy keyed by fingerprint (the artifact's name), so an identical training run on
+    this machine (a fresh clone, CI) is a copy, not minutes of CPU. Best effort: never fails."""
+    if cache_dir is None:
+        return
+    entry = _cache_entry(cache_dir, kind, target)
+    if entry.exists():
+        return
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        staging = entry.with_name(entry.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        if target.is_dir():
+            shutil.copytree(target, staging)
+        else:
+            shutil.copy2(target, staging)
+        os.replace(staging, entry)
+    except OSError:
+        return
+
+
+def restore_from_cache(cache_dir: Path | None, kind: str, target: Path) -> bool:
+    """Copy a cached artifact with the same fingerprint into ``target``; False if none."""
+    if cache_dir is None:
+        return False
+    entry = _cache_entry(cache_dir, kind, target)
+    if not entry.exists():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if entry.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(entry, target)
+    else:
+        shutil.copy2(entry, target)
+    return True

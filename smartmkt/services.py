@@ -1,12 +1,13 @@
 """The three processes of a running smartmkt, defined once for `smartmkt run` and the tests.
 
-  app      smartmkt FastAPI app (NLU /model/parse, API)     .venv      :8000
-  actions  Rasa SDK action server running actions/          .venv      :5055
-  rasa     Rasa Open Source server (REST + socket.io)       .venv-bot  :5005
+app      smartmkt FastAPI app (NLU /model/parse, API)     .venv      :8000
+actions  Rasa SDK action server running actions/          .venv      :5055
+rasa     Rasa Open Source server (REST + socket.io)       .venv-bot  :5005
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -65,22 +66,57 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
     return [
         ServiceSpec(
             "app",
-            [str(venv / "uvicorn"), "--factory", "smartmkt.web.app:create_app",
-             "--host", host, "--port", str(settings.app_port), "--log-level", "warning"],
-            root, env, f"{settings.app_url}/health",
+            [
+                str(venv / "uvicorn"),
+                "--factory",
+                "smartmkt.web.app:create_app",
+                "--host",
+                host,
+                "--port",
+                str(settings.app_port),
+                "--log-level",
+                "warning",
+            ],
+            root,
+            env,
+            f"{settings.app_url}/health",
         ),
         ServiceSpec(
             "actions",
-            [str(venv / "python"), "-m", "rasa_sdk", "--actions", "actions",
-             "--port", str(settings.action_port)],
-            root, env, f"http://{host}:{settings.action_port}/health",
+            [
+                str(venv / "python"),
+                "-m",
+                "rasa_sdk",
+                "--actions",
+                "actions",
+                "--port",
+                str(settings.action_port),
+            ],
+            root,
+            env,
+            f"http://{host}:{settings.action_port}/health",
         ),
         ServiceSpec(
             "rasa",
-            [str(bot_venv / "rasa"), "run", "--model", str(core_model),
-             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
-             "--interface", host, "--port", str(settings.rasa_port), "--cors", "*"],
-            settings.bot_dir, env, f"{settings.rasa_url}/",
+            [
+                str(bot_venv / "rasa"),
+                "run",
+                "--model",
+                str(core_model),
+                "--endpoints",
+                "endpoints.yml",
+                "--credentials",
+                "credentials.yml",
+                "--interface",
+                host,
+                "--port",
+                str(settings.rasa_port),
+                "--cors",
+                "*",
+            ],
+            settings.bot_dir,
+            env,
+            f"{settings.rasa_url}/",
         ),
     ]
 
@@ -92,9 +128,7 @@ def wait_healthy(urls: list[str], timeout: float = 240.0) -> dict[str, bool]:
     while time.monotonic() < deadline and not all(ready.values()):
         for url in ready:
             if not ready[url]:
-                try:
+                with contextlib.suppress(httpx.HTTPError):
                     ready[url] = httpx.get(url, timeout=2.0).status_code == 200
-                except httpx.HTTPError:
-                    pass
         time.sleep(0.5)
     return ready

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     models_dir: Path = PROJECT_ROOT / "models"
     bot_dir: Path = PROJECT_ROOT / "bot"
     database_url: str = ""  # empty: sqlite:///<var_dir>/smartmkt.db
+    # Trained artifacts are also kept here by fingerprint, so a fresh clone on the same machine
+    # reuses them instead of retraining; empty string disables the cache.
+    model_cache: str = str(Path.home() / ".cache" / "smartmkt" / "models")
 
     host: str = "127.0.0.1"
     app_port: int = 8000
@@ -49,6 +52,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'smartmkt.db'}"
+
+    @property
+    def model_cache_dir(self) -> Path | None:
+        return Path(self.model_cache) if self.model_cache else None
 
     @property
     def resolved_tracker_db(self) -> str:

@@ -40,14 +40,16 @@ class RunningStack:
 
 
 def with_free_ports(settings: Settings) -> Settings:
-    return settings.model_copy(update={"app_port": free_port(), "action_port": free_port(),
-                                       "rasa_port": free_port()})
+    return settings.model_copy(
+        update={"app_port": free_port(), "action_port": free_port(), "rasa_port": free_port()}
+    )
 
 
 def _start(spec: ServiceSpec, log_dir: Path) -> subprocess.Popen[bytes]:
     log = (log_dir / f"{spec.name}.log").open("wb")
-    return subprocess.Popen(spec.command, cwd=spec.cwd, env=spec.env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        spec.command, cwd=spec.cwd, env=spec.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 @contextmanager

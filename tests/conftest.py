@@ -65,5 +65,8 @@ def served_recommender(base_settings: Settings):  # type: ignore[no-untyped-def]
 def served_parser(base_settings: Settings):  # type: ignore[no-untyped-def]
     from smartmkt.nlu.parser import NLUParser
 
-    return NLUParser(registry.served_path(base_settings.models_dir, "nlu"),
-                     base_settings.nlu_fallback_threshold, base_settings.nlu_max_chars)
+    return NLUParser(
+        registry.served_path(base_settings.models_dir, "nlu"),
+        base_settings.nlu_fallback_threshold,
+        base_settings.nlu_max_chars,
+    )

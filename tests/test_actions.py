@@ -20,13 +20,26 @@ def assistant(demo_engine, served_recommender, monkeypatch) -> ShopAssistant:  #
     return shop
 
 
-def tracker(sender: str, text: str, intent: str, entities: list[dict[str, Any]] | None = None,
-            slots: dict[str, Any] | None = None) -> Tracker:
+def tracker(
+    sender: str,
+    text: str,
+    intent: str,
+    entities: list[dict[str, Any]] | None = None,
+    slots: dict[str, Any] | None = None,
+) -> Tracker:
     return Tracker(
-        sender_id=sender, slots={"offer_pending": False, **(slots or {})},
-        latest_message={"text": text, "intent": {"name": intent, "confidence": 0.99},
-                        "entities": entities or []},
-        events=[], paused=False, followup_action=None, active_loop={}, latest_action_name=None,
+        sender_id=sender,
+        slots={"offer_pending": False, **(slots or {})},
+        latest_message={
+            "text": text,
+            "intent": {"name": intent, "confidence": 0.99},
+            "entities": entities or [],
+        },
+        events=[],
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name=None,
     )
 
 
@@ -41,11 +54,17 @@ def slot(events: list[dict[str, Any]], name: str) -> Any:
 
 
 def test_recommend_respects_genre_price_and_history(assistant: ShopAssistant) -> None:
-    t = tracker("42", "a comedy for my kids under $10", "ask_recommendation",
-                [{"entity": "category", "value": "comedy", "start": 2, "end": 8},
-                 {"entity": "recipient", "value": "my kids", "start": 13, "end": 20},
-                 {"entity": "price", "value": "$10", "start": 27, "end": 30}],
-                slots={"category": ["comedy"], "recipient": "my kids", "price": "$10"})
+    t = tracker(
+        "42",
+        "a comedy for my kids under $10",
+        "ask_recommendation",
+        [
+            {"entity": "category", "value": "comedy", "start": 2, "end": 8},
+            {"entity": "recipient", "value": "my kids", "start": 13, "end": 20},
+            {"entity": "price", "value": "$10", "start": 27, "end": 30},
+        ],
+        slots={"category": ["comedy"], "recipient": "my kids", "price": "$10"},
+    )
     messages, events = run(acts.ActionRecommend(), t)
     payload = messages[0]["custom"]
     products = payload["products"]
@@ -61,9 +80,13 @@ def test_recommend_respects_genre_price_and_history(assistant: ShopAssistant) ->
 
 
 def test_fresh_request_drops_stale_preferences(assistant: ShopAssistant) -> None:
-    t = tracker("42", "recommend a western", "ask_recommendation",
-                [{"entity": "category", "value": "western", "start": 12, "end": 19}],
-                slots={"category": ["western"], "price": "$3", "excluded_categories": ["drama"]})
+    t = tracker(
+        "42",
+        "recommend a western",
+        "ask_recommendation",
+        [{"entity": "category", "value": "western", "start": 12, "end": 19}],
+        slots={"category": ["western"], "price": "$3", "excluded_categories": ["drama"]},
+    )
     messages, events = run(acts.ActionRecommend(), t)
     assert slot(events, "price") is None
     assert all("Western" in p["genres"] for p in messages[0]["custom"]["products"])
@@ -72,8 +95,16 @@ def test_fresh_request_drops_stale_preferences(assistant: ShopAssistant) -> None
 def test_yes_to_offer_buys_it_at_the_discount(assistant: ShopAssistant) -> None:
     messages, events = run(acts.ActionRecommend(), tracker("42", "recommend something", "ask_recommendation"))
     offer = messages[0]["custom"]["offer"]
-    t = tracker("42", "yes", "affirm", slots={"offer_pending": True, "offer_id": str(offer["id"]),
-                                             "shown_products": [str(offer["product_id"])]})
+    t = tracker(
+        "42",
+        "yes",
+        "affirm",
+        slots={
+            "offer_pending": True,
+            "offer_id": str(offer["id"]),
+            "shown_products": [str(offer["product_id"])],
+        },
+    )
     messages, events = run(acts.ActionPurchase(), t)
     assert messages[0]["custom"]["product"]["id"] == offer["product_id"]
     assert messages[0]["custom"]["discount_pct"] == offer["percent_off"]
@@ -82,26 +113,40 @@ def test_yes_to_offer_buys_it_at_the_discount(assistant: ShopAssistant) -> None:
 
 
 def test_price_of_a_named_title(assistant: ShopAssistant) -> None:
-    t = tracker("42", "how much is toy story", "ask_price",
-                [{"entity": "product", "value": "toy story", "start": 12, "end": 21}])
+    t = tracker(
+        "42",
+        "how much is toy story",
+        "ask_price",
+        [{"entity": "product", "value": "toy story", "start": 12, "end": 21}],
+    )
     messages, _ = run(acts.ActionPrice(), t)
     assert messages[0]["custom"]["product"]["title"] == "Toy Story"
     assert "$" in messages[0]["text"]
 
 
 def test_unknown_title_is_said_plainly(assistant: ShopAssistant) -> None:
-    t = tracker("42", "how much is zzqx vortex", "ask_price",
-                [{"entity": "product", "value": "zzqx vortex", "start": 12, "end": 23}])
+    t = tracker(
+        "42",
+        "how much is zzqx vortex",
+        "ask_price",
+        [{"entity": "product", "value": "zzqx vortex", "start": 12, "end": 23}],
+    )
     messages, _ = run(acts.ActionPrice(), t)
     assert "couldn't find" in messages[0]["text"]
 
 
 def test_opted_out_customer_gets_no_offer(assistant: ShopAssistant) -> None:
     run(acts.ActionOptOut(), tracker("99", "unsubscribe", "opt_out_marketing"))
-    messages, events = run(acts.ActionRecommend(), tracker("99", "recommend a drama", "ask_recommendation",
-                                                           [{"entity": "category", "value": "drama",
-                                                             "start": 12, "end": 17}],
-                                                           slots={"category": ["drama"]}))
+    messages, events = run(
+        acts.ActionRecommend(),
+        tracker(
+            "99",
+            "recommend a drama",
+            "ask_recommendation",
+            [{"entity": "category", "value": "drama", "start": 12, "end": 17}],
+            slots={"category": ["drama"]},
+        ),
+    )
     assert messages[0]["custom"]["offer"] is None
     assert slot(events, "offer_pending") is False
     messages, _ = run(acts.ActionShowOffers(), tracker("99", "any deals?", "ask_offers"))
@@ -111,8 +156,9 @@ def test_opted_out_customer_gets_no_offer(assistant: ShopAssistant) -> None:
 def test_order_history_and_erasure(assistant: ShopAssistant) -> None:
     messages, _ = run(acts.ActionOrderHistory(), tracker("42", "my orders", "ask_order_history"))
     assert "orders with us" in messages[0]["text"]
-    messages, events = run(acts.ActionEraseData(), tracker("42", "yes", "affirm",
-                                                           slots={"erasure_confirmed": True}))
+    messages, events = run(
+        acts.ActionEraseData(), tracker("42", "yes", "affirm", slots={"erasure_confirmed": True})
+    )
     assert "deleted" in messages[0]["text"]
     assert events[0]["event"] == "reset_slots"
     messages, _ = run(acts.ActionOrderHistory(), tracker("42", "my orders", "ask_order_history"))

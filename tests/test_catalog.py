@@ -10,12 +10,22 @@ from smartmkt.catalog import (
 )
 
 
-@pytest.mark.parametrize(("said", "genre"), [
-    ("sci-fi", "Sci-Fi"), ("science fiction", "Sci-Fi"), ("westerns", "Western"),
-    ("Comedies", "Comedy"), ("comdy", "Comedy"), ("kids movies", "Children's"),
-    ("film noir", "Film-Noir"), ("horror films", "Horror"), ("animated", "Animation"),
-    ("documentaries", "Documentary"), ("thrillers", "Thriller"),
-])
+@pytest.mark.parametrize(
+    ("said", "genre"),
+    [
+        ("sci-fi", "Sci-Fi"),
+        ("science fiction", "Sci-Fi"),
+        ("westerns", "Western"),
+        ("Comedies", "Comedy"),
+        ("comdy", "Comedy"),
+        ("kids movies", "Children's"),
+        ("film noir", "Film-Noir"),
+        ("horror films", "Horror"),
+        ("animated", "Animation"),
+        ("documentaries", "Documentary"),
+        ("thrillers", "Thriller"),
+    ],
+)
 def test_genres_normalize_to_catalog_values(said: str, genre: str) -> None:
     assert normalize_genre(said) == genre
 
@@ -25,18 +35,32 @@ def test_unknown_words_are_not_genres(said: str) -> None:
     assert normalize_genre(said) is None
 
 
-@pytest.mark.parametrize(("said", "amount"), [
-    ("$10", 10.0), ("15 dollars", 15.0), ("7.50", 7.5), ("twenty bucks", 20.0),
-    ("10,50 EUR", 10.5), ("nothing", None),
-])
+@pytest.mark.parametrize(
+    ("said", "amount"),
+    [
+        ("$10", 10.0),
+        ("15 dollars", 15.0),
+        ("7.50", 7.5),
+        ("twenty bucks", 20.0),
+        ("10,50 EUR", 10.5),
+        ("nothing", None),
+    ],
+)
 def test_prices(said: str, amount: float | None) -> None:
     assert parse_price(said) == amount
 
 
-@pytest.mark.parametrize(("said", "years"), [
-    ("1997", (1997, 1997)), ("the 90s", (1990, 1999)), ("'80s", (1980, 1989)),
-    ("1970s", (1970, 1979)), ("the eighties", (1980, 1989)), ("recently", None),
-])
+@pytest.mark.parametrize(
+    ("said", "years"),
+    [
+        ("1997", (1997, 1997)),
+        ("the 90s", (1990, 1999)),
+        ("'80s", (1980, 1989)),
+        ("1970s", (1970, 1979)),
+        ("the eighties", (1980, 1989)),
+        ("recently", None),
+    ],
+)
 def test_year_ranges(said: str, years: tuple[int, int] | None) -> None:
     assert parse_year_range(said) == years
 

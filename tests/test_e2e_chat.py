@@ -22,14 +22,19 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path,
-          base_settings: Settings) -> Iterator[RunningStack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path, base_settings: Settings
+) -> Iterator[RunningStack]:
     tmp = tmp_path_factory.mktemp("e2e")
     shutil.copy(demo_db_template, tmp / "smartmkt.db")
-    settings = with_free_ports(base_settings.model_copy(update={
-        "database_url": f"sqlite:///{tmp / 'smartmkt.db'}",
-        "tracker_db": str(tmp / "conversations.db"),
-    }))
+    settings = with_free_ports(
+        base_settings.model_copy(
+            update={
+                "database_url": f"sqlite:///{tmp / 'smartmkt.db'}",
+                "tracker_db": str(tmp / "conversations.db"),
+            }
+        )
+    )
     artifacts = Path(__file__).resolve().parent.parent / "test-artifacts" / "e2e-logs"
     if artifacts.exists():
         shutil.rmtree(artifacts)
@@ -112,8 +117,14 @@ def test_opt_out_stops_offers(stack: RunningStack, db) -> None:  # type: ignore[
     recs = recommendations(say(stack, "77", "recommend me a drama"))
     assert recs["offer"] is None
     with session_scope(db) as s:
-        assert s.scalar(select(func.count()).select_from(Offer).where(
-            Offer.customer_id == 77, Offer.status == "shown")) == 0
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(Offer)
+                .where(Offer.customer_id == 77, Offer.status == "shown")
+            )
+            == 0
+        )
 
 
 def test_new_customer_is_asked_then_served(stack: RunningStack, db) -> None:  # type: ignore[no-untyped-def]
@@ -146,13 +157,17 @@ def test_erasure_after_confirmation(stack: RunningStack, db) -> None:  # type: i
         assert s.scalar(select(func.count()).select_from(Order).where(Order.customer_id == 300)) == 0
 
 
-@pytest.mark.parametrize("message", ["", "   ", "😀🎬🍿", "recommend a comedy " * 526, "<script>alert(1)</script>"])
+@pytest.mark.parametrize(
+    "message", ["", "   ", "😀🎬🍿", "recommend a comedy " * 526, "<script>alert(1)</script>"]
+)
 def test_odd_messages_get_a_reply(stack: RunningStack, message: str) -> None:
     replies = say(stack, "odd-input", message)
     assert text_of(replies).strip(), replies
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe\xfa\x00", b'{"sender": "1", "message": "\xc3\x28"}'])
+@pytest.mark.parametrize(
+    "body", [b"{not json", b"\xff\xfe\xfa\x00", b'{"sender": "1", "message": "\xc3\x28"}']
+)
 def test_malformed_bodies_never_500(stack: RunningStack, body: bytes) -> None:
     r = httpx.post(stack.rest_url, content=body, headers={"Content-Type": "application/json"}, timeout=60)
     assert r.status_code < 500, (r.status_code, r.text)

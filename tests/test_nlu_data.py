@@ -11,9 +11,23 @@ from smartmkt.nlu.data import EntitySpan, NLUDataError, load_nlu, parse_annotate
 
 ROOT = Path(__file__).resolve().parent.parent
 INTENTS = {
-    "greet", "goodbye", "thank_you", "affirm", "deny", "bot_challenge", "ask_capabilities",
-    "ask_recommendation", "search_product", "inform_preference", "ask_price", "ask_offers",
-    "purchase", "ask_order_history", "opt_out_marketing", "delete_my_data", "human_handoff",
+    "greet",
+    "goodbye",
+    "thank_you",
+    "affirm",
+    "deny",
+    "bot_challenge",
+    "ask_capabilities",
+    "ask_recommendation",
+    "search_product",
+    "inform_preference",
+    "ask_price",
+    "ask_offers",
+    "purchase",
+    "ask_order_history",
+    "opt_out_marketing",
+    "delete_my_data",
+    "human_handoff",
     "out_of_scope",
 }
 ENTITIES = {"category", "product", "price", "year", "recipient"}
@@ -24,8 +38,11 @@ def _key(text: str) -> str:
 
 
 def test_annotations_become_spans() -> None:
-    ex = parse_annotated('a [Comedy](category) for [my kids](recipient) but no '
-                         '[horror]{"entity": "category", "role": "exclude"}', "ask_recommendation")
+    ex = parse_annotated(
+        "a [Comedy](category) for [my kids](recipient) but no "
+        '[horror]{"entity": "category", "role": "exclude"}',
+        "ask_recommendation",
+    )
     assert ex.text == "a Comedy for my kids but no horror"
     assert ex.entities == (
         EntitySpan(2, 8, "category", "Comedy"),
@@ -33,7 +50,7 @@ def test_annotations_become_spans() -> None:
         EntitySpan(28, 34, "category", "horror", "exclude"),
     )
     for span in ex.entities:
-        assert ex.text[span.start:span.end] == span.value
+        assert ex.text[span.start : span.end] == span.value
 
 
 def test_training_data_covers_exactly_the_specified_intents_and_entities() -> None:

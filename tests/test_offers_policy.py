@@ -6,8 +6,14 @@ CLOCK = datetime(1998, 4, 22, tzinfo=UTC)
 
 
 def _decide(**kw):  # type: ignore[no-untyped-def]
-    args = {"purchases": 10, "last_order_at": CLOCK - timedelta(days=5), "store_clock": CLOCK,
-            "offers_last_day": 0, "opted_out": False, "recommendation_score": 3.0}
+    args = {
+        "purchases": 10,
+        "last_order_at": CLOCK - timedelta(days=5),
+        "store_clock": CLOCK,
+        "offers_last_day": 0,
+        "opted_out": False,
+        "recommendation_score": 3.0,
+    }
     return decide_offer(**{**args, **kw})
 
 

@@ -44,8 +44,9 @@ def test_history_drives_recommendations(model: Recommender) -> None:
 
 def test_filters_are_hard(model: Recommender) -> None:
     western_fan = [1, 2, 3]
-    recs = model.recommend(western_fan, Preferences(genres=("Comedy",), price_max=30.0,
-                                                    excluded_genres=("Horror",)), k=10)
+    recs = model.recommend(
+        western_fan, Preferences(genres=("Comedy",), price_max=30.0, excluded_genres=("Horror",)), k=10
+    )
     assert recs
     for r in recs:
         assert 21 <= r.product_id <= 30  # comedies priced <= $30, never the horror comedy
@@ -71,8 +72,9 @@ def test_cold_start_uses_text(model: Recommender) -> None:
 def test_save_load_round_trip(model: Recommender, tmp_path: Path) -> None:
     model.save(tmp_path / "rec")
     loaded = Recommender.load(tmp_path / "rec")
-    assert [r.product_id for r in loaded.recommend([21, 22], k=5)] == \
-        [r.product_id for r in model.recommend([21, 22], k=5)]
+    assert [r.product_id for r in loaded.recommend([21, 22], k=5)] == [
+        r.product_id for r in model.recommend([21, 22], k=5)
+    ]
     assert not any(f.suffix == ".pkl" for f in (tmp_path / "rec").iterdir())
 
 

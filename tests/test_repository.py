@@ -20,6 +20,7 @@ def test_demo_store_is_complete(demo_engine) -> None:  # type: ignore[no-untyped
     assert toy.title == "Toy Story" and toy.year == 1995 and "Comedy" in toy.genres
     # synthetic prices are deterministic: the same id always gets the same price
     from smartmkt.data.demo import synthetic_price_cents
+
     assert toy.price_cents == synthetic_price_cents(1)
     assert len(repo.history("42").product_ids) > 0
 

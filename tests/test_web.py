@@ -21,18 +21,19 @@ def test_parse_returns_rasa_parse_json(client: TestClient) -> None:
     assert body["intent"]["name"] in {"ask_recommendation", "inform_preference"}
     assert 0 < body["intent"]["confidence"] <= 1
     assert body["intent_ranking"][0]["name"] == body["intent"]["name"]
-    ents = {(e["entity"], body["text"][e["start"]:e["end"]]) for e in body["entities"]}
+    ents = {(e["entity"], body["text"][e["start"] : e["end"]]) for e in body["entities"]}
     assert ("category", "comedy") in ents
     assert ("price", "$10") in ents
     assert ("recipient", "my kids") in ents
     for e in body["entities"]:
-        assert e["value"] == body["text"][e["start"]:e["end"]]
+        assert e["value"] == body["text"][e["start"] : e["end"]]
 
 
 def test_exclusion_role(client: TestClient) -> None:
     body = client.post("/model/parse", json={"text": "nothing with horror please"}).json()
-    assert {"entity": "category", "value": "horror", "role": "exclude"}.items() <= \
-        next(e for e in body["entities"] if e["entity"] == "category").items()
+    assert {"entity": "category", "value": "horror", "role": "exclude"}.items() <= next(
+        e for e in body["entities"] if e["entity"] == "category"
+    ).items()
 
 
 def test_button_payloads_bypass_the_model(client: TestClient) -> None:

@@ -39,8 +39,9 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-async def _customer(client: httpx.AsyncClient, url: str, sender: str, turns: int,
-                    samples: list[tuple[str, float, bool]]) -> None:
+async def _customer(
+    client: httpx.AsyncClient, url: str, sender: str, turns: int, samples: list[tuple[str, float, bool]]
+) -> None:
     for turn in range(turns):
         message, kind = SCRIPT[turn % len(SCRIPT)]
         start = time.perf_counter()
@@ -78,8 +79,9 @@ async def _drive(url: str, users: int, turns: int) -> dict[str, Any]:
     }
 
 
-def run_chat_bench(settings: Settings, users: int = 10, turns: int = 8,
-                   rasa_url: str | None = None) -> dict[str, Any]:
+def run_chat_bench(
+    settings: Settings, users: int = 10, turns: int = 8, rasa_url: str | None = None
+) -> dict[str, Any]:
     if rasa_url:
         return asyncio.run(_drive(f"{rasa_url.rstrip('/')}/webhooks/rest/webhook", users, turns))
     with tempfile.TemporaryDirectory(prefix="smartmkt-bench-") as tmp:
@@ -87,10 +89,12 @@ def run_chat_bench(settings: Settings, users: int = 10, turns: int = 8,
         db = settings.var_dir / "smartmkt.db"
         if not settings.database_url and db.exists():
             shutil.copy(db, scratch / "smartmkt.db")
-            bench_settings = settings.model_copy(update={
-                "database_url": f"sqlite:///{scratch / 'smartmkt.db'}",
-                "tracker_db": str(scratch / "conversations.db"),
-            })
+            bench_settings = settings.model_copy(
+                update={
+                    "database_url": f"sqlite:///{scratch / 'smartmkt.db'}",
+                    "tracker_db": str(scratch / "conversations.db"),
+                }
+            )
         else:
             bench_settings = settings
         with running_stack(with_free_ports(bench_settings), scratch / "logs") as stack:

@@ -20,12 +20,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-app = typer.Typer(help="smartmkt: conversational marketing assistant.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="smartmkt: conversational marketing assistant.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="The SQL store.", no_args_is_help=True)
 data_app = typer.Typer(help="Data in the store.", no_args_is_help=True)
-train_app = typer.Typer(help="Train models (skips what is current unless --force).",
-                        no_args_is_help=True)
+train_app = typer.Typer(help="Train models (skips what is current unless --force).", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print JSON figures.", no_args_is_help=True)
 bot_app = typer.Typer(help="The Rasa project in bot/ (runs in .venv-bot).", no_args_is_help=True)
@@ -47,8 +49,9 @@ def fail(message: str, code: int = 1) -> None:
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 # --- db / data ------------------------------------------------------------------------------
@@ -74,13 +77,15 @@ def data_load_demo() -> None:
     totals = {"products": 1682, "customers": 943, "orders": 100_000}
     done = dict.fromkeys(totals, 0)
     with progress_bars() as update, session_scope(get_engine()) as session:
+
         def step(label: str, n: int) -> None:
             done[label] += n
             update(label, done[label], totals[label])
 
         counts = load_demo(session, settings.var_dir / "cache" / "wheels", progress=step)
-    console.print(f"demo store: {counts.customers} customers, {counts.products} products, "
-                  f"{counts.orders} orders")
+    console.print(
+        f"demo store: {counts.customers} customers, {counts.products} products, {counts.orders} orders"
+    )
 
 
 # --- train ------------------------------------------------------------------------------------
@@ -134,8 +139,7 @@ def _rasa(args: list[str]) -> None:
     from smartmkt.training import bot_python
 
     settings = get_settings()
-    code = subprocess.run([str(bot_python(settings)), "-m", "rasa", *args],
-                          cwd=settings.bot_dir).returncode
+    code = subprocess.run([str(bot_python(settings)), "-m", "rasa", *args], cwd=settings.bot_dir).returncode
     if code:
         raise typer.Exit(code)
 
@@ -143,8 +147,19 @@ def _rasa(args: list[str]) -> None:
 @bot_app.command("validate")
 def bot_validate() -> None:
     """`rasa data validate`: domain, rules, stories and NLU data agree (warnings fail)."""
-    _rasa(["data", "validate", "--domain", "domain.yml", "--data", "data", "--config",
-           "config.yml", "--fail-on-warnings"])
+    _rasa(
+        [
+            "data",
+            "validate",
+            "--domain",
+            "domain.yml",
+            "--data",
+            "data",
+            "--config",
+            "config.yml",
+            "--fail-on-warnings",
+        ]
+    )
 
 
 @bot_app.command("test-stories")
@@ -154,15 +169,28 @@ def bot_test_stories() -> None:
 
     settings = get_settings()
     model = registry.served_path(settings.models_dir, "rasa_core")
-    _rasa(["test", "core", "--stories", "tests/test_stories.yml", "--model", str(model),
-           "--out", str(settings.var_dir / "story-results"), "--fail-on-prediction-errors"])
+    _rasa(
+        [
+            "test",
+            "core",
+            "--stories",
+            "tests/test_stories.yml",
+            "--model",
+            str(model),
+            "--out",
+            str(settings.var_dir / "story-results"),
+            "--fail-on-prediction-errors",
+        ]
+    )
 
 
 # --- eval -------------------------------------------------------------------------------------
 @eval_app.command("nlu")
 def eval_nlu_cmd(
     test_file: Annotated[Path, typer.Option("--test-file", help="Rasa-format NLU YAML.")],
-    baseline: Annotated[str | None, typer.Option("--baseline", help="'diet': also train and score Rasa DIET.")] = None,
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="'diet': also train and score Rasa DIET.")
+    ] = None,
     as_json: JsonFlag = False,
     show_errors: Annotated[bool, typer.Option("--errors", help="List misparsed messages.")] = False,
 ) -> None:
@@ -180,8 +208,11 @@ def eval_nlu_cmd(
     except NLUDataError as exc:
         fail(str(exc))
     try:
-        parser = NLUParser(registry.served_path(settings.models_dir, "nlu"),
-                           settings.nlu_fallback_threshold, settings.nlu_max_chars)
+        parser = NLUParser(
+            registry.served_path(settings.models_dir, "nlu"),
+            settings.nlu_fallback_threshold,
+            settings.nlu_max_chars,
+        )
     except FileNotFoundError as exc:
         fail(str(exc))
     predictions = evaluate_parser(parser.parse_batch, examples)
@@ -201,9 +232,20 @@ def eval_nlu_cmd(
     for name, m in report.items():
         if name != "errors":
             m = dict(m)  # type: ignore[call-overload]
-            table.add_row(name, *(str(m[k]) for k in ("intent_accuracy", "intent_macro_f1",
-                                                      "entity_precision", "entity_recall",
-                                                      "entity_f1", "n")))
+            table.add_row(
+                name,
+                *(
+                    str(m[k])
+                    for k in (
+                        "intent_accuracy",
+                        "intent_macro_f1",
+                        "entity_precision",
+                        "entity_recall",
+                        "entity_f1",
+                        "n",
+                    )
+                ),
+            )
     console.print(table)
     for e in report.get("errors", []):  # type: ignore[attr-defined]
         console.print(e)
@@ -237,17 +279,41 @@ def recommend_cmd(
     start = time.perf_counter()
     reply = ShopAssistant(get_engine(), model).recommend(customer, prefs, text, k, with_offer=False)
     elapsed_ms = (time.perf_counter() - start) * 1000
-    rows = [{"product_id": p.id, "title": p.title, "year": p.year, "genres": list(p.genres),
-             "price": p.price, "score": round(reply.scores[p.id], 4)} for p in reply.products]
+    rows = [
+        {
+            "product_id": p.id,
+            "title": p.title,
+            "year": p.year,
+            "genres": list(p.genres),
+            "price": p.price,
+            "score": round(reply.scores[p.id], 4),
+        }
+        for p in reply.products
+    ]
     if as_json:
-        print(json.dumps({"customer": customer, "personalized": reply.personalized,
-                          "preferences": reply.preferences.describe(), "items": rows,
-                          "elapsed_ms": round(elapsed_ms, 2)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "customer": customer,
+                    "personalized": reply.personalized,
+                    "preferences": reply.preferences.describe(),
+                    "items": rows,
+                    "elapsed_ms": round(elapsed_ms, 2),
+                },
+                indent=2,
+            )
+        )
         return
     table = Table("#", "title", "year", "genres", "price", "score")
     for n, row in enumerate(rows, 1):
-        table.add_row(str(n), str(row["title"]), str(row["year"]), ", ".join(row["genres"]),  # type: ignore[arg-type]
-                      f"${row['price']:.2f}", str(row["score"]))
+        table.add_row(
+            str(n),
+            str(row["title"]),
+            str(row["year"]),
+            ", ".join(row["genres"]),  # type: ignore[arg-type]
+            f"${row['price']:.2f}",
+            str(row["score"]),
+        )
     console.print(table)
 
 
@@ -258,8 +324,11 @@ def parse_cmd(text: str) -> None:
     from smartmkt.nlu.parser import NLUParser
 
     settings = get_settings()
-    parser = NLUParser(registry.served_path(settings.models_dir, "nlu"),
-                       settings.nlu_fallback_threshold, settings.nlu_max_chars)
+    parser = NLUParser(
+        registry.served_path(settings.models_dir, "nlu"),
+        settings.nlu_fallback_threshold,
+        settings.nlu_max_chars,
+    )
     print(json.dumps(parser.parse(text), indent=2))
 
 
@@ -297,7 +366,7 @@ def run_cmd(
             f"  smartmkt app (NLU,API) {settings.app_url}  (docs: {settings.app_url}/docs)\n\n"
             "Talk to the bot as demo customer 42:\n"
             f"  curl -s {rest} -H 'Content-Type: application/json' \\\n"
-            "    -d '{\"sender\": \"42\", \"message\": \"recommend a comedy under $10\"}'\n"
+            '    -d \'{"sender": "42", "message": "recommend a comedy under $10"}\'\n'
             "Ctrl-C stops everything.\n"
         )
 
@@ -311,7 +380,10 @@ def run_cmd(
 def bench_chat_cmd(
     users: Annotated[int, typer.Option("--users", min=1, max=200)] = 10,
     turns: Annotated[int, typer.Option("--turns", min=1, max=100, help="Turns per customer.")] = 8,
-    rasa_url: Annotated[str | None, typer.Option("--rasa-url", help="Use a running Rasa; default: start everything on free ports.")] = None,
+    rasa_url: Annotated[
+        str | None,
+        typer.Option("--rasa-url", help="Use a running Rasa; default: start everything on free ports."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Simulated customers chatting concurrently over REST; prints latency and throughput."""

@@ -27,8 +27,13 @@ def progress_bars(enabled: bool = True) -> Iterator[Any]:
         yield lambda *_args: None
         return
     with Progress(
-        TextColumn("[bold]{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+        TextColumn("[bold]{task.description:<14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
     ) as bars:
         tasks: dict[str, TaskID] = {}
 

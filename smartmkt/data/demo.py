@@ -55,8 +55,18 @@ def ensure_wheel(cache_dir: Path) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     log.info("downloading %s from PyPI into %s", RECBOLE_WHEEL, cache_dir)
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-         "--only-binary=:all:", "recbole==1.2.1", "-d", str(cache_dir)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "recbole==1.2.1",
+            "-d",
+            str(cache_dir),
+        ],
         check=True,
     )
     if not wheel.exists():
@@ -87,16 +97,18 @@ def read_products(wheel: Path) -> list[dict[str, object]]:
     for row in _rows(wheel, "item"):
         item_id = int(row["item_id"])
         genres = [g for g in row.get("class", "").split() if g != "unknown"]
-        products.append({
-            "id": item_id,
-            "external_ref": str(item_id),
-            "title": display_title(row["movie_title"]),
-            "year": _year(row.get("release_year", "")),
-            "genres": "|".join(genres),
-            "price_cents": synthetic_price_cents(item_id),
-            "currency": "USD",
-            "active": True,
-        })
+        products.append(
+            {
+                "id": item_id,
+                "external_ref": str(item_id),
+                "title": display_title(row["movie_title"]),
+                "year": _year(row.get("release_year", "")),
+                "genres": "|".join(genres),
+                "price_cents": synthetic_price_cents(item_id),
+                "currency": "USD",
+                "active": True,
+            }
+        )
     return products
 
 
@@ -122,16 +134,18 @@ def read_orders(wheel: Path, prices: dict[int, int]) -> list[dict[str, object]]:
     for row in _rows(wheel, "inter"):
         product_id = int(row["item_id"])
         price = prices[product_id]
-        orders.append({
-            "customer_id": int(row["user_id"]),
-            "product_id": product_id,
-            "quantity": 1,
-            "unit_price_cents": price,
-            "discount_pct": 0,
-            "amount_cents": price,
-            "ordered_at": datetime.fromtimestamp(int(float(row["timestamp"])), tz=UTC),
-            "channel": "import",
-        })
+        orders.append(
+            {
+                "customer_id": int(row["user_id"]),
+                "product_id": product_id,
+                "quantity": 1,
+                "unit_price_cents": price,
+                "discount_pct": 0,
+                "amount_cents": price,
+                "ordered_at": datetime.fromtimestamp(int(float(row["timestamp"])), tz=UTC),
+                "channel": "import",
+            }
+        )
     orders.sort(key=lambda o: (o["ordered_at"], o["customer_id"], o["product_id"]))  # type: ignore[return-value]
     return orders
 

@@ -13,14 +13,61 @@ from collections.abc import Sequence
 from smartmkt.catalog import GENRE_ALIASES
 from smartmkt.nlu.data import EntitySpan, Example
 
-_PRICES = ("$5", "$7.99", "10 dollars", "$12", "15 bucks", "$20", "twenty dollars", "8 dollars",
-           "$3", "25 bucks", "$9.50", "12 dollars", "ten bucks", "$30", "6 dollars")
-_YEARS = ("1995", "the 90s", "80s", "1970s", "the eighties", "1997", "sixties", "'90s",
-          "1988", "the 1950s", "1993", "nineties", "the 70s", "1960")
-_RECIPIENTS = ("my dad", "my mom", "my kids", "my wife", "my husband", "my son", "my daughter",
-               "my girlfriend", "my boyfriend", "grandma", "my grandpa", "the whole family",
-               "my 8 year old", "my brother", "my sister", "a friend", "my boss", "my niece",
-               "my students", "my partner")
+_PRICES = (
+    "$5",
+    "$7.99",
+    "10 dollars",
+    "$12",
+    "15 bucks",
+    "$20",
+    "twenty dollars",
+    "8 dollars",
+    "$3",
+    "25 bucks",
+    "$9.50",
+    "12 dollars",
+    "ten bucks",
+    "$30",
+    "6 dollars",
+)
+_YEARS = (
+    "1995",
+    "the 90s",
+    "80s",
+    "1970s",
+    "the eighties",
+    "1997",
+    "sixties",
+    "'90s",
+    "1988",
+    "the 1950s",
+    "1993",
+    "nineties",
+    "the 70s",
+    "1960",
+)
+_RECIPIENTS = (
+    "my dad",
+    "my mom",
+    "my kids",
+    "my wife",
+    "my husband",
+    "my son",
+    "my daughter",
+    "my girlfriend",
+    "my boyfriend",
+    "grandma",
+    "my grandpa",
+    "the whole family",
+    "my 8 year old",
+    "my brother",
+    "my sister",
+    "a friend",
+    "my boss",
+    "my niece",
+    "my students",
+    "my partner",
+)
 
 
 _FILLER = re.compile(r"\b(movies?|films?|flicks?|for)\b")
@@ -71,8 +118,9 @@ def substitute(example: Example, titles: Sequence[str], rng: random.Random) -> E
     return Example("".join(parts), example.intent, tuple(spans))
 
 
-def augment(examples: Sequence[Example], titles: Sequence[str], copies: int = 2,
-            seed: int = 11) -> list[Example]:
+def augment(
+    examples: Sequence[Example], titles: Sequence[str], copies: int = 2, seed: int = 11
+) -> list[Example]:
     """The originals plus ``copies`` substituted variants of every example that has entities."""
     rng = random.Random(seed)
     out = list(examples)

@@ -17,11 +17,13 @@ async def _parse_all(model_path: str, texts: list) -> list:
     results = []
     for text in texts:
         parsed = await agent.parse_message(text)
-        results.append({
-            "text": text,
-            "intent": parsed.get("intent") or {"name": "", "confidence": 0.0},
-            "entities": parsed.get("entities", []),
-        })
+        results.append(
+            {
+                "text": text,
+                "intent": parsed.get("intent") or {"name": "", "confidence": 0.0},
+                "entities": parsed.get("entities", []),
+            }
+        )
     return results
 
 

@@ -22,13 +22,18 @@ class DecodedEntity:
 
 def encode_texts(tokenizer: object, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
     return tokenizer(  # type: ignore[operator,no-any-return]
-        list(texts), padding=True, truncation=True, max_length=max_length,
-        return_offsets_mapping=True, return_tensors="pt",
+        list(texts),
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_offsets_mapping=True,
+        return_tensors="pt",
     )
 
 
-def tag_targets(offsets: torch.Tensor, attention: torch.Tensor, example: Example,
-                tag_index: dict[str, int]) -> list[int]:
+def tag_targets(
+    offsets: torch.Tensor, attention: torch.Tensor, example: Example, tag_index: dict[str, int]
+) -> list[int]:
     """BIO tag ids per token for one example; special and padding tokens are ignored."""
     targets: list[int] = []
     started: set[int] = set()
@@ -47,8 +52,13 @@ def tag_targets(offsets: torch.Tensor, attention: torch.Tensor, example: Example
     return targets
 
 
-def decode_tags(text: str, offsets: Sequence[tuple[int, int]], tag_ids: Sequence[int],
-                tag_probs: Sequence[float], tags: Sequence[str]) -> list[DecodedEntity]:
+def decode_tags(
+    text: str,
+    offsets: Sequence[tuple[int, int]],
+    tag_ids: Sequence[int],
+    tag_probs: Sequence[float],
+    tags: Sequence[str],
+) -> list[DecodedEntity]:
     """Merge per-token BIO predictions into entity character spans, widened to whole words."""
     entities: list[DecodedEntity] = []
     current: tuple[int, int, str, list[float]] | None = None
@@ -68,8 +78,11 @@ def decode_tags(text: str, offsets: Sequence[tuple[int, int]], tag_ids: Sequence
             current = None
             continue
         prefix, family = tag.split("-", 1)
-        continues = (current is not None and current[2] == family
-                     and (prefix == "I" or _inside_word(text, current[1], start)))
+        continues = (
+            current is not None
+            and current[2] == family
+            and (prefix == "I" or _inside_word(text, current[1], start))
+        )
         if continues and current is not None:
             current = (current[0], end, family, [*current[3], prob])
         else:
@@ -95,9 +108,12 @@ def _widen_to_words(text: str, start: int, end: int) -> tuple[int, int]:
 def to_rasa_entity(text: str, entity: DecodedEntity) -> dict[str, object]:
     name, _, role = entity.family.partition("#")
     result: dict[str, object] = {
-        "entity": name, "start": entity.start, "end": entity.end,
+        "entity": name,
+        "start": entity.start,
+        "end": entity.end,
         "value": text[entity.start : entity.end],
-        "confidence_entity": round(entity.confidence, 4), "extractor": "SmartmktTransformerNLU",
+        "confidence_entity": round(entity.confidence, 4),
+        "extractor": "SmartmktTransformerNLU",
     }
     if role:
         result["role"] = role

@@ -46,8 +46,12 @@ def score(examples: Sequence[Example], predictions: Sequence[dict[str, Any]]) ->
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     labels = sorted(set(gold_intents))
     return {
-        "intent_accuracy": round(sum(g == p for g, p in zip(gold_intents, pred_intents, strict=True)) / len(examples), 4),
-        "intent_macro_f1": round(float(f1_score(gold_intents, pred_intents, labels=labels, average="macro", zero_division=0)), 4),
+        "intent_accuracy": round(
+            sum(g == p for g, p in zip(gold_intents, pred_intents, strict=True)) / len(examples), 4
+        ),
+        "intent_macro_f1": round(
+            float(f1_score(gold_intents, pred_intents, labels=labels, average="macro", zero_division=0)), 4
+        ),
         "entity_precision": round(precision, 4),
         "entity_recall": round(recall, 4),
         "entity_f1": round(f1, 4),
@@ -62,13 +66,23 @@ def errors(examples: Sequence[Example], predictions: Sequence[dict[str, Any]]) -
         gold = sorted(_entity_key(e) for e in ex.entities)
         found = sorted(_entity_key(e) for e in pred.get("entities", []))
         if pred["intent"]["name"] != ex.intent or gold != found:
-            out.append({"text": ex.text, "intent": ex.intent, "predicted": pred["intent"]["name"],
-                        "entities": gold, "predicted_entities": found})
+            out.append(
+                {
+                    "text": ex.text,
+                    "intent": ex.intent,
+                    "predicted": pred["intent"]["name"],
+                    "entities": gold,
+                    "predicted_entities": found,
+                }
+            )
     return out
 
 
-def evaluate_parser(parse_batch: Callable[[list[str]], list[dict[str, Any]]],
-                    examples: Sequence[Example], batch_size: int = 64) -> list[dict[str, Any]]:
+def evaluate_parser(
+    parse_batch: Callable[[list[str]], list[dict[str, Any]]],
+    examples: Sequence[Example],
+    batch_size: int = 64,
+) -> list[dict[str, Any]]:
     texts = [ex.text for ex in examples]
     preds: list[dict[str, Any]] = []
     for start in range(0, len(texts), batch_size):
@@ -80,10 +94,23 @@ def train_diet(bot_python: Path, bot_dir: Path, output: Path) -> Path:
     """Train Rasa's DIET pipeline (bot/config.yml) on bot/data/nlu; returns the model archive."""
     output.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [str(bot_python), "-m", "rasa", "train", "nlu", "--config", str(bot_dir / "config.yml"),
-         "--nlu", str(bot_dir / "data" / "nlu"), "--out", str(output),
-         "--fixed-model-name", "diet"],
-        check=True, cwd=bot_dir,
+        [
+            str(bot_python),
+            "-m",
+            "rasa",
+            "train",
+            "nlu",
+            "--config",
+            str(bot_dir / "config.yml"),
+            "--nlu",
+            str(bot_dir / "data" / "nlu"),
+            "--out",
+            str(output),
+            "--fixed-model-name",
+            "diet",
+        ],
+        check=True,
+        cwd=bot_dir,
     )
     return output / "diet.tar.gz"
 
@@ -93,6 +120,5 @@ def parse_with_diet(bot_python: Path, model: Path, texts: Sequence[str]) -> list
     with tempfile.TemporaryDirectory() as tmp:
         inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
         inp.write_text(json.dumps(list(texts)))
-        subprocess.run([str(bot_python), str(DIET_RUNNER), str(model), str(inp), str(out)],
-                       check=True)
+        subprocess.run([str(bot_python), str(DIET_RUNNER), str(model), str(inp), str(out)], check=True)
         return json.loads(out.read_text())  # type: ignore[no-any-return]

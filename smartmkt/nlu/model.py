@@ -33,8 +33,9 @@ class JointIntentEntityModel(nn.Module):
         self.intent_head = nn.Linear(hidden_size, len(config.intents))
         self.tag_head = nn.Linear(hidden_size, len(config.tags))
 
-    def forward(self, input_ids: torch.Tensor,
-                attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)

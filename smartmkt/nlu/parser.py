@@ -21,8 +21,9 @@ _SHORTCUT = re.compile(r"^/(?P<intent>[A-Za-z_][\w-]*)(?P<entities>\{.*\})?\s*$"
 class NLUParser:
     """Loads a trained model folder once; ``parse`` is thread-safe and needs no framework."""
 
-    def __init__(self, folder: Path, fallback_threshold: float = 0.55, max_chars: int = 2000,
-                 ranking_size: int = 10) -> None:
+    def __init__(
+        self, folder: Path, fallback_threshold: float = 0.55, max_chars: int = 2000, ranking_size: int = 10
+    ) -> None:
         import torch
         from transformers import AutoTokenizer
 
@@ -65,19 +66,22 @@ class NLUParser:
             intent_probs = intent_logits.softmax(-1)
             tag_probs = tag_logits.softmax(-1)
             for row, (i, text) in enumerate(to_model):
-                results[i] = self._result(text, intent_probs[row].tolist(),
-                                          tag_probs[row], enc["offset_mapping"][row].tolist())
+                results[i] = self._result(
+                    text, intent_probs[row].tolist(), tag_probs[row], enc["offset_mapping"][row].tolist()
+                )
         return [results[i] for i in range(len(texts))]
 
-    def _result(self, text: str, probs: list[float], tag_probs: Any,
-                offsets: list[list[int]]) -> dict[str, Any]:
+    def _result(
+        self, text: str, probs: list[float], tag_probs: Any, offsets: list[list[int]]
+    ) -> dict[str, Any]:
         ranking = sorted(
             ({"name": name, "confidence": round(p, 6)} for name, p in zip(self.intents, probs, strict=True)),
             key=lambda r: -float(r["confidence"]),  # type: ignore[arg-type]
         )[: self.ranking_size]
         best, tag_ids = tag_probs.max(-1)
-        entities = decode_tags(text, [tuple(o) for o in offsets], tag_ids.tolist(), best.tolist(),
-                               self.config.tags)
+        entities = decode_tags(
+            text, [(o[0], o[1]) for o in offsets], tag_ids.tolist(), best.tolist(), self.config.tags
+        )
         top = ranking[0]
         intent = dict(top)
         if float(top["confidence"]) < self.fallback_threshold:  # type: ignore[arg-type]
@@ -107,7 +111,10 @@ class NLUParser:
                 return None
             if not isinstance(values, dict):
                 return None
-            entities = [{"entity": str(k), "value": v, "start": 0, "end": 0, "extractor": "shortcut"}
-                        for k, v in values.items() if isinstance(v, str | int | float | list)]
+            entities = [
+                {"entity": str(k), "value": v, "start": 0, "end": 0, "extractor": "shortcut"}
+                for k, v in values.items()
+                if isinstance(v, str | int | float | list)
+            ]
         intent = {"name": match.group("intent"), "confidence": 1.0}
         return {"text": text, "intent": intent, "entities": entities, "intent_ranking": [intent]}

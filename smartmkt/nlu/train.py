@@ -16,6 +16,7 @@ from smartmkt.nlu.encoding import IGNORE, encode_texts, span_families, tag_targe
 from smartmkt.nlu.model import JointIntentEntityModel, NLUModelConfig, tag_families
 
 log = logging.getLogger(__name__)
+POOL_BATCHES = 16
 
 
 @dataclass
@@ -73,14 +74,13 @@ def train_nlu(
 
     intent_index = {name: i for i, name in enumerate(intents)}
     tag_index = {name: i for i, name in enumerate(tags)}
-    steps_per_epoch = (len(data) + cfg.batch_size - 1) // cfg.batch_size
+    pool = cfg.batch_size * POOL_BATCHES
+    steps_per_epoch = sum(-(-min(pool, len(data) - s) // cfg.batch_size) for s in range(0, len(data), pool))
     total_steps = steps_per_epoch * cfg.epochs
     optimizer = torch.optim.AdamW(
         [
-            {"params": [p for p in model.encoder.parameters() if p.requires_grad],
-             "lr": cfg.encoder_lr},
-            {"params": [*model.intent_head.parameters(), *model.tag_head.parameters()],
-             "lr": cfg.head_lr},
+            {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": cfg.encoder_lr},
+            {"params": [*model.intent_head.parameters(), *model.tag_head.parameters()], "lr": cfg.head_lr},
         ],
         weight_decay=cfg.weight_decay,
     )
@@ -94,17 +94,19 @@ def train_nlu(
 
     model.train()
     step = 0
+    lengths = [len(ex.text) for ex in data]
     for epoch in range(cfg.epochs):
-        order = list(range(len(data)))
-        random.shuffle(order)
+        batches = _length_bucketed_batches(lengths, cfg.batch_size)
         running = 0.0
-        for start in range(0, len(order), cfg.batch_size):
-            batch = [data[i] for i in order[start : start + cfg.batch_size]]
+        for number, indices in enumerate(batches):
+            batch = [data[i] for i in indices]
             enc = encode_texts(tokenizer, [ex.text for ex in batch], cfg.max_length)
-            tag_ids = torch.tensor([
-                tag_targets(enc["offset_mapping"][row], enc["attention_mask"][row], ex, tag_index)
-                for row, ex in enumerate(batch)
-            ])
+            tag_ids = torch.tensor(
+                [
+                    tag_targets(enc["offset_mapping"][row], enc["attention_mask"][row], ex, tag_index)
+                    for row, ex in enumerate(batch)
+                ]
+            )
             labels = torch.tensor([intent_index[ex.intent] for ex in batch])
             intent_logits, tag_logits = model(enc["input_ids"], enc["attention_mask"])
             loss = intent_loss(intent_logits, labels) + tag_loss(
@@ -118,8 +120,25 @@ def train_nlu(
             step += 1
             running += float(loss.detach())
             if progress:
-                progress(step, total_steps, running / ((start // cfg.batch_size) + 1))
+                progress(step, total_steps, running / (number + 1))
         log.info("epoch %d/%d loss %.4f", epoch + 1, cfg.epochs, running / steps_per_epoch)
     model.eval()
     model.save(output, tokenizer)
     return model
+
+
+def _length_bucketed_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Shuffled batches of similar-length examples: far less padding, same randomness.
+
+    Examples are shuffled, cut into pools of 16 batches, sorted by length inside each pool,
+    split into batches, and the batches shuffled again.
+    """
+    order = list(range(len(lengths)))
+    random.shuffle(order)
+    pool = batch_size * POOL_BATCHES
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    random.shuffle(batches)
+    return batches

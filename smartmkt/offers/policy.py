@@ -62,8 +62,9 @@ def decide_offer(
     if purchases == 0:
         return OfferDecision(r.welcome_pct, "welcome", "first purchase welcome discount", scores)
     if days_since is not None and days_since > r.lapsed_days and purchases >= r.win_back_min_purchases:
-        return OfferDecision(r.win_back_pct, "win_back",
-                             f"valued customer, no purchase for {days_since:.0f} days", scores)
+        return OfferDecision(
+            r.win_back_pct, "win_back", f"valued customer, no purchase for {days_since:.0f} days", scores
+        )
     if purchases >= r.loyal_min_purchases:
         return OfferDecision(r.loyal_pct, "loyal", f"thank-you for {purchases} purchases", scores)
     return OfferDecision(r.nudge_pct, "nudge", "nudge on a title picked for you", scores)

@@ -68,12 +68,12 @@ def train_item_embeddings(
             total += float(loss.detach()) * len(batch)
         if progress:
             progress(epoch + 1, total / len(usable))
-    return (emb.weight.detach().numpy().astype(np.float32),
-            bias.detach().numpy().astype(np.float32))
+    return (emb.weight.detach().numpy().astype(np.float32), bias.detach().numpy().astype(np.float32))
 
 
-def _split_batch(batch: list[np.ndarray], n_items: int, dropout: float,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _split_batch(
+    batch: list[np.ndarray], n_items: int, dropout: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Dense (context, target) rows: a random time cut, with some context items dropped."""
     context = np.zeros((len(batch), n_items), dtype=np.float32)
     target = np.zeros((len(batch), n_items), dtype=np.float32)

@@ -15,8 +15,9 @@ import numpy as np
 class ItemIndex:
     """Maximum-inner-product search over rows of ``vectors``; ids are row positions."""
 
-    def __init__(self, vectors: np.ndarray, exact_max_items: int = 50_000, nprobe: int = 16,
-                 seed: int = 7) -> None:
+    def __init__(
+        self, vectors: np.ndarray, exact_max_items: int = 50_000, nprobe: int = 16, seed: int = 7
+    ) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.size, self.dim = vectors.shape
         self.approximate = self.size > exact_max_items
@@ -25,8 +26,9 @@ class ItemIndex:
             nlist = int(4 * math.sqrt(self.size))
             quantizer = faiss.IndexFlatIP(self.dim)
             ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            sample = vectors[np.random.default_rng(seed).choice(
-                self.size, size=min(self.size, nlist * 40), replace=False)]
+            sample = vectors[
+                np.random.default_rng(seed).choice(self.size, size=min(self.size, nlist * 40), replace=False)
+            ]
             ivf.train(sample)
             ivf.add(vectors)
             ivf.nprobe = nprobe
@@ -35,8 +37,9 @@ class ItemIndex:
             self.index = faiss.IndexFlatIP(self.dim)
             self.index.add(vectors)
 
-    def search(self, queries: np.ndarray, k: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (scores, positions) per query row; ``allowed`` restricts to those positions.
 
         Positions are -1 where fewer than ``k`` items qualify.
@@ -47,12 +50,14 @@ class ItemIndex:
             return self.index.search(queries, k)  # type: ignore[no-any-return]
         allowed = np.asarray(allowed, dtype=np.int64)
         if allowed.size == 0:
-            return (np.full((len(queries), k), -np.inf, dtype=np.float32),
-                    np.full((len(queries), k), -1, dtype=np.int64))
+            return (
+                np.full((len(queries), k), -np.inf, dtype=np.float32),
+                np.full((len(queries), k), -1, dtype=np.int64),
+            )
         selector = faiss.IDSelectorBatch(allowed)
         params: faiss.SearchParameters
         if self.approximate:
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)  # type: ignore[attr-defined]
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)  # type: ignore[attr-defined,call-arg]
         else:
-            params = faiss.SearchParameters(sel=selector)
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         return self.index.search(queries, k, params=params)  # type: ignore[no-any-return]

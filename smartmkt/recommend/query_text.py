@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_FILLER = frozenset("""
+_FILLER_WORDS = """
 a an the i me my we you your it its is are am be to for of on in at with and or but so any
 some something anything movie movies film films flick flicks title titles show watch watching
 recommend recommendation recommendations suggest suggestion suggestions please pls can could
@@ -18,7 +18,8 @@ good great nice best new another more other one ones under below less than cheap
 from about around up dollars dollar bucks usd eur price year years decade what which do does
 have has got tonight today now hi hey hello thanks thank yes no not nothing without except
 ok okay maybe really just also too very kind sort type mood into feel feeling us them him her
-""".split())
+"""
+_FILLER = frozenset(_FILLER_WORDS.split())
 
 
 def content_text(text: str, entity_spans: Iterable[tuple[int, int]] = ()) -> str:

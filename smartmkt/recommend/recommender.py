@@ -58,8 +58,14 @@ class RecommenderMeta:
 class Recommender:
     """Fit on a catalog and purchase histories; recommend for a history + preferences + text."""
 
-    def __init__(self, items: Sequence[CatalogItem], cf: np.ndarray, bias: np.ndarray,
-                 text: np.ndarray, meta: RecommenderMeta) -> None:
+    def __init__(
+        self,
+        items: Sequence[CatalogItem],
+        cf: np.ndarray,
+        bias: np.ndarray,
+        text: np.ndarray,
+        meta: RecommenderMeta,
+    ) -> None:
         self.items = list(items)
         self.meta = meta
         self.ids = np.array([it.id for it in self.items], dtype=np.int64)
@@ -95,7 +101,9 @@ class Recommender:
         if progress:
             progress("text", 1, 1)
         cf, bias = train_item_embeddings(
-            encoded, len(items), cfg,
+            encoded,
+            len(items),
+            cfg,
             progress=(lambda e, _loss: progress("collaborative", e, cfg.epochs)) if progress else None,
         )
         text_weight, profile_weight = _balance_weights(cf, bias, text, encoded)
@@ -106,8 +114,13 @@ class Recommender:
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         np.savez(
-            folder / ARRAYS_FILE, cf=self.cf, bias=self.bias, text=self.text, ids=self.ids,
-            prices=self.prices, years=self.years,
+            folder / ARRAYS_FILE,
+            cf=self.cf,
+            bias=self.bias,
+            text=self.text,
+            ids=self.ids,
+            prices=self.prices,
+            years=self.years,
             titles=np.array([it.title for it in self.items]),
             genres=np.array(["|".join(it.genres) for it in self.items]),
         )
@@ -119,8 +132,9 @@ class Recommender:
         with np.load(folder / ARRAYS_FILE, allow_pickle=False) as data:
             items = [
                 CatalogItem(int(i), str(t), int(y) or None, tuple(g for g in str(gs).split("|") if g), int(p))
-                for i, t, y, gs, p in zip(data["ids"], data["titles"], data["years"],
-                                          data["genres"], data["prices"], strict=True)
+                for i, t, y, gs, p in zip(
+                    data["ids"], data["titles"], data["years"], data["genres"], data["prices"], strict=True
+                )
             ]
             return cls(items, data["cf"], data["bias"], data["text"], meta)
 
@@ -145,12 +159,15 @@ class Recommender:
                 mask[pos] = False
         return np.flatnonzero(mask)
 
-    def query_vector(self, history: Sequence[int], text: str | None,
-                     prefs: Preferences) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def query_vector(
+        self, history: Sequence[int], text: str | None, prefs: Preferences
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query, cf part, text part) for a customer's history and what they said."""
         positions = [self.position[p] for p in history if p in self.position]
         cf_part = self.cf[positions].mean(axis=0) if positions else np.zeros(self.cf.shape[1], np.float32)
-        hint = " ".join(filter(None, [text or "", "family children's movie" if prefs.for_kids else ""])).strip()
+        hint = " ".join(
+            filter(None, [text or "", "family children's movie" if prefs.for_kids else ""])
+        ).strip()
         if hint:
             text_part = self.meta.text_weight * encode([hint])[0]
         elif positions:
@@ -161,9 +178,14 @@ class Recommender:
         query = np.concatenate([cf_part, [1.0], text_part]).astype(np.float32)
         return query, cf_part, text_part
 
-    def recommend(self, history: Sequence[int], prefs: Preferences | None = None,
-                  text: str | None = None, k: int = 5,
-                  exclude_ids: Sequence[int] = ()) -> list[Recommendation]:
+    def recommend(
+        self,
+        history: Sequence[int],
+        prefs: Preferences | None = None,
+        text: str | None = None,
+        k: int = 5,
+        exclude_ids: Sequence[int] = (),
+    ) -> list[Recommendation]:
         """Top-``k`` products for this history/preferences/text, never one already bought."""
         prefs = prefs or Preferences()
         allowed = self.allowed_positions(prefs, [*history, *exclude_ids])
@@ -188,8 +210,9 @@ class Recommender:
         return [int(self.ids[p]) for p in positions[0] if p >= 0]
 
 
-def _balance_weights(cf: np.ndarray, bias: np.ndarray, text: np.ndarray,
-                     histories: Sequence[Sequence[int]], seed: int = 3) -> tuple[float, float]:
+def _balance_weights(
+    cf: np.ndarray, bias: np.ndarray, text: np.ndarray, histories: Sequence[Sequence[int]], seed: int = 3
+) -> tuple[float, float]:
     """Scale text similarity to the spread of collaborative scores.
 
     A stated wish ("funny and short") weighs as much as the whole purchase history; the history's

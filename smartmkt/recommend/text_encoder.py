@@ -37,8 +37,11 @@ def sentence_model() -> SentenceTransformer:
 def encode(texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
     """Unit-length float32 embeddings (n, 384) of ``texts``."""
     vectors = sentence_model().encode(
-        texts, batch_size=batch_size, normalize_embeddings=True,
-        convert_to_numpy=True, show_progress_bar=show_progress,
+        texts,
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=show_progress,
     )
     return np.asarray(vectors, dtype=np.float32)
 

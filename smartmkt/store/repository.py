@@ -37,8 +37,14 @@ class ProductView:
 
     @classmethod
     def of(cls, product: Product) -> ProductView:
-        return cls(product.id, product.title, product.year, tuple(product.genre_list),
-                   product.price_cents, product.currency)
+        return cls(
+            product.id,
+            product.title,
+            product.year,
+            tuple(product.genre_list),
+            product.price_cents,
+            product.currency,
+        )
 
     @property
     def price(self) -> float:
@@ -160,8 +166,15 @@ class StoreRepository:
     def opt_out(self, customer_ref: str, channel: str) -> None:
         with session_scope(self.engine) as session:
             customer = self._get_or_create_customer(session, customer_ref)
-            session.add(Consent(customer_id=customer.id, purpose="marketing", granted=False,
-                                channel=channel, recorded_at=utcnow()))
+            session.add(
+                Consent(
+                    customer_id=customer.id,
+                    purpose="marketing",
+                    granted=False,
+                    channel=channel,
+                    recorded_at=utcnow(),
+                )
+            )
             # Offers still open are withdrawn: an opted-out customer keeps no marketing offer.
             session.execute(
                 update(Offer)
@@ -171,15 +184,31 @@ class StoreRepository:
 
     # --- offers ----------------------------------------------------------------------------
     def create_offer(
-        self, customer_ref: str, product_id: int, percent_off: int, reason: str, rule: str,
-        scores: dict[str, float], channel: str, expires_in: timedelta,
+        self,
+        customer_ref: str,
+        product_id: int,
+        percent_off: int,
+        reason: str,
+        rule: str,
+        scores: dict[str, float],
+        channel: str,
+        expires_in: timedelta,
     ) -> OfferView:
         with session_scope(self.engine) as session:
             customer = self._get_or_create_customer(session, customer_ref)
             now = utcnow()
-            offer = Offer(customer_id=customer.id, product_id=product_id, percent_off=percent_off,
-                          reason=reason, rule=rule, scores=scores, channel=channel,
-                          created_at=now, expires_at=now + expires_in, status="shown")
+            offer = Offer(
+                customer_id=customer.id,
+                product_id=product_id,
+                percent_off=percent_off,
+                reason=reason,
+                rule=rule,
+                scores=scores,
+                channel=channel,
+                created_at=now,
+                expires_at=now + expires_in,
+                status="shown",
+            )
             session.add(offer)
             session.flush()
             return self._offer_view(session, offer)
@@ -187,8 +216,14 @@ class StoreRepository:
     def _offer_view(self, session: Session, offer: Offer) -> OfferView:
         product = session.get(Product, offer.product_id)
         assert product is not None
-        return OfferView(offer.id, ProductView.of(product), offer.percent_off, offer.reason,
-                         as_utc(offer.expires_at), offer.status)
+        return OfferView(
+            offer.id,
+            ProductView.of(product),
+            offer.percent_off,
+            offer.reason,
+            as_utc(offer.expires_at),
+            offer.status,
+        )
 
     def open_offers(self, customer_ref: str) -> list[OfferView]:
         """Offers shown to the customer that are neither decided nor expired, newest first."""
@@ -209,10 +244,14 @@ class StoreRepository:
             customer = self._customer(session, customer_ref)
             if customer is None:
                 return 0
-            return session.scalar(
-                select(func.count()).select_from(Offer)
-                .where(Offer.customer_id == customer.id, Offer.created_at >= since)
-            ) or 0
+            return (
+                session.scalar(
+                    select(func.count())
+                    .select_from(Offer)
+                    .where(Offer.customer_id == customer.id, Offer.created_at >= since)
+                )
+                or 0
+            )
 
     def decline_offer(self, customer_ref: str, offer_id: int) -> bool:
         with session_scope(self.engine) as session:
@@ -221,8 +260,7 @@ class StoreRepository:
                 return False
             result = session.execute(
                 update(Offer)
-                .where(Offer.id == offer_id, Offer.customer_id == customer.id,
-                       Offer.status == "shown")
+                .where(Offer.id == offer_id, Offer.customer_id == customer.id, Offer.status == "shown")
                 .values(status="declined", decided_at=utcnow())
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -241,17 +279,28 @@ class StoreRepository:
             now = utcnow()
             offer = session.scalar(
                 select(Offer)
-                .where(Offer.customer_id == customer.id, Offer.product_id == product_id,
-                       Offer.status == "shown", Offer.expires_at > now)
+                .where(
+                    Offer.customer_id == customer.id,
+                    Offer.product_id == product_id,
+                    Offer.status == "shown",
+                    Offer.expires_at > now,
+                )
                 .order_by(Offer.percent_off.desc())
                 .limit(1)
             )
             discount = offer.percent_off if offer else 0
             amount = round(product.price_cents * (100 - discount) / 100)
-            order = Order(customer_id=customer.id, product_id=product.id, quantity=1,
-                          unit_price_cents=product.price_cents, discount_pct=discount,
-                          amount_cents=amount, ordered_at=now, channel=channel,
-                          offer_id=offer.id if offer else None)
+            order = Order(
+                customer_id=customer.id,
+                product_id=product.id,
+                quantity=1,
+                unit_price_cents=product.price_cents,
+                discount_pct=discount,
+                amount_cents=amount,
+                ordered_at=now,
+                channel=channel,
+                offer_id=offer.id if offer else None,
+            )
             session.add(order)
             if offer:
                 offer.status = "accepted"
@@ -261,8 +310,15 @@ class StoreRepository:
 
     @staticmethod
     def _order_view(order: Order, product: Product) -> OrderView:
-        return OrderView(order.id, ProductView.of(product), order.quantity, order.amount_cents,
-                         order.discount_pct, as_utc(order.ordered_at), order.channel)
+        return OrderView(
+            order.id,
+            ProductView.of(product),
+            order.quantity,
+            order.amount_cents,
+            order.discount_pct,
+            as_utc(order.ordered_at),
+            order.channel,
+        )
 
     def order_history(self, customer_ref: str, limit: int = 5) -> tuple[int, list[OrderView]]:
         """(total number of orders, the newest ``limit`` of them)."""
@@ -270,11 +326,15 @@ class StoreRepository:
             customer = self._customer(session, customer_ref)
             if customer is None:
                 return 0, []
-            total = session.scalar(
-                select(func.count()).select_from(Order).where(Order.customer_id == customer.id)
-            ) or 0
+            total = (
+                session.scalar(
+                    select(func.count()).select_from(Order).where(Order.customer_id == customer.id)
+                )
+                or 0
+            )
             rows = session.execute(
-                select(Order, Product).join(Product, Order.product_id == Product.id)
+                select(Order, Product)
+                .join(Product, Order.product_id == Product.id)
                 .where(Order.customer_id == customer.id)
                 .order_by(Order.ordered_at.desc(), Order.id.desc())
                 .limit(limit)
@@ -301,6 +361,5 @@ class StoreRepository:
             }
             session.execute(delete(Customer).where(Customer.id == cid))
             counts["customers"] = 1
-            session.add(ErasureAudit(erased_at=utcnow(), requested_by=requested_by,
-                                     rows_deleted=counts))
+            session.add(ErasureAudit(erased_at=utcnow(), requested_by=requested_by, rows_deleted=counts))
             return counts

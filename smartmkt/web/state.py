@@ -27,7 +27,8 @@ class AppState:
         path = registry.served_path(self.settings.models_dir, "nlu")
         with self._lock:
             if self._parser is None or self._parser_path != str(path):
-                self._parser = NLUParser(path, self.settings.nlu_fallback_threshold,
-                                         self.settings.nlu_max_chars)
+                self._parser = NLUParser(
+                    path, self.settings.nlu_fallback_threshold, self.settings.nlu_max_chars
+                )
                 self._parser_path = str(path)
             return self._parser

@@ -1,0 +1,1 @@
+"""The hybrid recommender: MiniLM text + collaborative embeddings, FAISS retrieval, filters."""
