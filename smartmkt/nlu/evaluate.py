@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -111,6 +112,7 @@ def train_diet(bot_python: Path, bot_dir: Path, output: Path) -> Path:
         ],
         check=True,
         cwd=bot_dir,
+        stdout=sys.stderr,  # keep stdout for the JSON report
     )
     return output / "diet.tar.gz"
 
@@ -120,5 +122,9 @@ def parse_with_diet(bot_python: Path, model: Path, texts: Sequence[str]) -> list
     with tempfile.TemporaryDirectory() as tmp:
         inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
         inp.write_text(json.dumps(list(texts)))
-        subprocess.run([str(bot_python), str(DIET_RUNNER), str(model), str(inp), str(out)], check=True)
+        subprocess.run(
+            [str(bot_python), str(DIET_RUNNER), str(model), str(inp), str(out)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         return json.loads(out.read_text())  # type: ignore[no-any-return]

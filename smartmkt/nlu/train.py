@@ -52,6 +52,9 @@ def train_nlu(
     """Train on ``examples`` (plus catalog-title augmentation) and save to ``output``."""
     import torch
     from transformers import AutoTokenizer, BertModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the base checkpoint's unused pooler is expected
 
     from smartmkt.recommend.text_encoder import minilm_path
 

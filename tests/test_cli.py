@@ -1,0 +1,69 @@
+"""The smartmkt command line, run as a user runs it (a subprocess of the installed entry point)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SMARTMKT = Path(sys.executable).parent / "smartmkt"
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SMARTMKT), *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+@pytest.fixture
+def demo_env(demo_db: Path) -> dict[str, str]:
+    return {"SMARTMKT_DATABASE_URL": f"sqlite:///{demo_db}"}
+
+
+def test_recommend_json(demo_env: dict[str, str], demo_engine) -> None:  # type: ignore[no-untyped-def]
+    from smartmkt.store.repository import StoreRepository
+
+    result = cli("recommend", "--customer", "42", "--text", "funny and short", "-k", "5",
+                 "--category", "comedy", "--price-max", "10", "--json", env=demo_env)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["personalized"] is True
+    assert len(body["items"]) == 5
+    bought = set(StoreRepository(demo_engine).history("42").product_ids)
+    for item in body["items"]:
+        assert "Comedy" in item["genres"] and item["price"] <= 10
+        assert item["product_id"] not in bought
+
+
+def test_recommend_for_a_new_customer(demo_env: dict[str, str]) -> None:
+    result = cli("recommend", "--customer", "nobody-yet", "--text", "space adventure", "--json", env=demo_env)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["personalized"] is False and len(body["items"]) == 5
+
+
+def test_eval_nlu_json_on_any_rasa_file(tmp_path: Path) -> None:
+    test_file = tmp_path / "mini.yml"
+    test_file.write_text(
+        'version: "3.1"\nnlu:\n- intent: ask_price\n  examples: |\n'
+        "    - how much is [Toy Story](product)?\n- intent: greet\n  examples: |\n    - hello there\n"
+    )
+    result = cli("eval", "nlu", "--test-file", str(test_file), "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)["model"]
+    assert set(figures) == {"intent_accuracy", "intent_macro_f1", "entity_precision",
+                            "entity_recall", "entity_f1", "n"}
+    assert figures["n"] == 2
+
+
+def test_clear_errors(tmp_path: Path) -> None:
+    missing = cli("eval", "nlu", "--test-file", str(tmp_path / "nope.yml"), "--json")
+    assert missing.returncode != 0 and "no such file" in missing.stderr
+    bad = cli("eval", "nlu", "--test-file", str(tmp_path), "--baseline", "bert")
+    assert bad.returncode != 0 and "unknown baseline" in bad.stderr
+    k = cli("recommend", "--customer", "42", "-k", "0")
+    assert k.returncode != 0 and "Traceback" not in k.stderr
