@@ -67,7 +67,8 @@ pytest: train
 	$(VENV)/bin/pytest
 
 lint: setup
-	$(VENV)/bin/ruff check smartmkt actions tests
+	$(VENV)/bin/ruff check smartmkt actions tests bot/serve.py
+	$(VENV)/bin/ruff format --check smartmkt actions tests bot/serve.py
 	$(VENV)/bin/mypy smartmkt actions
 
 test: lint validate story-test pytest

@@ -185,18 +185,25 @@ def product_in_focus(tracker: Tracker) -> tuple[int | None, str | None]:
     return (int(shown[0]), None) if shown else (None, None)
 
 
+def product_or_ask(dispatcher: CollectingDispatcher, tracker: Tracker, question: str) -> int | None:
+    """The product in focus, or None after telling the customer what is missing."""
+    product_id, unknown = product_in_focus(tracker)
+    if product_id is None:
+        dispatcher.utter_message(
+            text=f'I couldn\'t find "{unknown}" in our catalog.' if unknown else question
+        )
+    return product_id
+
+
 class ActionPrice(Action):
     def name(self) -> str:
         return "action_price"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        product_id, unknown = product_in_focus(tracker)
+        product_id = product_or_ask(
+            dispatcher, tracker, 'Which title? Tell me its name, e.g. "how much is Toy Story?"'
+        )
         if product_id is None:
-            dispatcher.utter_message(
-                text=f'I couldn\'t find "{unknown}" in our catalog.'
-                if unknown
-                else 'Which title? Tell me its name, e.g. "how much is Toy Story?"'
-            )
             return []
         assistant = get_assistant()
         product = assistant.repo.product(product_id)
@@ -256,13 +263,8 @@ class ActionPurchase(Action):
         return "action_purchase"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        product_id, unknown = product_in_focus(tracker)
+        product_id = product_or_ask(dispatcher, tracker, "Which title would you like to buy?")
         if product_id is None:
-            dispatcher.utter_message(
-                text=f'I couldn\'t find "{unknown}" in our catalog.'
-                if unknown
-                else "Which title would you like to buy?"
-            )
             return []
         order = get_assistant().purchase(customer_ref(tracker), product_id, channel(tracker))
         dispatcher.utter_message(

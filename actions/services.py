@@ -25,5 +25,8 @@ def get_assistant() -> ShopAssistant:
     path = registry.served_path(settings.models_dir, "recommender")
     with _lock:
         if _current is None or _current[0] != str(path):
+            import torch
+
+            torch.set_num_threads(settings.inference_threads)
             _current = (str(path), ShopAssistant(get_engine(), Recommender.load(path)))
         return _current[1]

@@ -99,7 +99,8 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
         ServiceSpec(
             "rasa",
             [
-                str(bot_venv / "rasa"),
+                str(bot_venv / "python"),
+                "serve.py",
                 "run",
                 "--model",
                 str(core_model),

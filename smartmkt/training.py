@@ -39,9 +39,15 @@ def _quiet(_label: str, _done: int, _total: int) -> None:
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def _code_files(*packages: str) -> list[Path]:
-    """The source of the given smartmkt subpackages: a code change retrains, too."""
-    return [p for pkg in packages for p in sorted((PACKAGE_DIR / pkg).glob("*.py"))]
+# The modules whose code shapes a trained artifact: changing one retrains (serving code does not).
+TRAINING_CODE = {
+    "nlu": ("train.py", "model.py", "encoding.py", "augment.py", "data.py"),
+    "recommend": ("recommender.py", "collaborative.py", "text_encoder.py", "index.py"),
+}
+
+
+def _code_files(package: str, modules: tuple[str, ...]) -> list[Path]:
+    return [PACKAGE_DIR / package / name for name in modules]
 
 
 def _hash_files(paths: list[Path], *extra: str) -> str:
@@ -83,7 +89,9 @@ def train_nlu_model(
     data_dir = settings.bot_dir / "data" / "nlu"
     titles = catalog_titles(engine)
     fingerprint = _hash_files(
-        [*data_dir.rglob("*.yml"), *_code_files("nlu"), PACKAGE_DIR / "catalog.py"], repr(config), *titles
+        [*data_dir.rglob("*.yml"), *_code_files("nlu", TRAINING_CODE["nlu"]), PACKAGE_DIR / "catalog.py"],
+        repr(config),
+        *titles,
     )
     target = settings.models_dir / "nlu" / fingerprint
     if not force and _reuse(settings, "nlu", target, fingerprint):
@@ -135,8 +143,10 @@ def train_recommender_model(
 
     config = CollaborativeConfig()
     fingerprint = _hash_files(
-        _code_files("recommend"),
-        store_fingerprint(engine), repr(config), str(settings.faiss_exact_max_items),
+        _code_files("recommend", TRAINING_CODE["recommend"]),
+        store_fingerprint(engine),
+        repr(config),
+        str(settings.faiss_exact_max_items),
     )
     target = settings.models_dir / "recommender" / fingerprint
     if not force and _reuse(settings, "recommender", target, fingerprint):

@@ -15,8 +15,14 @@ SMARTMKT = Path(sys.executable).parent / "smartmkt"
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(SMARTMKT), *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [str(SMARTMKT), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 @pytest.fixture
@@ -27,8 +33,21 @@ def demo_env(demo_db: Path) -> dict[str, str]:
 def test_recommend_json(demo_env: dict[str, str], demo_engine) -> None:  # type: ignore[no-untyped-def]
     from smartmkt.store.repository import StoreRepository
 
-    result = cli("recommend", "--customer", "42", "--text", "funny and short", "-k", "5",
-                 "--category", "comedy", "--price-max", "10", "--json", env=demo_env)
+    result = cli(
+        "recommend",
+        "--customer",
+        "42",
+        "--text",
+        "funny and short",
+        "-k",
+        "5",
+        "--category",
+        "comedy",
+        "--price-max",
+        "10",
+        "--json",
+        env=demo_env,
+    )
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["personalized"] is True
@@ -55,8 +74,14 @@ def test_eval_nlu_json_on_any_rasa_file(tmp_path: Path) -> None:
     result = cli("eval", "nlu", "--test-file", str(test_file), "--json")
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)["model"]
-    assert set(figures) == {"intent_accuracy", "intent_macro_f1", "entity_precision",
-                            "entity_recall", "entity_f1", "n"}
+    assert set(figures) == {
+        "intent_accuracy",
+        "intent_macro_f1",
+        "entity_precision",
+        "entity_recall",
+        "entity_f1",
+        "n",
+    }
     assert figures["n"] == 2
 
 

@@ -69,8 +69,11 @@ def test_held_out_test_file_is_disjoint_from_training() -> None:
     train = sorted({_key(ex.text) for ex in load_nlu(ROOT / "bot" / "data" / "nlu")})
     test = load_nlu(ROOT / "bot" / "tests" / "nlu_test.yml")
     assert {ex.intent for ex in test} == INTENTS
-    near = [(ex.text, match[0]) for ex in test
-            if (match := process.extractOne(_key(ex.text), train, scorer=fuzz.ratio, score_cutoff=80))]
+    near = [
+        (ex.text, match[0])
+        for ex in test
+        if (match := process.extractOne(_key(ex.text), train, scorer=fuzz.ratio, score_cutoff=80))
+    ]
     assert not near
 
 

@@ -7,6 +7,7 @@ one) and, unless ``rasa_url`` is given, a stack started on free ports.
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import statistics
 import tempfile
@@ -40,9 +41,17 @@ def _percentile(values: list[float], pct: float) -> float:
 
 
 async def _customer(
-    client: httpx.AsyncClient, url: str, sender: str, turns: int, samples: list[tuple[str, float, bool]]
+    client: httpx.AsyncClient,
+    url: str,
+    sender: str,
+    turns: int,
+    think_s: float,
+    samples: list[tuple[str, float, bool]],
 ) -> None:
+    rng = random.Random(sender)
     for turn in range(turns):
+        if think_s:
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * think_s)  # the customer reads and types
         message, kind = SCRIPT[turn % len(SCRIPT)]
         start = time.perf_counter()
         ok = False
@@ -54,7 +63,7 @@ async def _customer(
         samples.append((kind, (time.perf_counter() - start) * 1000, ok))
 
 
-async def _drive(url: str, users: int, turns: int) -> dict[str, Any]:
+async def _drive(url: str, users: int, turns: int, think_s: float = 0.0) -> dict[str, Any]:
     samples: list[tuple[str, float, bool]] = []
     limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
     async with httpx.AsyncClient(timeout=60.0, limits=limits) as client:
@@ -62,12 +71,13 @@ async def _drive(url: str, users: int, turns: int) -> dict[str, Any]:
         await client.post(url, json={"sender": "bench-warmup", "message": "recommend a comedy"})
         start = time.perf_counter()
         senders = [str(1 + (i * 37) % 943) if i % 2 == 0 else f"bench-new-{i}" for i in range(users)]
-        await asyncio.gather(*(_customer(client, url, s, turns, samples) for s in senders))
+        await asyncio.gather(*(_customer(client, url, s, turns, think_s, samples) for s in senders))
         elapsed = time.perf_counter() - start
     all_ms = [ms for _, ms, _ in samples]
     rec_ms = [ms for kind, ms, _ in samples if kind == "recommend"]
     return {
         "users": users,
+        "think_ms": round(think_s * 1000),
         "turns": len(samples),
         "errors": sum(1 for *_, ok in samples if not ok),
         "p50_ms": round(statistics.median(all_ms), 1),
@@ -80,10 +90,16 @@ async def _drive(url: str, users: int, turns: int) -> dict[str, Any]:
 
 
 def run_chat_bench(
-    settings: Settings, users: int = 10, turns: int = 8, rasa_url: str | None = None
+    settings: Settings,
+    users: int = 10,
+    turns: int = 8,
+    think_ms: int = 0,
+    rasa_url: str | None = None,
 ) -> dict[str, Any]:
+    """Figures for ``users`` customers of ``turns`` turns each, ``think_ms`` apart on average."""
+    think_s = think_ms / 1000
     if rasa_url:
-        return asyncio.run(_drive(f"{rasa_url.rstrip('/')}/webhooks/rest/webhook", users, turns))
+        return asyncio.run(_drive(f"{rasa_url.rstrip('/')}/webhooks/rest/webhook", users, turns, think_s))
     with tempfile.TemporaryDirectory(prefix="smartmkt-bench-") as tmp:
         scratch = Path(tmp)
         db = settings.var_dir / "smartmkt.db"
@@ -98,4 +114,4 @@ def run_chat_bench(
         else:
             bench_settings = settings
         with running_stack(with_free_ports(bench_settings), scratch / "logs") as stack:
-            return asyncio.run(_drive(stack.rest_url, users, turns))
+            return asyncio.run(_drive(stack.rest_url, users, turns, think_s))

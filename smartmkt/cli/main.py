@@ -378,8 +378,11 @@ def run_cmd(
 # --- bench ------------------------------------------------------------------------------------
 @bench_app.command("chat")
 def bench_chat_cmd(
-    users: Annotated[int, typer.Option("--users", min=1, max=200)] = 10,
-    turns: Annotated[int, typer.Option("--turns", min=1, max=100, help="Turns per customer.")] = 8,
+    users: Annotated[int, typer.Option("--users", min=1, max=200)] = 4,
+    turns: Annotated[int, typer.Option("--turns", min=1, max=100, help="Turns per customer.")] = 20,
+    think_ms: Annotated[
+        int, typer.Option("--think-ms", min=0, max=60_000, help="Mean pause between a customer's turns.")
+    ] = 0,
     rasa_url: Annotated[
         str | None,
         typer.Option("--rasa-url", help="Use a running Rasa; default: start everything on free ports."),
@@ -389,7 +392,7 @@ def bench_chat_cmd(
     """Simulated customers chatting concurrently over REST; prints latency and throughput."""
     from smartmkt.bench.chat import run_chat_bench
 
-    report = run_chat_bench(get_settings(), users=users, turns=turns, rasa_url=rasa_url)
+    report = run_chat_bench(get_settings(), users=users, turns=turns, think_ms=think_ms, rasa_url=rasa_url)
     if as_json:
         print(json.dumps(report, indent=2))
     else:

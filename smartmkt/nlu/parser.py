@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections.abc import Sequence
@@ -24,10 +23,8 @@ class NLUParser:
     def __init__(
         self, folder: Path, fallback_threshold: float = 0.55, max_chars: int = 2000, ranking_size: int = 10
     ) -> None:
-        import torch
         from transformers import AutoTokenizer
 
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
         self.folder = folder
         self.model = JointIntentEntityModel.load(folder)
         self.tokenizer = AutoTokenizer.from_pretrained(folder)

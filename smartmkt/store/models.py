@@ -68,7 +68,11 @@ class Order(Base):
     """One purchased line. ``customer_id`` becomes NULL when the customer's data is erased."""
 
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_customer_time", "customer_id", "ordered_at"),)
+    __table_args__ = (
+        Index("ix_orders_customer_time", "customer_id", "ordered_at"),
+        # "the store's latest imported order" (offer recency) is read on every new offer
+        Index("ix_orders_channel_time", "channel", "ordered_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))

@@ -23,6 +23,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import torch
+
+        torch.set_num_threads(settings.inference_threads)
         try:
             app.state.smartmkt.parser()  # warm the model before the first customer message
         except FileNotFoundError as exc:

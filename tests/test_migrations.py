@@ -1,0 +1,28 @@
+"""Alembic migrations build exactly the schema the SQLAlchemy models declare."""
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from smartmkt.store.db import make_engine
+from smartmkt.store.migrate import current_revision, upgrade
+from smartmkt.store.models import Base
+
+
+def test_migrations_match_models(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    assert current_revision(url) == "0002"
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_upgrade_is_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    upgrade(url)
+    assert current_revision(url) == "0002"
