@@ -44,7 +44,7 @@ $(STAMPS)/venv-bot: bot/requirements.txt bot/constraints.txt bot/requirements.lo
 	@touch $@
 
 # MovieLens-100k ships inside the recbole wheel; fetched from PyPI once, never installed.
-$(WHEELS)/recbole-1.2.1-py3-none-any.whl: $(STAMPS)/venv
+$(WHEELS)/recbole-1.2.1-py3-none-any.whl: | $(STAMPS)/venv
 	@mkdir -p $(WHEELS)
 	$(VENV)/bin/pip download -q --no-deps --only-binary=:all: recbole==1.2.1 -d $(WHEELS)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -351,7 +352,7 @@ def run_cmd(
     specs = service_specs(settings)
     manager = Manager()
     for spec in specs:
-        manager.add_process(spec.name, spec.command, env=spec.env, cwd=str(spec.cwd))
+        manager.add_process(spec.name, shlex.join(spec.command), env=spec.env, cwd=str(spec.cwd))
 
     def announce() -> None:
         ready = wait_healthy([s.health_url for s in specs])
@@ -367,7 +368,8 @@ def run_cmd(
             "Talk to the bot as demo customer 42:\n"
             f"  curl -s {rest} -H 'Content-Type: application/json' \\\n"
             '    -d \'{"sender": "42", "message": "recommend a comedy under $10"}\'\n'
-            "Ctrl-C stops everything.\n"
+            "Ctrl-C stops everything.\n",
+            soft_wrap=True,
         )
 
     threading.Thread(target=announce, daemon=True).start()
