@@ -198,7 +198,14 @@ def eval_nlu_cmd(
     """Score the served NLU model (and optionally Rasa's DIET) on any Rasa NLU test file."""
     from smartmkt import registry
     from smartmkt.nlu.data import NLUDataError, load_nlu
-    from smartmkt.nlu.evaluate import errors, evaluate_parser, parse_with_diet, score, train_diet
+    from smartmkt.nlu.evaluate import (
+        METRIC_KEYS,
+        errors,
+        evaluate_parser,
+        parse_with_diet,
+        score,
+        train_diet,
+    )
     from smartmkt.nlu.parser import NLUParser
 
     settings = get_settings()
@@ -235,17 +242,7 @@ def eval_nlu_cmd(
             m = dict(m)  # type: ignore[call-overload]
             table.add_row(
                 name,
-                *(
-                    str(m[k])
-                    for k in (
-                        "intent_accuracy",
-                        "intent_macro_f1",
-                        "entity_precision",
-                        "entity_recall",
-                        "entity_f1",
-                        "n",
-                    )
-                ),
+                *(str(m[k]) for k in METRIC_KEYS),
             )
     console.print(table)
     for e in report.get("errors", []):  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from typing import Any
 from smartmkt.nlu.data import Example
 
 DIET_RUNNER = Path(__file__).with_name("diet_runner.py")
+METRIC_KEYS = ("intent_accuracy", "intent_macro_f1", "entity_precision", "entity_recall", "entity_f1", "n")
 
 
 def _entity_key(entity: dict[str, Any] | Any) -> tuple[str, str]:
