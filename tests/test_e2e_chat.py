@@ -171,6 +171,23 @@ def test_odd_messages_get_a_reply(stack: RunningStack, message: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "payload",
+    [
+        {"message": "hi"},
+        {"sender": "", "message": "hi"},
+        {"sender": 42, "message": "hello"},
+        {"sender": "x" * 500, "message": "hi"},
+        {"sender": "7"},
+        {"sender": "7", "message": None},
+    ],
+)
+def test_odd_senders_and_fields_never_500(stack: RunningStack, payload: dict[str, Any]) -> None:
+    r = httpx.post(stack.rest_url, json=payload, timeout=60)
+    assert r.status_code < 500, (r.status_code, r.text)
+    assert all(stack.alive().values())
+
+
+@pytest.mark.parametrize(
     "body", [b"{not json", b"\xff\xfe\xfa\x00", b'{"sender": "1", "message": "\xc3\x28"}']
 )
 def test_malformed_bodies_never_500(stack: RunningStack, body: bytes) -> None:
