@@ -96,7 +96,11 @@ class ActionGreet(Action):
 
 
 class ValidateRecommendationForm(FormValidationAction):
-    """Ask a new customer with nothing stated for a genre; never make a regular wait."""
+    """Ask a new customer with nothing stated for a genre; never make a regular wait.
+
+    The form holds all five preference slots (bot/domain.yml); they fill from entities in any
+    message, so the only question ever asked is the genre, and only when nothing is known.
+    """
 
     def name(self) -> str:
         return "validate_recommendation_form"
@@ -112,7 +116,7 @@ class ValidateRecommendationForm(FormValidationAction):
             return []
         if not get_assistant().repo.history(customer_ref(tracker)).is_new:
             return []
-        return list(domain_slots)
+        return ["category"]
 
     async def extract_category(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
