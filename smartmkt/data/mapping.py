@@ -1,0 +1,223 @@
+"""How a shop's columns map onto the store's fields: from a YAML file, or detected.
+
+A mapping file (all keys optional):
+
+    orders:                       # one section per kind: customers, products, orders
+      columns:                    # store field: the file's column
+        customer_id: CustNo
+        ordered_at: Date
+      header: [customer_id, ordered_at, quantity, amount]   # names for a headerless file
+      constants: {product_id: CD, currency: USD}             # a value for every row
+      dayfirst: false             # "03/05/2024" is 3 May when true
+      unknown_references: quarantine   # or: placeholder (create the missing customer/product)
+
+Without a mapping, columns are matched to fields by name ("Customer ID", "cust_id", "user" ->
+customer_id ...); the detected mapping is printed so a person can save and correct it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from smartmkt.data.readers import normalize_column
+
+KINDS = ("customers", "products", "orders")
+
+FIELDS: dict[str, tuple[str, ...]] = {
+    "customers": ("customer_id", "created_at", "age", "gender", "occupation", "postal_code"),
+    "products": ("product_id", "title", "category", "price", "currency", "year", "active"),
+    "orders": (
+        "order_id",
+        "customer_id",
+        "product_id",
+        "quantity",
+        "unit_price",
+        "amount",
+        "currency",
+        "ordered_at",
+    ),
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "customers": ("customer_id",),
+    "products": ("product_id", "title"),
+    "orders": ("customer_id", "product_id", "ordered_at"),
+}
+
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "customer_id": (
+        "customerid",
+        "customer",
+        "custid",
+        "custno",
+        "clientid",
+        "client",
+        "userid",
+        "user",
+        "buyerid",
+        "accountid",
+        "memberid",
+        "shopperid",
+    ),
+    "product_id": (
+        "productid",
+        "product",
+        "sku",
+        "itemid",
+        "item",
+        "articleid",
+        "article",
+        "productcode",
+        "asin",
+        "ean",
+        "upc",
+        "movieid",
+    ),
+    "order_id": (
+        "orderid",
+        "order",
+        "orderno",
+        "ordernumber",
+        "invoice",
+        "invoiceno",
+        "invoiceid",
+        "transactionid",
+        "transaction",
+        "receipt",
+    ),
+    "title": ("title", "name", "productname", "itemname", "movietitle", "description"),
+    "category": ("category", "genre", "genres", "class", "department", "productcategory", "type"),
+    "price": ("price", "unitprice", "listprice", "retailprice", "msrp"),
+    "unit_price": ("unitprice", "price", "itemprice"),
+    "currency": ("currency", "cur", "ccy", "currencycode"),
+    "quantity": ("quantity", "qty", "units", "numberofcds", "count", "amountunits", "pieces"),
+    "amount": (
+        "amount",
+        "total",
+        "linetotal",
+        "dollarvalue",
+        "dollars",
+        "value",
+        "revenue",
+        "sales",
+        "totalprice",
+        "subtotal",
+    ),
+    "ordered_at": (
+        "orderedat",
+        "orderdate",
+        "date",
+        "timestamp",
+        "time",
+        "purchasedate",
+        "createdat",
+        "datetime",
+        "invoicedate",
+        "transactiondate",
+    ),
+    "created_at": ("createdat", "signupdate", "registered", "joined", "since", "firstseen"),
+    "year": ("year", "releaseyear", "releasedate"),
+    "age": ("age",),
+    "gender": ("gender", "sex"),
+    "occupation": ("occupation", "job", "profession"),
+    "postal_code": ("postalcode", "zip", "zipcode", "postcode", "plz"),
+    "active": ("active", "enabled", "available", "instock", "isactive"),
+}
+
+
+class MappingError(ValueError):
+    """A mapping file that cannot be used, or a file whose required columns are not found."""
+
+
+@dataclass
+class KindMapping:
+    kind: str
+    columns: dict[str, str] = field(default_factory=dict)  # store field -> source column
+    header: tuple[str, ...] = ()
+    constants: dict[str, Any] = field(default_factory=dict)
+    dayfirst: bool = False
+    unknown_references: str = "quarantine"
+    detected: bool = False
+
+    def as_yaml(self) -> str:
+        body: dict[str, Any] = {"columns": dict(self.columns)}
+        if self.header:
+            body["header"] = list(self.header)
+        if self.constants:
+            body["constants"] = dict(self.constants)
+        return yaml.safe_dump({self.kind: body}, sort_keys=False)
+
+
+def load_mapping(path: Path | None) -> dict[str, dict[str, Any]]:
+    if path is None:
+        return {}
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise MappingError(f"{path}: cannot read the mapping: {exc}") from exc
+    if not isinstance(document, dict) or set(document) - set(KINDS):
+        raise MappingError(f"{path}: top-level keys must be among {', '.join(KINDS)}")
+    return document
+
+
+def resolve(kind: str, columns: tuple[str, ...], spec: dict[str, Any] | None) -> KindMapping:
+    """The mapping for one file: the spec's choices, plus detection for fields it leaves out."""
+    spec = dict(spec or {})
+    unknown = set(spec) - {"columns", "header", "constants", "dayfirst", "unknown_references"}
+    if unknown:
+        raise MappingError(f"{kind}: unknown mapping keys {sorted(unknown)}")
+    header = tuple(spec.get("header") or ())
+    available = header or columns
+    chosen = {str(k): str(v) for k, v in (spec.get("columns") or {}).items()}
+    bad_fields = set(chosen) - set(FIELDS[kind])
+    if bad_fields:
+        raise MappingError(
+            f"{kind}: unknown store fields {sorted(bad_fields)}; fields: {', '.join(FIELDS[kind])}"
+        )
+    missing_cols = [c for c in chosen.values() if c not in available]
+    if missing_cols:
+        raise MappingError(f"{kind}: columns {missing_cols} are not in the file (it has {list(available)})")
+    constants = dict(spec.get("constants") or {})
+    detected = _detect(kind, available, taken={*chosen.values()}, skip={*chosen, *constants})
+    mapping = KindMapping(
+        kind=kind,
+        columns={**detected, **chosen},
+        header=header,
+        constants=constants,
+        dayfirst=bool(spec.get("dayfirst", False)),
+        unknown_references=str(spec.get("unknown_references", "quarantine")),
+        detected=bool(detected),
+    )
+    if mapping.unknown_references not in ("quarantine", "placeholder"):
+        raise MappingError(f"{kind}: unknown_references must be 'quarantine' or 'placeholder'")
+    absent = [f for f in REQUIRED[kind] if f not in mapping.columns and f not in constants]
+    if absent:
+        raise MappingError(
+            f"{kind}: no column found for required field(s) {absent} among {list(available)}; "
+            "name them in a mapping file (--mapping)"
+        )
+    return mapping
+
+
+def _detect(kind: str, columns: tuple[str, ...], taken: set[str], skip: set[str]) -> dict[str, str]:
+    by_key = {normalize_column(c): c for c in columns}
+    found: dict[str, str] = {}
+    used = set(taken)
+    for store_field in FIELDS[kind]:
+        if store_field in skip:
+            continue
+        for candidate in (normalize_column(store_field), *SYNONYMS.get(store_field, ())):
+            column = by_key.get(candidate)
+            if column is not None and column not in used:
+                found[store_field] = column
+                used.add(column)
+                break
+    # A bare "id" column is the entity's own id in a customers or products file.
+    own_id = {"customers": "customer_id", "products": "product_id"}.get(kind)
+    column = by_key.get("id")
+    if own_id and own_id not in found and own_id not in skip and column and column not in used:
+        found[own_id] = column
+    return found
