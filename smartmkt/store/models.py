@@ -37,6 +37,7 @@ class Customer(Base):
     occupation: Mapped[str | None] = mapped_column(String(64))
     postal_code: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(32), default="chat")
+    imputed: Mapped[list[str] | None] = mapped_column(JSON)  # fields filled in by a cleaning rule
 
     orders: Mapped[list[Order]] = relationship(back_populates="customer")
 
@@ -54,6 +55,7 @@ class Product(Base):
     price_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    imputed: Mapped[list[str] | None] = mapped_column(JSON)
 
     @property
     def genre_list(self) -> list[str]:
@@ -72,6 +74,7 @@ class Order(Base):
         Index("ix_orders_customer_time", "customer_id", "ordered_at"),
         # "the store's latest imported order" (offer recency) is read on every new offer
         Index("ix_orders_channel_time", "channel", "ordered_at"),
+        Index("uq_orders_line_key", "line_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -84,6 +87,10 @@ class Order(Base):
     ordered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     channel: Mapped[str] = mapped_column(String(16), default="import")
     offer_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id", ondelete="SET NULL"))
+    # Business key of an imported order line: "o:<order id>|<product>" or "h:<content hash>";
+    # unique, so re-importing a file adds nothing twice.
+    line_key: Mapped[str | None] = mapped_column(String(200))
+    imputed: Mapped[list[str] | None] = mapped_column(JSON)
 
     customer: Mapped[Customer | None] = relationship(back_populates="orders")
     product: Mapped[Product] = relationship()
@@ -125,6 +132,39 @@ class Consent(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ImportRun(Base):
+    """One `smartmkt data import`: what it read and its report."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|completed|failed
+    files: Mapped[list[str]] = mapped_column(JSON, default=list)
+    report: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
+class QuarantinedRow(Base):
+    """A source row an import set aside, with everything needed to fix and retry it."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (Index("uq_quarantine_source_line", "source_sha", "kind", "line_number", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("import_runs.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # customers|products|orders
+    source_file: Mapped[str] = mapped_column(String(512))
+    source_sha: Mapped[str] = mapped_column(String(64))
+    line_number: Mapped[int] = mapped_column(Integer)
+    raw: Mapped[str] = mapped_column(Text)
+    fields: Mapped[dict[str, object] | None] = mapped_column(JSON)  # mapped values, for a retry
+    rule: Mapped[str] = mapped_column(String(64), index=True)
+    detail: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class ErasureAudit(Base):
     """Proof that an erasure happened, holding no personal data (no customer id)."""
 
@@ -136,4 +176,14 @@ class ErasureAudit(Base):
     rows_deleted: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
 
 
-__all__ = ["Base", "Consent", "Customer", "ErasureAudit", "Offer", "Order", "Product"]
+__all__ = [
+    "Base",
+    "Consent",
+    "Customer",
+    "ErasureAudit",
+    "ImportRun",
+    "Offer",
+    "Order",
+    "Product",
+    "QuarantinedRow",
+]
