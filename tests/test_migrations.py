@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
-from alembic.script import ScriptDirectory
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from smartmkt.store.db import make_engine
 from smartmkt.store.migrate import alembic_config, current_revision, upgrade

@@ -124,7 +124,22 @@ def describe(path: Path, fmt: str | None = None) -> SourceInfo:
         first = text.splitlines()[0] if text else ""
         header = next(csv.reader([first], delimiter=delimiter)) if delimiter else first.split()
         return SourceInfo(path, fmt, encoding, delimiter, tuple(h.strip() for h in header))
-    return SourceInfo(path, fmt)
+    return SourceInfo(path, fmt, columns=_record_columns(SourceInfo(path, fmt)))
+
+
+def _record_columns(info: SourceInfo, sample: int = 200) -> tuple[str, ...]:
+    """Column names of a record-oriented file: the keys of its first records, in order."""
+    if info.format == "parquet":
+        import pyarrow.parquet as pq
+
+        return tuple(pq.ParquetFile(info.path).schema_arrow.names)
+    names: dict[str, None] = {}
+    for number, row in enumerate(read_rows(info)):
+        if row.values:
+            names.update(dict.fromkeys(str(k) for k in row.values))
+        if number >= sample:
+            break
+    return tuple(names)
 
 
 def read_rows(info: SourceInfo, columns: Sequence[str] | None = None) -> Iterator[SourceRow]:
