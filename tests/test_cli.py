@@ -87,3 +87,23 @@ def test_clear_errors(tmp_path: Path) -> None:
     assert bad.returncode != 0 and "unknown baseline" in bad.stderr
     k = cli("recommend", "--customer", "42", "-k", "0")
     assert k.returncode != 0 and "Traceback" not in k.stderr
+
+
+def test_data_import_json_report_and_quarantine(tmp_path: Path) -> None:
+    env = {"SMARTMKT_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"}
+    orders = tmp_path / "orders.csv"
+    orders.write_text('Cust ID;Order Date;Qty;Total;SKU\nC1;05/03/2024;1;"1.234,50";X\nC2;bad;1;2;X\n')
+    result = cli("data", "import", "--orders", str(orders), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["files"][0]
+    assert report["rows_read"] == 2 and report["quarantined_total"] == 2
+    assert report["quarantined"] == {"invalid.date": 1, "reference.unknown_customer": 1}
+    assert report["mapping"]["customer_id"] == "Cust ID"
+    listed = json.loads(cli("data", "quarantine", "list", "--json", env=env).stdout)
+    assert [(e["line_number"], e["rule"]) for e in listed] == [
+        (3, "invalid.date"),
+        (2, "reference.unknown_customer"),
+    ]
+    assert listed[0]["raw"] == "C2;bad;1;2;X"
+    missing = cli("data", "import", "--orders", str(tmp_path / "nope.csv"), env=env)
+    assert missing.returncode != 0 and "no such file" in missing.stderr

@@ -89,6 +89,114 @@ def data_load_demo() -> None:
     )
 
 
+quarantine_app = typer.Typer(help="Rows an import set aside.", no_args_is_help=True)
+data_app.add_typer(quarantine_app, name="quarantine")
+
+
+@data_app.command("import")
+def data_import(
+    customers: Annotated[Path | None, typer.Option("--customers", help="Customers file.")] = None,
+    products: Annotated[Path | None, typer.Option("--products", help="Products file.")] = None,
+    orders: Annotated[Path | None, typer.Option("--orders", help="Orders file.")] = None,
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="YAML column mapping.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=1_000_000)] = 5000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import a shop's exports (CSV/TSV, JSON Lines, JSON, Parquet, Excel, fixed-width text)."""
+    from smartmkt.data.importer import Importer
+    from smartmkt.data.mapping import MappingError
+    from smartmkt.data.readers import ReaderError
+    from smartmkt.store.db import get_engine
+    from smartmkt.store.migrate import upgrade
+
+    sources = {k: p for k, p in (("customers", customers), ("products", products), ("orders", orders)) if p}
+    if not sources:
+        fail("nothing to import: give --customers, --products and/or --orders")
+    upgrade(get_settings().resolved_database_url)
+    done: dict[str, int] = {}
+    try:
+        with progress_bars(enabled=not as_json) as update:
+
+            def step(path: str, n: int) -> None:
+                done[path] = done.get(path, 0) + n
+                update(Path(path).name, done[path], None)  # type: ignore[arg-type]
+
+            report = Importer(get_engine(), batch_size=batch_size, progress=step).run(sources, mapping)
+    except (ReaderError, MappingError, OSError) as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+        return
+    for f in report.files:
+        if f.mapping_detected:
+            console.print(
+                f"[bold]{f.kind}[/bold] mapping detected for {f.file}: "
+                + ", ".join(f"{k} <- {v}" for k, v in f.mapping.items())
+            )
+    table = Table("file", "kind", "read", "inserted", "updated", "unchanged", "duplicates", "quarantined")
+    for f in report.files:
+        table.add_row(
+            Path(f.file).name,
+            f.kind,
+            str(f.rows_read),
+            str(f.inserted),
+            str(f.updated),
+            str(f.unchanged),
+            str(sum(f.duplicates.values())),
+            str(sum(f.quarantined.values())),
+        )
+    console.print(table)
+    for f in report.files:
+        if f.repaired or f.imputed:
+            changes = {**f.repaired, **f.imputed}
+            console.print(
+                f"{Path(f.file).name} repaired: " + ", ".join(f"{k} {n}" for k, n in changes.items())
+            )
+    rules = {r: n for f in report.files for r, n in f.quarantined.items()}
+    if rules:
+        console.print(
+            "quarantined by rule: "
+            + ", ".join(f"{r} {n}" for r, n in rules.items())
+            + "  (see `smartmkt data quarantine list`)"
+        )
+    console.print(f"run {report.run_id} in {report.elapsed_s:.1f} s")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    kind: Annotated[str | None, typer.Option("--kind")] = None,
+    rule: Annotated[str | None, typer.Option("--rule")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Open quarantined rows with their file, line, rule and raw text."""
+    from smartmkt.data.quarantine import list_quarantine
+    from smartmkt.store.db import get_engine
+
+    entries = list_quarantine(get_engine(), kind, rule, limit)
+    if as_json:
+        print(json.dumps([e.__dict__ for e in entries], indent=2, default=str))
+        return
+    table = Table("id", "kind", "file", "line", "rule", "detail", "raw")
+    for e in entries:
+        table.add_row(
+            str(e.id), e.kind, Path(e.source_file).name, str(e.line_number), e.rule, e.detail, e.raw[:60]
+        )
+    console.print(table)
+
+
+@quarantine_app.command("export")
+def quarantine_export(
+    output: Annotated[Path, typer.Argument(help="CSV file to write.")],
+    kind: Annotated[str | None, typer.Option("--kind")] = None,
+) -> None:
+    """Write open quarantined rows to CSV for a person to fix."""
+    from smartmkt.data.quarantine import export_quarantine
+    from smartmkt.store.db import get_engine
+
+    console.print(f"{export_quarantine(get_engine(), output, kind)} rows written to {output}")
+
+
 # --- train ------------------------------------------------------------------------------------
 def _report(result: object) -> None:
     r = result  # TrainResult

@@ -105,6 +105,8 @@ class Cleaned:
     record: dict[str, Any]
     repairs: list[str]
     imputed: list[str]
+    raw: str = ""  # the source text, kept for the quarantine if a later check rejects the row
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 def file_sha(path: Path) -> str:
@@ -205,6 +207,7 @@ class Importer:
                     except (Rejection, v.Rejected) as exc:
                         rejected.append((row, fields, exc.rule, exc.detail))
                     else:
+                        cleaned.raw, cleaned.fields = row.raw, fields
                         if cleaned.key in batch:
                             report.duplicates["duplicates.business_key"] += 1
                         batch[cleaned.key] = cleaned
@@ -441,10 +444,9 @@ class Importer:
             if customer_id is None or product is None:
                 rule = "reference.unknown_customer" if customer_id is None else "reference.unknown_product"
                 ref = record["customer_ref"] if customer_id is None else record["product_ref"]
-                row = SourceRow(cleaned.line, None, json.dumps(_jsonable(record)), None)
-                rejected.append(
-                    (row, _jsonable(record), rule, f"{rule.split('_', 1)[1]} {ref!r} is not in the store")
-                )
+                row = SourceRow(cleaned.line, None, cleaned.raw, None)
+                detail = f"{rule.split('_', 1)[1]} {ref!r} is not in the store"
+                rejected.append((row, cleaned.fields, rule, detail))
                 continue
             amount = record["amount"]
             imputed = list(record["imputed"])
