@@ -63,8 +63,10 @@ validate: setup
 story-test: train
 	$(SMARTMKT) bot test-stories
 
+# Store and import tests run on SQLite and on a throwaway PostgreSQL (.ci/postgres).
 pytest: train
-	$(VENV)/bin/pytest
+	@url=$$(bash .ci/postgres start) && \
+	  SMARTMKT_TEST_POSTGRES_URL=$$url $(VENV)/bin/pytest; rc=$$?; bash .ci/postgres stop; exit $$rc
 
 lint: setup
 	$(VENV)/bin/ruff check smartmkt actions tests bot/serve.py

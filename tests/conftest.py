@@ -70,3 +70,44 @@ def served_parser(base_settings: Settings):  # type: ignore[no-untyped-def]
         base_settings.nlu_fallback_threshold,
         base_settings.nlu_max_chars,
     )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty, migrated store on each supported engine.
+
+    PostgreSQL comes from SMARTMKT_TEST_POSTGRES_URL, which `make test` sets after starting a
+    throwaway server (.ci/postgres); without it the PostgreSQL cases fail, they never skip.
+    """
+    import os
+    import uuid
+
+    from smartmkt.store.migrate import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        upgrade(url)
+        yield url
+        return
+    admin_url = os.environ.get("SMARTMKT_TEST_POSTGRES_URL")
+    if not admin_url:
+        pytest.fail(
+            "SMARTMKT_TEST_POSTGRES_URL is not set: run `make test`, or start one with .ci/postgres start"
+        )
+    import sqlalchemy as sa
+
+    name = f"smartmkt_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    try:
+        yield url
+    finally:
+        from smartmkt.store.db import get_engine
+
+        get_engine.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

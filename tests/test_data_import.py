@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,17 +14,17 @@ from sqlalchemy import Engine, func, select
 
 from smartmkt.data.importer import Importer
 from smartmkt.store.db import make_engine, session_scope
-from smartmkt.store.migrate import upgrade
 from smartmkt.store.models import Customer, Order, Product, QuarantinedRow
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    upgrade(url)
-    return make_engine(url)
+def engine(store_url: str) -> Iterator[Engine]:
+    """The same tests on SQLite and on PostgreSQL."""
+    engine = make_engine(store_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

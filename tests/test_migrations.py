@@ -13,9 +13,8 @@ from smartmkt.store.models import Base
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
-def test_migrations_match_models(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'm.db'}"
-    upgrade(url)
+def test_migrations_match_models(store_url: str) -> None:
+    url = store_url  # migrated to head on SQLite and on PostgreSQL
     assert current_revision(url) == HEAD
     engine = make_engine(url)
     with engine.connect() as connection:
