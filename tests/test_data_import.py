@@ -193,3 +193,18 @@ def _one(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+def test_quality_report_after_a_messy_import(engine: Engine, files: dict[str, Path], tmp_path: Path) -> None:
+    from smartmkt.data.quality import quality_report
+    from smartmkt.data.quarantine import export_quarantine
+
+    run(engine, files)
+    report = quality_report(engine)
+    assert report["tables"] == {"customers": 3, "products": 2, "orders": 3}
+    assert report["missing_rate"]["customers"]["postal_code"] == round(1 / 3, 4)  # C2 had "N/A"
+    assert report["top_categories"] == {"Drama": 1, "Comedy": 1}
+    assert sum(report["quarantine_open"].values()) == 9
+    exported = tmp_path / "q.csv"
+    assert export_quarantine(engine, exported) == 9
+    assert "C5,2024-03-01" in exported.read_text()

@@ -9,7 +9,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -93,6 +93,15 @@ quarantine_app = typer.Typer(help="Rows an import set aside.", no_args_is_help=T
 data_app.add_typer(quarantine_app, name="quarantine")
 
 
+def _store() -> Any:
+    """The configured store, migrated to the newest schema first (a no-op when it is)."""
+    from smartmkt.store.db import get_engine
+    from smartmkt.store.migrate import upgrade
+
+    upgrade(get_settings().resolved_database_url)
+    return get_engine()
+
+
 @data_app.command("import")
 def data_import(
     customers: Annotated[Path | None, typer.Option("--customers", help="Customers file.")] = None,
@@ -162,6 +171,26 @@ def data_import(
     console.print(f"run {report.run_id} in {report.elapsed_s:.1f} s")
 
 
+@data_app.command("report")
+def data_report(as_json: JsonFlag = False) -> None:
+    """Data quality of the store: counts, date range, missing rates, top categories, quarantine."""
+    from smartmkt.data.quality import quality_report
+
+    report = quality_report(_store())
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    console.print(f"rows: {report['tables']}")
+    console.print(f"orders from {report['orders_date_range'][0]} to {report['orders_date_range'][1]}")
+    table = Table("table", "field", "missing")
+    for name, rates in report["missing_rate"].items():
+        for field_name, rate in rates.items():
+            table.add_row(name, field_name, f"{rate:.1%}")
+    console.print(table)
+    console.print("top categories: " + ", ".join(f"{k} {n}" for k, n in report["top_categories"].items()))
+    console.print(f"open quarantine: {report['quarantine_open'] or 'none'}")
+
+
 @quarantine_app.command("list")
 def quarantine_list(
     kind: Annotated[str | None, typer.Option("--kind")] = None,
@@ -171,9 +200,8 @@ def quarantine_list(
 ) -> None:
     """Open quarantined rows with their file, line, rule and raw text."""
     from smartmkt.data.quarantine import list_quarantine
-    from smartmkt.store.db import get_engine
 
-    entries = list_quarantine(get_engine(), kind, rule, limit)
+    entries = list_quarantine(_store(), kind, rule, limit)
     if as_json:
         print(json.dumps([e.__dict__ for e in entries], indent=2, default=str))
         return
@@ -192,9 +220,8 @@ def quarantine_export(
 ) -> None:
     """Write open quarantined rows to CSV for a person to fix."""
     from smartmkt.data.quarantine import export_quarantine
-    from smartmkt.store.db import get_engine
 
-    console.print(f"{export_quarantine(get_engine(), output, kind)} rows written to {output}")
+    console.print(f"{export_quarantine(_store(), output, kind)} rows written to {output}")
 
 
 # --- train ------------------------------------------------------------------------------------
