@@ -208,3 +208,28 @@ def test_quality_report_after_a_messy_import(engine: Engine, files: dict[str, Pa
     exported = tmp_path / "q.csv"
     assert export_quarantine(engine, exported) == 9
     assert "C5,2024-03-01" in exported.read_text()
+
+
+def test_retry_imports_rows_whose_reference_now_exists(
+    engine: Engine, files: dict[str, Path], tmp_path: Path
+) -> None:
+    run(engine, files)
+    late = tmp_path / "late_customers.csv"
+    late.write_text("Customer ID\nC9\n")
+    run(engine, {"customers": late})
+    reports = Importer(engine, now=NOW).retry_quarantine(kind="orders")
+    orders = {r.file: r for r in reports}[str(files["orders"])]
+    assert orders.inserted == 1  # C9's order
+    assert dict(orders.quarantined) == {"invalid.zero_quantity": 1, "reference.unknown_product": 1}
+    with session_scope(engine) as s:
+        open_rules = sorted(
+            s.scalars(
+                select(QuarantinedRow.rule).where(
+                    QuarantinedRow.kind == "orders", QuarantinedRow.resolved_at.is_(None)
+                )
+            )
+        )
+    # the unreadable JSON line cannot be retried: its file must be fixed and re-imported
+    assert open_rules == ["format.json", "invalid.zero_quantity", "reference.unknown_product"]
+    again = Importer(engine, now=NOW).retry_quarantine(kind="orders")
+    assert sum(r.inserted for r in again) == 0

@@ -213,6 +213,27 @@ def quarantine_list(
     console.print(table)
 
 
+@quarantine_app.command("retry")
+def quarantine_retry(
+    kind: Annotated[str | None, typer.Option("--kind")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run open quarantined rows through the rules again (e.g. after importing missing customers)."""
+    from smartmkt.data.importer import Importer
+
+    reports = Importer(_store()).retry_quarantine(kind)
+    if as_json:
+        print(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
+        return
+    for r in reports:
+        console.print(
+            f"{r.kind} from {Path(r.file).name}: {r.rows_read} retried, {r.accepted} imported, "
+            f"{sum(r.quarantined.values())} still quarantined {dict(r.quarantined) or ''}"
+        )
+    if not reports:
+        console.print("nothing to retry")
+
+
 @quarantine_app.command("export")
 def quarantine_export(
     output: Annotated[Path, typer.Argument(help="CSV file to write.")],

@@ -46,6 +46,7 @@ from smartmkt.store.models import Customer, ImportRun, Order, Product, Quarantin
 from smartmkt.store.repository import utcnow
 
 Progress = Callable[[str, int], None]
+OPTIONS_KEY = "_mapping"  # a quarantined row's mapping options, kept with its fields for a retry
 STORE_CURRENCY = "USD"
 
 
@@ -197,6 +198,10 @@ class Importer:
             else:
                 fields = {f: row.values.get(col) for f, col in mapping.columns.items()}
                 fields.update(mapping.constants)
+                fields[OPTIONS_KEY] = {
+                    "dayfirst": mapping.dayfirst,
+                    "unknown_references": mapping.unknown_references,
+                }
                 fingerprint = json.dumps(row.values, sort_keys=True, default=str)
                 if fingerprint in seen:
                     report.duplicates["duplicates.exact"] += 1
@@ -219,6 +224,62 @@ class Importer:
         self._write(run_id, kind, path, sha, batch, rejected, mapping, report)
         report.elapsed_s = round(time.perf_counter() - start, 3)
         return report
+
+    # --- retry ----------------------------------------------------------------------------------
+    def retry_quarantine(self, kind: str | None = None) -> list[FileReport]:
+        """Run open quarantined rows through the rules again against the store as it is now.
+
+        Rows that pass are imported and their entries resolved; the rest stay quarantined.
+        Rows the reader could not parse (no mapped fields) need their file fixed and re-imported.
+        """
+        query = select(QuarantinedRow).where(
+            QuarantinedRow.resolved_at.is_(None), QuarantinedRow.fields.is_not(None)
+        )
+        if kind:
+            query = query.where(QuarantinedRow.kind == kind)
+        with session_scope(self.engine) as session:
+            entries = list(session.scalars(query.order_by(QuarantinedRow.id)))
+            run = ImportRun(started_at=utcnow(), status="running", files=["quarantine retry"])
+            session.add(run)
+            session.flush()
+            run_id = run.id
+        groups: dict[tuple[str, str, str], list[QuarantinedRow]] = {}
+        for entry in entries:
+            groups.setdefault((entry.kind, entry.source_file, entry.source_sha), []).append(entry)
+        reports = []
+        for (entry_kind, source, sha), rows in groups.items():
+            report = FileReport(source, entry_kind)
+            clean = {
+                "customers": self._clean_customer,
+                "products": self._clean_product,
+                "orders": self._clean_order,
+            }[entry_kind]
+            batch: dict[str, Cleaned] = {}
+            rejected: list[tuple[SourceRow, dict[str, Any] | None, str, str]] = []
+            resolves = {}
+            for entry in rows:
+                fields = dict(entry.fields or {})
+                options: dict[str, Any] = fields.pop(OPTIONS_KEY, None) or {}  # type: ignore[assignment]
+                mapping = KindMapping(
+                    entry_kind,
+                    {f: f for f in fields},
+                    dayfirst=bool(options.get("dayfirst", False)),
+                    unknown_references=str(options.get("unknown_references", "quarantine")),
+                )
+                report.rows_read += 1
+                source_row = SourceRow(entry.line_number, fields, entry.raw)
+                try:
+                    cleaned = clean(entry.line_number, fields, mapping)
+                except (Rejection, v.Rejected) as exc:
+                    rejected.append((source_row, fields, exc.rule, exc.detail))
+                    continue
+                cleaned.raw, cleaned.fields = entry.raw, entry.fields or {}
+                batch[cleaned.key] = cleaned
+                resolves[entry.line_number] = entry.id
+            self._write(run_id, entry_kind, Path(source), sha, batch, rejected, mapping, report, resolves)
+            reports.append(report)
+        self._finish(run_id, "completed", reports, time.perf_counter())
+        return reports
 
     # --- cleaning -------------------------------------------------------------------------------
     @staticmethod
@@ -355,8 +416,13 @@ class Importer:
         rejected: list[tuple[SourceRow, dict[str, Any] | None, str, str]],
         mapping: KindMapping,
         report: FileReport,
+        resolves: dict[int, int] | None = None,
     ) -> None:
-        """One transaction: the batch's accepted rows and its quarantined rows, or nothing."""
+        """One transaction: the batch's accepted rows and its quarantined rows, or nothing.
+
+        ``resolves`` (line -> quarantine id), on a retry: the entries whose rows are now accepted
+        are marked resolved in the same transaction.
+        """
         if not batch and not rejected:
             return
         with session_scope(self.engine) as session:
@@ -365,6 +431,12 @@ class Importer:
             else:
                 self._upsert(session, Customer if kind == "customers" else Product, batch, report)
             self._quarantine(session, run_id, kind, path, sha, rejected, report)
+            if resolves:
+                still = {row.line for row, *_ in rejected}
+                done = [qid for line, qid in resolves.items() if line not in still]
+                session.execute(
+                    update(QuarantinedRow).where(QuarantinedRow.id.in_(done)).values(resolved_at=utcnow())
+                )
         if self.progress:
             self.progress(str(path), len(batch) + len(rejected))
 

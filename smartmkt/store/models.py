@@ -158,7 +158,9 @@ class QuarantinedRow(Base):
     source_sha: Mapped[str] = mapped_column(String(64))
     line_number: Mapped[int] = mapped_column(Integer)
     raw: Mapped[str] = mapped_column(Text)
-    fields: Mapped[dict[str, object] | None] = mapped_column(JSON)  # mapped values, for a retry
+    fields: Mapped[dict[str, object] | None] = mapped_column(
+        JSON(none_as_null=True)
+    )  # mapped values, for a retry
     rule: Mapped[str] = mapped_column(String(64), index=True)
     detail: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
