@@ -92,6 +92,8 @@ def test_day_first_is_a_choice() -> None:
         ("yesterday-ish", "invalid.date"),
         ("1890-01-01", "invalid.date_range"),
         ("2031-01-01", "invalid.date_range"),
+        ("2024-01-01 10:00 XYZ", "invalid.date"),
+        ("99999999999999", "invalid.date"),
     ],
 )
 def test_impossible_dates(raw: str, rule: str) -> None:
@@ -112,3 +114,12 @@ def test_quantities_booleans_categories_text() -> None:
     assert clean_category("  SCI-FI ").value == "Sci-Fi"
     assert clean_category("film noir").value == "Film Noir"
     assert clean_text("Cafe\u0301  au   lait").value == "Caf\u00e9 au lait"
+
+
+def test_numbers_that_are_not_numbers() -> None:
+    assert clean_money("nan").value is None  # pandas' missing value, a missing token
+    for raw in (float("nan"), float("inf"), "Infinity"):
+        with pytest.raises(Rejected):
+            clean_money(raw)
+        with pytest.raises(Rejected):
+            clean_quantity(raw)

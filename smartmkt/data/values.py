@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -74,8 +75,7 @@ def clean_text(raw: object) -> Clean[str]:
 def clean_money(raw: object) -> Clean[tuple[Decimal, str | None]]:
     """(amount, currency or None) from "$1,234.50", "1.234,50 EUR", "12,5", 7, 7.5."""
     if isinstance(raw, int | float) and not isinstance(raw, bool):
-        amount = Decimal(str(raw))
-        return _non_negative(Clean((amount, None)))
+        return _non_negative(Clean((_finite(raw, "invalid.money"), None)))
     text = clean_text(raw)
     if text.value is None:
         return Clean(None, text.repairs)
@@ -101,6 +101,8 @@ def clean_money(raw: object) -> Clean[tuple[Decimal, str | None]]:
         amount = Decimal(number)
     except InvalidOperation as exc:
         raise Rejected("invalid.money", f"not an amount: {raw!r}") from exc
+    if not amount.is_finite():
+        raise Rejected("invalid.money", f"not an amount: {raw!r}")
     if negative:
         amount = -amount
     return _non_negative(Clean((amount, currency), tuple(dict.fromkeys(repairs))))
@@ -110,6 +112,13 @@ def _non_negative(clean: Clean[tuple[Decimal, str | None]]) -> Clean[tuple[Decim
     if clean.value is not None and clean.value[0] < 0:
         raise Rejected("invalid.negative_price", f"negative amount {clean.value[0]}")
     return clean
+
+
+def _finite(number: float, rule: str) -> Decimal:
+    value = Decimal(str(number))
+    if not value.is_finite():
+        raise Rejected(rule, f"not a number: {number!r}")
+    return value
 
 
 def _number_text(value: str) -> tuple[str, str | None]:
@@ -131,7 +140,7 @@ def _number_text(value: str) -> tuple[str, str | None]:
 def clean_quantity(raw: object) -> Clean[Decimal]:
     """A line quantity; 0 is rejected, a negative quantity (a return) is kept as is."""
     if isinstance(raw, int | float) and not isinstance(raw, bool):
-        quantity = Decimal(str(raw))
+        quantity = _finite(raw, "invalid.number")
         repairs: tuple[str, ...] = ()
     else:
         text = clean_text(raw)
@@ -142,6 +151,8 @@ def clean_quantity(raw: object) -> Clean[Decimal]:
             quantity = Decimal(number)
         except InvalidOperation as exc:
             raise Rejected("invalid.number", f"not a quantity: {raw!r}") from exc
+        if not quantity.is_finite():
+            raise Rejected("invalid.number", f"not a quantity: {raw!r}")
         repairs = tuple(r for r in (*text.repairs, rule) if r)
     if quantity == 0:
         raise Rejected("invalid.zero_quantity", "quantity 0")
@@ -202,12 +213,21 @@ def clean_timestamp(raw: object, dayfirst: bool = False, now: datetime | None = 
         return _in_range(Clean(epoch.value, (*repairs, *epoch.repairs)), now)
     iso = _iso(value)
     try:
-        parsed = iso or date_parser.parse(value, dayfirst=dayfirst, yearfirst=not dayfirst)
+        with warnings.catch_warnings():
+            # "10:00 XYZ": a zone name dateutil does not know would silently become UTC
+            warnings.simplefilter("error", date_parser.UnknownTimezoneWarning)
+            parsed = iso or date_parser.parse(value, dayfirst=dayfirst, yearfirst=not dayfirst)
+    except date_parser.UnknownTimezoneWarning as exc:
+        raise Rejected("invalid.date", f"unknown time zone in {raw!r}") from exc
     except (ValueError, OverflowError) as exc:
         raise Rejected("invalid.date", f"not a date: {raw!r}") from exc
     if iso is None:
         repairs.append("date.reformatted")
-    return _in_range(_as_utc(parsed, repairs), now)
+    try:
+        moment = _as_utc(parsed, repairs)
+    except (OverflowError, ValueError) as exc:  # an offset of a day or more, a year beyond 9999
+        raise Rejected("invalid.date", f"not a date: {raw!r}") from exc
+    return _in_range(moment, now)
 
 
 def _iso(value: str) -> datetime | None:
@@ -220,7 +240,10 @@ def _iso(value: str) -> datetime | None:
 def _from_epoch(seconds: float) -> Clean[datetime]:
     if seconds > 1e11:  # milliseconds
         seconds /= 1000
-    return Clean(datetime.fromtimestamp(seconds, tz=UTC), ("date.epoch",))
+    try:
+        return Clean(datetime.fromtimestamp(seconds, tz=UTC), ("date.epoch",))
+    except (OverflowError, OSError, ValueError) as exc:  # NaN, infinities, beyond year 9999
+        raise Rejected("invalid.date", f"not a timestamp: {seconds!r}") from exc
 
 
 def _as_utc(moment: datetime, repairs: list[str]) -> Clean[datetime]:
