@@ -97,12 +97,7 @@ def clean_money(raw: object) -> Clean[tuple[Decimal, str | None]]:
     number, rule = _number_text(value)
     if rule:
         repairs.append(rule.replace("number.", "money."))
-    try:
-        amount = Decimal(number)
-    except InvalidOperation as exc:
-        raise Rejected("invalid.money", f"not an amount: {raw!r}") from exc
-    if not amount.is_finite():
-        raise Rejected("invalid.money", f"not an amount: {raw!r}")
+    amount = _decimal(number, "invalid.money", f"not an amount: {raw!r}")
     if negative:
         amount = -amount
     return _non_negative(Clean((amount, currency), tuple(dict.fromkeys(repairs))))
@@ -112,6 +107,17 @@ def _non_negative(clean: Clean[tuple[Decimal, str | None]]) -> Clean[tuple[Decim
     if clean.value is not None and clean.value[0] < 0:
         raise Rejected("invalid.negative_price", f"negative amount {clean.value[0]}")
     return clean
+
+
+def _decimal(text: str, rule: str, detail: str) -> Decimal:
+    """A finite Decimal from canonical number text, or the named rejection."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise Rejected(rule, detail) from exc
+    if not value.is_finite():
+        raise Rejected(rule, detail)
+    return value
 
 
 def _finite(number: float, rule: str) -> Decimal:
@@ -147,12 +153,7 @@ def clean_quantity(raw: object) -> Clean[Decimal]:
         if text.value is None:
             return Clean(None, text.repairs)
         number, rule = _number_text(text.value.replace(" ", ""))
-        try:
-            quantity = Decimal(number)
-        except InvalidOperation as exc:
-            raise Rejected("invalid.number", f"not a quantity: {raw!r}") from exc
-        if not quantity.is_finite():
-            raise Rejected("invalid.number", f"not a quantity: {raw!r}")
+        quantity = _decimal(number, "invalid.number", f"not a quantity: {raw!r}")
         repairs = tuple(r for r in (*text.repairs, rule) if r)
     if quantity == 0:
         raise Rejected("invalid.zero_quantity", "quantity 0")
