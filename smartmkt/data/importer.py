@@ -185,11 +185,7 @@ class Importer:
         seen: set[str] = set()
         batch: dict[str, Cleaned] = {}
         rejected: list[tuple[SourceRow, dict[str, Any] | None, str, str]] = []
-        clean = {
-            "customers": self._clean_customer,
-            "products": self._clean_product,
-            "orders": self._clean_order,
-        }[kind]
+        clean = self._cleaner(kind)
         for row in rows:
             report.rows_read += 1
             report.repaired.update(row.repairs)
@@ -232,6 +228,7 @@ class Importer:
         Rows that pass are imported and their entries resolved; the rest stay quarantined.
         Rows the reader could not parse (no mapped fields) need their file fixed and re-imported.
         """
+        start = time.perf_counter()
         query = select(QuarantinedRow).where(
             QuarantinedRow.resolved_at.is_(None), QuarantinedRow.fields.is_not(None)
         )
@@ -246,14 +243,21 @@ class Importer:
         groups: dict[tuple[str, str, str], list[QuarantinedRow]] = {}
         for entry in entries:
             groups.setdefault((entry.kind, entry.source_file, entry.source_sha), []).append(entry)
-        reports = []
+        reports: list[FileReport] = []
+        try:
+            self._retry_groups(run_id, groups, reports)
+        except BaseException:
+            self._finish(run_id, "failed", reports, start)
+            raise
+        self._finish(run_id, "completed", reports, start)
+        return reports
+
+    def _retry_groups(
+        self, run_id: int, groups: dict[tuple[str, str, str], list[QuarantinedRow]], reports: list[FileReport]
+    ) -> None:
         for (entry_kind, source, sha), rows in groups.items():
             report = FileReport(source, entry_kind)
-            clean = {
-                "customers": self._clean_customer,
-                "products": self._clean_product,
-                "orders": self._clean_order,
-            }[entry_kind]
+            clean = self._cleaner(entry_kind)
             batch: dict[str, Cleaned] = {}
             rejected: list[tuple[SourceRow, dict[str, Any] | None, str, str]] = []
             resolves = {}
@@ -278,10 +282,15 @@ class Importer:
                 resolves[entry.line_number] = entry.id
             self._write(run_id, entry_kind, Path(source), sha, batch, rejected, mapping, report, resolves)
             reports.append(report)
-        self._finish(run_id, "completed", reports, time.perf_counter())
-        return reports
 
     # --- cleaning -------------------------------------------------------------------------------
+    def _cleaner(self, kind: str) -> Callable[[int, dict[str, Any], KindMapping], Cleaned]:
+        return {
+            "customers": self._clean_customer,
+            "products": self._clean_product,
+            "orders": self._clean_order,
+        }[kind]
+
     @staticmethod
     def _required(
         fields: dict[str, Any], name: str, cleaner: Callable[[Any], v.Clean[Any]], repairs: list[str]
