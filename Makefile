@@ -16,7 +16,8 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 .PHONY: setup run test train demo lint validate story-test pytest clean
 
-setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/venv-bot $(WHEELS)/recbole-1.2.1-py3-none-any.whl
+setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/venv-bot $(WHEELS)/recbole-1.2.1-py3-none-any.whl \
+  $(WHEELS)/Lifetimes-0.11.3-py3-none-any.whl
 
 $(STAMPS)/apt: Makefile
 	@mkdir -p $(STAMPS)
@@ -47,6 +48,11 @@ $(STAMPS)/venv-bot: bot/requirements.txt bot/constraints.txt bot/requirements.lo
 $(WHEELS)/recbole-1.2.1-py3-none-any.whl: | $(STAMPS)/venv
 	@mkdir -p $(WHEELS)
 	$(VENV)/bin/pip download -q --no-deps --only-binary=:all: recbole==1.2.1 -d $(WHEELS)
+
+# CDNOW_master.txt ships inside the lifetimes wheel; same treatment.
+$(WHEELS)/Lifetimes-0.11.3-py3-none-any.whl: | $(STAMPS)/venv
+	@mkdir -p $(WHEELS)
+	$(VENV)/bin/pip download -q --no-deps --only-binary=:all: lifetimes==0.11.3 -d $(WHEELS)
 
 demo: setup
 	$(SMARTMKT) data load-demo

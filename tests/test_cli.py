@@ -107,3 +107,17 @@ def test_data_import_json_report_and_quarantine(tmp_path: Path) -> None:
     assert listed[0]["raw"] == "C2;bad;1;2;X"
     missing = cli("data", "import", "--orders", str(tmp_path / "nope.csv"), env=env)
     assert missing.returncode != 0 and "no such file" in missing.stderr
+
+
+def test_cdnow_loads_through_the_pipeline(tmp_path: Path) -> None:
+    """The real CDNOW file (from the lifetimes wheel) through the same importer as a shop's data."""
+    url = f"sqlite:///{tmp_path / 'cdnow.db'}"
+    result = cli("data", "load-cdnow", "--database-url", url, "--json")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["rows_read"] == 69_659
+    assert body["inserted"] == 69_404 and body["duplicates"] == {"duplicates.exact": 255}
+    assert body["quarantined_total"] == 0
+    assert body["repaired"]["reference.placeholder_customer"] == 23_570
+    again = json.loads(cli("data", "load-cdnow", "--database-url", url, "--json").stdout)
+    assert (again["inserted"], again["unchanged"]) == (0, 69_404)

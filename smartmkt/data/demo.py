@@ -13,8 +13,6 @@ import csv
 import io
 import logging
 import random
-import subprocess
-import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from smartmkt.catalog import display_title
+from smartmkt.data import wheels
 from smartmkt.store.models import Customer, Order, Product
 
 log = logging.getLogger(__name__)
@@ -49,29 +48,7 @@ def synthetic_price_cents(item_id: int) -> int:
 
 def ensure_wheel(cache_dir: Path) -> Path:
     """The recbole wheel in ``cache_dir``, downloaded from PyPI (no deps) on first use."""
-    wheel = cache_dir / RECBOLE_WHEEL
-    if wheel.exists():
-        return wheel
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    log.info("downloading %s from PyPI into %s", RECBOLE_WHEEL, cache_dir)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--only-binary=:all:",
-            "recbole==1.2.1",
-            "-d",
-            str(cache_dir),
-        ],
-        check=True,
-    )
-    if not wheel.exists():
-        raise FileNotFoundError(f"pip did not produce {wheel}")
-    return wheel
+    return wheels.ensure_wheel(cache_dir, "recbole", "1.2.1", RECBOLE_WHEEL)
 
 
 def _rows(wheel: Path, suffix: str) -> Iterator[dict[str, str]]:
