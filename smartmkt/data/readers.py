@@ -52,19 +52,25 @@ class SourceInfo:
     columns: tuple[str, ...] = ()
 
 
-def detect_format(path: Path) -> str:
+def _head(path: Path, size: int) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(size)
+
+
+def _format_by_suffix(path: Path) -> str | None:
+    """The format a file's name says; None for plain text, whose layout the sample decides."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     if suffix == ".json":
-        head = path.open("rb").read(64).lstrip(codecs.BOM_UTF8).lstrip()
+        head = _head(path, 64).lstrip(codecs.BOM_UTF8).lstrip()
         return "json" if head.startswith(b"[") else "jsonl"
     if suffix in (".parquet", ".pq"):
         return "parquet"
     if suffix in (".xlsx", ".xlsm"):
         return "xlsx"
     if suffix in (".csv", ".tsv", ".txt", ".dat", ".psv", ""):
-        return _sniff_text_layout(path)
+        return None
     raise ReaderError(
         f"{path.name}: unknown file type {suffix!r} (csv, tsv, txt, jsonl, json, parquet, xlsx)"
     )
@@ -84,15 +90,15 @@ def detect_encoding(sample: bytes) -> str:
 
 
 def _sample_text(path: Path) -> tuple[str, str]:
-    raw = path.open("rb").read(SAMPLE_BYTES)
+    raw = _head(path, SAMPLE_BYTES)
     if not raw.strip():
         raise ReaderError(f"{path.name}: the file is empty")
     encoding = detect_encoding(raw)
     return raw.decode(encoding, errors="replace"), encoding
 
 
-def _sniff_text_layout(path: Path) -> str:
-    text, _ = _sample_text(path)
+def _text_layout(text: str) -> str:
+    """ "whitespace" when the sample's lines split on blanks into a steady number of fields."""
     lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
     if not lines or any(d in lines[0] for d in DELIMITERS):
         return "delimited"
@@ -115,11 +121,12 @@ def describe(path: Path, fmt: str | None = None) -> SourceInfo:
     """What the file is: format, encoding, delimiter, header columns."""
     if not path.exists():
         raise ReaderError(f"{path}: no such file")
-    fmt = fmt or detect_format(path)
-    if fmt not in FORMATS:
+    fmt = fmt or _format_by_suffix(path)
+    if fmt is not None and fmt not in FORMATS:
         raise ReaderError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-    if fmt in ("delimited", "whitespace"):
-        text, encoding = _sample_text(path)
+    if fmt in (None, "delimited", "whitespace"):
+        text, encoding = _sample_text(path)  # one sample decides layout, encoding and header
+        fmt = fmt or _text_layout(text)
         delimiter = sniff_delimiter(text) if fmt == "delimited" else None
         first = text.splitlines()[0] if text else ""
         header = next(csv.reader([first], delimiter=delimiter)) if delimiter else first.split()
