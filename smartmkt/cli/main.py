@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from smartmkt.cli.progress import console, progress_bars
+from smartmkt.cli.progress import console, counting_bars, progress_bars
 from smartmkt.settings import get_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -76,14 +76,8 @@ def data_load_demo() -> None:
     settings = get_settings()
     upgrade(settings.resolved_database_url)
     totals = {"products": 1682, "customers": 943, "orders": 100_000}
-    done = dict.fromkeys(totals, 0)
-    with progress_bars() as update, session_scope(get_engine()) as session:
-
-        def step(label: str, n: int) -> None:
-            done[label] += n
-            update(label, done[label], totals[label])
-
-        counts = load_demo(session, settings.var_dir / "cache" / "wheels", progress=step)
+    with counting_bars(totals=totals) as advance, session_scope(get_engine()) as session:
+        counts = load_demo(session, settings.var_dir / "cache" / "wheels", progress=advance)
     console.print(
         f"demo store: {counts.customers} customers, {counts.products} products, {counts.orders} orders"
     )
@@ -122,15 +116,11 @@ def data_import(
     if not sources:
         fail("nothing to import: give --customers, --products and/or --orders")
     upgrade(get_settings().resolved_database_url)
-    done: dict[str, int] = {}
     try:
-        with progress_bars(enabled=not as_json) as update:
-
-            def step(path: str, n: int) -> None:
-                done[path] = done.get(path, 0) + n
-                update(Path(path).name, done[path], None)  # type: ignore[arg-type]
-
-            report = Importer(get_engine(), batch_size=batch_size, progress=step).run(sources, mapping)
+        with counting_bars(enabled=not as_json) as advance:
+            report = Importer(
+                get_engine(), batch_size=batch_size, progress=lambda path, n: advance(Path(path).name, n)
+            ).run(sources, mapping)
     except (ReaderError, MappingError, OSError) as exc:
         fail(str(exc))
     if as_json:
@@ -190,14 +180,10 @@ def data_load_cdnow(
     source = cdnow_master(settings.var_dir / "cache" / "wheels")
     mapping = Path(__file__).resolve().parent.parent / "data" / "mappings" / "cdnow.yml"
     engine = make_engine(url)
-    done = [0]
-    with progress_bars(enabled=not as_json) as update:
-
-        def step(_path: str, n: int) -> None:
-            done[0] += n
-            update("CDNOW", done[0], None)  # type: ignore[arg-type]
-
-        report = Importer(engine, progress=step).run({"orders": source}, mapping)
+    with counting_bars(enabled=not as_json) as advance:
+        report = Importer(engine, progress=lambda _path, n: advance("CDNOW", n)).run(
+            {"orders": source}, mapping
+        )
     engine.dispose()
     body = report.files[0].as_dict()
     if as_json:

@@ -37,9 +37,22 @@ def progress_bars(enabled: bool = True) -> Iterator[Any]:
     ) as bars:
         tasks: dict[str, TaskID] = {}
 
-        def update(label: str, done: int, total: int) -> None:
+        def update(label: str, done: int, total: int | None) -> None:
             if label not in tasks:
                 tasks[label] = bars.add_task(label, total=total)
             bars.update(tasks[label], completed=done, total=total)
 
         yield update
+
+
+@contextmanager
+def counting_bars(enabled: bool = True, totals: dict[str, int] | None = None) -> Iterator[Any]:
+    """Yields ``advance(label, n)`` for callbacks that report increments rather than totals."""
+    done: dict[str, int] = {}
+    with progress_bars(enabled) as update:
+
+        def advance(label: str, n: int) -> None:
+            done[label] = done.get(label, 0) + n
+            update(label, done[label], (totals or {}).get(label))
+
+        yield advance
