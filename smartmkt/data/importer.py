@@ -186,6 +186,7 @@ class Importer:
         batch: dict[str, Cleaned] = {}
         rejected: list[tuple[SourceRow, dict[str, Any] | None, str, str]] = []
         clean = self._cleaner(kind)
+        options = {"dayfirst": mapping.dayfirst, "unknown_references": mapping.unknown_references}
         for row in rows:
             report.rows_read += 1
             report.repaired.update(row.repairs)
@@ -194,10 +195,7 @@ class Importer:
             else:
                 fields = {f: row.values.get(col) for f, col in mapping.columns.items()}
                 fields.update(mapping.constants)
-                fields[OPTIONS_KEY] = {
-                    "dayfirst": mapping.dayfirst,
-                    "unknown_references": mapping.unknown_references,
-                }
+                fields[OPTIONS_KEY] = options
                 fingerprint = json.dumps(row.values, sort_keys=True, default=str)
                 if fingerprint in seen:
                     report.duplicates["duplicates.exact"] += 1
@@ -329,7 +327,7 @@ class Importer:
             "occupation": self._optional(fields, "occupation", v.clean_text, repairs),
             "postal_code": self._optional(fields, "postal_code", v.clean_text, repairs),
             "source": "import",
-            "imputed": [i.split(".", 1)[1] for i in imputed] or None,
+            "imputed": _field_names(imputed) or None,
         }
         return Cleaned(line, ref, record, repairs, imputed)
 
@@ -359,7 +357,7 @@ class Importer:
             "price_cents": _cents(amount),
             "currency": str(currency).upper()[:3],
             "active": True if active is None else active,
-            "imputed": [i.split(".", 1)[1] for i in imputed] or None,
+            "imputed": _field_names(imputed) or None,
         }
         return Cleaned(line, ref, record, repairs, imputed)
 
@@ -410,7 +408,7 @@ class Importer:
             "unit_price": unit,
             "currency": str(currency).upper()[:3],
             "line_key": key,
-            "imputed": [i.split(".", 1)[1] for i in imputed],
+            "imputed": _field_names(imputed),
         }
         return Cleaned(line, key, record, repairs, imputed)
 
@@ -608,6 +606,11 @@ def _signed_money(raw: Any, repairs: list[str]) -> tuple[Decimal | None, str | N
         return None, None
     amount, currency = result.value
     return (-amount if negative else amount), currency
+
+
+def _field_names(imputed: list[str]) -> list[str]:
+    """ "imputed.currency" -> "currency": the store's ``imputed`` column names fields, not rules."""
+    return [rule.split(".", 1)[1] for rule in imputed]
 
 
 def _cents(amount: Decimal) -> int:
