@@ -46,8 +46,8 @@ TRAINING_CODE = {
 }
 
 
-def _code_files(package: str, modules: tuple[str, ...]) -> list[Path]:
-    return [PACKAGE_DIR / package / name for name in modules]
+def _code_files(package: str) -> list[Path]:
+    return [PACKAGE_DIR / package / name for name in TRAINING_CODE[package]]
 
 
 def _hash_files(paths: list[Path], *extra: str) -> str:
@@ -89,7 +89,7 @@ def train_nlu_model(
     data_dir = settings.bot_dir / "data" / "nlu"
     titles = catalog_titles(engine)
     fingerprint = _hash_files(
-        [*data_dir.rglob("*.yml"), *_code_files("nlu", TRAINING_CODE["nlu"]), PACKAGE_DIR / "catalog.py"],
+        [*data_dir.rglob("*.yml"), *_code_files("nlu"), PACKAGE_DIR / "catalog.py"],
         repr(config),
         *titles,
     )
@@ -143,7 +143,7 @@ def train_recommender_model(
 
     config = CollaborativeConfig()
     fingerprint = _hash_files(
-        _code_files("recommend", TRAINING_CODE["recommend"]),
+        _code_files("recommend"),
         store_fingerprint(engine),
         repr(config),
         str(settings.faiss_exact_max_items),
