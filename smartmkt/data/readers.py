@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 SAMPLE_BYTES = 256 * 1024
 DELIMITERS = ",;\t|"
 FORMATS = ("delimited", "whitespace", "jsonl", "json", "parquet", "xlsx")
@@ -162,66 +164,12 @@ def read_rows(info: SourceInfo, columns: Sequence[str] | None = None) -> Iterato
     yield from readers[info.format](info, columns)
 
 
-def _text_lines(info: SourceInfo) -> Iterator[tuple[int, str, bool]]:
-    """(line number, line without its newline, read with the cp1252 fallback) for a text file."""
-    encoding = info.encoding or "utf-8"
-    if encoding.startswith("utf-16"):
-        with info.path.open(encoding=encoding, errors="replace", newline="") as text:
-            for number, line in enumerate(text, start=1):
-                yield number, line.rstrip("\r\n"), False
-        return
-    with info.path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if number == 1 and encoding == "utf-8-sig":
-                raw = raw.removeprefix(codecs.BOM_UTF8)
-            try:
-                line, fallback = raw.decode("utf-8" if encoding == "utf-8-sig" else encoding), False
-            except UnicodeDecodeError:
-                line, fallback = raw.decode("cp1252", errors="replace"), True
-            yield number, line.rstrip("\r\n"), fallback
-
-
 def _delimited(info: SourceInfo, columns: Sequence[str] | None) -> Iterator[SourceRow]:
-    header: list[str] | None = list(columns) if columns else None
-    pending: list[str] = []
-    start = 0
-    for number, line, bad in _text_lines(info):
-        if not pending:
-            start = number
-        pending.append(line)
-        text = "\n".join(pending)
-        if text.count('"') % 2:  # a quoted field continues on the next line
-            continue
-        pending = []
-        if not text.strip():
-            continue
-        fields = next(csv.reader(io.StringIO(text), delimiter=info.delimiter or ","))
-        if header is None:
-            header = [f.strip() for f in fields]
-            continue
-        yield _record(start, text, header, fields, bad)
-    if pending and header is not None:  # an unterminated quote at the end of the file
-        text = "\n".join(pending)
-        yield SourceRow(start, None, text, "format.column_count")
+    for chunk in read_text_chunks(info, columns):
+        yield from chunk_rows(chunk)
 
 
-def _whitespace(info: SourceInfo, columns: Sequence[str] | None) -> Iterator[SourceRow]:
-    header: list[str] | None = list(columns) if columns else None
-    for number, line, bad in _text_lines(info):
-        if not line.strip():
-            continue
-        fields = line.split()
-        if header is None:
-            header = fields
-            continue
-        yield _record(number, line, header, fields, bad)
-
-
-def _record(line: int, raw: str, header: list[str], fields: list[str], bad: bool) -> SourceRow:
-    if len(fields) != len(header):
-        return SourceRow(line, None, raw, "format.column_count")
-    repairs = ("text.cp1252_line",) if bad else ()
-    return SourceRow(line, dict(zip(header, fields, strict=True)), raw, None, repairs)
+_whitespace = _delimited
 
 
 def _jsonl(info: SourceInfo, _columns: Sequence[str] | None) -> Iterator[SourceRow]:
@@ -287,3 +235,239 @@ def _xlsx(info: SourceInfo, _columns: Sequence[str] | None) -> Iterator[SourceRo
 def normalize_column(name: str) -> str:
     """ "Customer ID", "customer_id", "CustomerId" -> "customerid" (for matching, not display)."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+# --- columnar chunks -------------------------------------------------------------------------
+# The importer reads every file as polars DataFrames of String columns plus four bookkeeping
+# columns, so the cleaning rules run vectorised over a chunk instead of row by row in Python.
+LINE, RAW, ERROR, REPAIRS = "__line", "__raw", "__error", "__repairs"
+BOOKKEEPING = (LINE, RAW, ERROR, REPAIRS)
+CHUNK_ROWS = 100_000
+BLOCK_BYTES = 8 << 20
+MAX_OPEN_QUOTE_LINES = 100_000
+BLANK = r"^[ \t\f\v]*$"  # a blank line is skipped; one with any other character is a record
+
+
+def read_chunks(
+    info: SourceInfo, columns: Sequence[str] | None = None, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pl.DataFrame]:
+    """The file's records as DataFrames of about ``chunk_rows`` rows; memory stays flat.
+
+    Text files are split and parsed by polars in blocks; the record formats (JSON, Parquet,
+    Excel) come through ``read_rows`` with their values as text, the form every rule reads.
+    """
+    if info.format in ("delimited", "whitespace"):
+        yield from read_text_chunks(info, columns, chunk_rows)
+        return
+    batch: list[SourceRow] = []
+    for row in read_rows(info, columns):
+        batch.append(row)
+        if len(batch) >= chunk_rows:
+            yield rows_frame(batch)
+            batch = []
+    if batch:
+        yield rows_frame(batch)
+
+
+def rows_frame(rows: Sequence[SourceRow]) -> pl.DataFrame:
+    """SourceRows as one chunk; values become text (None stays missing)."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(str(k) for k in row.values or ()))
+    data: dict[str, list[Any]] = {
+        LINE: [r.line for r in rows],
+        RAW: [r.raw for r in rows],
+        ERROR: [r.error for r in rows],
+        REPAIRS: [" ".join(r.repairs) for r in rows],
+    }
+    for name in names:
+        data[name] = [_as_text((r.values or {}).get(name)) for r in rows]
+    schema = {LINE: pl.Int64, **{k: pl.String for k in data if k != LINE}}
+    return pl.DataFrame(data, schema=schema)
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def chunk_rows(chunk: pl.DataFrame) -> Iterator[SourceRow]:
+    """A chunk back as SourceRows (for callers that want one record at a time)."""
+    names = [c for c in chunk.columns if c not in BOOKKEEPING]
+    for record in chunk.iter_rows(named=True):
+        error = record[ERROR]
+        values = None if error else {n: record[n] for n in names}
+        repairs = tuple(record[REPAIRS].split()) if record[REPAIRS] else ()
+        yield SourceRow(record[LINE], values, record[RAW], error, repairs)
+
+
+def read_text_chunks(
+    info: SourceInfo, columns: Sequence[str] | None = None, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pl.DataFrame]:
+    """Delimited or whitespace text, block by block. A record never straddles two chunks: a
+    block that ends inside a quoted field carries its open record over to the next one."""
+    header: list[str] | None = list(columns) if columns else None
+    carry = pl.DataFrame(schema={"text": pl.String, LINE: pl.Int64, "cp1252": pl.Boolean})
+    for lines, final in _line_blocks(info, chunk_rows):
+        lines = pl.concat([carry, lines])
+        if info.format == "delimited":
+            lines, carry = _split_open_quote(lines, final)
+        records = _records(lines, quoted=info.format == "delimited")
+        if header is None and records.height:
+            header = [h.strip() for h in _split_fields(records["text"][:1], info)[0] or ()]
+            records = records.slice(1)
+        if records.height and header is not None:
+            yield _parse_records(records, header, info)
+
+
+def _line_blocks(info: SourceInfo, chunk_rows: int) -> Iterator[tuple[pl.DataFrame, bool]]:
+    """(lines, is last block): text, 1-based line number and the cp1252 fallback flag."""
+    number = 1
+    for lines, fallback, final in _decoded_blocks(info, max(1, chunk_rows) * 64):
+        frame = pl.DataFrame(
+            {
+                "text": pl.Series(lines, dtype=pl.String).str.strip_chars_end("\r"),
+                LINE: pl.int_range(number, number + len(lines), eager=True, dtype=pl.Int64),
+                "cp1252": pl.Series(fallback, dtype=pl.Boolean),
+            }
+        )
+        number += len(lines)
+        yield frame, final
+
+
+def _decoded_blocks(info: SourceInfo, block_bytes: int) -> Iterator[tuple[list[str], list[bool], bool]]:
+    """Blocks of whole lines, decoded. A UTF-8 line that does not decode is read as cp1252."""
+    encoding = info.encoding or "utf-8"
+    block_bytes = min(block_bytes, BLOCK_BYTES)
+    with info.path.open("rb") as handle:
+        if encoding.startswith("utf-16"):
+            decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+            pending = ""
+            while True:
+                data = handle.read(block_bytes)
+                text = pending + decoder.decode(data, final=not data)
+                cut = len(text) if not data else text.rfind("\n") + 1
+                pending, text = text[cut:], text[:cut]
+                lines = text.split("\n")
+                if lines and lines[-1] == "":
+                    lines.pop()
+                if lines or not data:
+                    yield lines, [False] * len(lines), not data
+                if not data:
+                    return
+        codec = "utf-8" if encoding == "utf-8-sig" else encoding
+        carry = b""
+        first = True
+        while True:
+            data = handle.read(block_bytes)
+            buffer = carry + data
+            cut = len(buffer) if not data else buffer.rfind(b"\n") + 1
+            block, carry = buffer[:cut], buffer[cut:]
+            if first and block:
+                block, first = block.removeprefix(codecs.BOM_UTF8), False
+            if block or not data:
+                yield (*_decode_lines(block, codec), not data)
+            if not data:
+                return
+
+
+def _decode_lines(block: bytes, codec: str) -> tuple[list[str], list[bool]]:
+    raw_lines = block.split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    try:
+        lines = block.decode(codec).split("\n")
+    except UnicodeDecodeError:
+        decoded = [_decode_line(raw, codec) for raw in raw_lines]
+        return [text for text, _ in decoded], [bad for _, bad in decoded]
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines, [False] * len(lines)
+
+
+def _decode_line(raw: bytes, codec: str) -> tuple[str, bool]:
+    try:
+        return raw.decode(codec), False
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace"), True
+
+
+def _split_open_quote(lines: pl.DataFrame, final: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(lines that end with every quote closed, the open record's lines to carry over)."""
+    parity = lines["text"].str.count_matches('"', literal=True).cum_sum() % 2
+    if lines.height == 0 or parity[-1] == 0 or final:
+        return lines, lines.clear()
+    closed = parity.eq(0).arg_true()
+    cut = int(closed[-1]) + 1 if len(closed) else 0
+    if cut == 0 and lines.height > MAX_OPEN_QUOTE_LINES:
+        # the first line opens a quote nothing closes: it alone becomes a broken record
+        return lines.slice(0, 1).with_columns(pl.lit(True).alias("open")), lines.slice(1)
+    return lines.slice(0, cut), lines.slice(cut)
+
+
+def _records(lines: pl.DataFrame, quoted: bool) -> pl.DataFrame:
+    """Lines grouped into records (a quoted field may hold newlines); blank ones dropped."""
+    if quoted and "open" not in lines.columns:
+        parity = lines["text"].str.count_matches('"', literal=True).cum_sum() % 2
+        if parity.sum():  # some record spans lines
+            starts = (parity.shift(1, fill_value=0) == 0).cum_sum()
+            lines = (
+                lines.with_columns(starts.alias("record"))
+                .group_by("record", maintain_order=True)
+                .agg(
+                    pl.col("text").str.join("\n"),
+                    pl.col(LINE).first(),
+                    pl.col("cp1252").any(),
+                    (pl.col("text").str.count_matches('"', literal=True).sum() % 2 == 1).alias("open"),
+                )
+                .drop("record")
+            )
+    if "open" not in lines.columns:
+        lines = lines.with_columns(pl.lit(False).alias("open"))
+    return lines.filter(~pl.col("text").str.contains(BLANK))
+
+
+def _split_fields(texts: pl.Series, info: SourceInfo) -> list[list[str] | None]:
+    if info.format == "whitespace":
+        return [t.split() for t in texts]
+    return [_csv_fields(t, info.delimiter or ",") for t in texts]
+
+
+def _csv_fields(text: str, delimiter: str) -> list[str] | None:
+    try:
+        return next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    except csv.Error:
+        return None
+
+
+def _parse_records(records: pl.DataFrame, header: list[str], info: SourceInfo) -> pl.DataFrame:
+    """Records -> the chunk: one String column per header name, or the row's error."""
+    texts = records["text"]
+    if info.format == "whitespace":
+        fields = texts.str.extract_all(r"\S+")
+    else:
+        delimiter = info.delimiter or ","
+        fields = texts.str.split(delimiter)
+        quoted = texts.str.contains('"', literal=True)
+        if quoted.any():  # quotes need the csv module's rules; only those records go through it
+            parsed: list[list[str] | None] = [None] * len(texts)
+            for index in quoted.arg_true():
+                parsed[index] = _csv_fields(texts[index], delimiter)
+            fields = pl.select(
+                pl.when(quoted).then(pl.Series(parsed, dtype=fields.dtype)).otherwise(fields)
+            ).to_series()
+    ok = (fields.list.len() == len(header)) & ~records["open"]
+    body = {
+        name: pl.when(ok).then(fields.list.get(i, null_on_oob=True)).otherwise(None)
+        for i, name in enumerate(header)
+    }
+    return records.select(
+        pl.col(LINE),
+        pl.col("text").alias(RAW),
+        pl.when(ok).then(None).otherwise(pl.lit("format.column_count")).cast(pl.String).alias(ERROR),
+        pl.when(ok & pl.col("cp1252")).then(pl.lit("text.cp1252_line")).otherwise(pl.lit("")).alias(REPAIRS),
+        **{name: expr.cast(pl.String) for name, expr in body.items()},
+    )
