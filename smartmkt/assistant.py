@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from smartmkt.catalog import title_key
 from smartmkt.offers.policy import OfferRules, decide_offer
@@ -118,7 +118,13 @@ class ShopAssistant:
 
     def _store_clock(self) -> datetime | None:
         with session_scope(self.repo.engine) as session:
-            latest = session.scalar(select(func.max(Order.ordered_at)).where(Order.channel == "import"))
+            # newest first along ix_orders_ordered_at, stopping at the first imported line
+            latest = session.scalar(
+                select(Order.ordered_at)
+                .where(Order.channel == "import")
+                .order_by(Order.ordered_at.desc())
+                .limit(1)
+            )
         return as_utc(latest) if latest else None
 
     def _offer_for(

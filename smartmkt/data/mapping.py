@@ -10,6 +10,10 @@ A mapping file (all keys optional):
       constants: {product_id: CD, currency: USD}             # a value for every row
       dayfirst: false             # "03/05/2024" is 3 May when true
       unknown_references: quarantine   # or: placeholder (create the missing customer/product)
+    products:
+      category_separator: "|;,"   # the characters that separate categories in one cell
+      skip_categories: [unknown]  # category names that mean "none"
+      title_article_last: false   # true: "Usual Suspects, The" -> "The Usual Suspects"
 
 Without a mapping, columns are matched to fields by name ("Customer ID", "cust_id", "user" ->
 customer_id ...); the detected mapping is printed so a person can save and correct it.
@@ -128,6 +132,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+PRODUCT_OPTIONS = ("category_separator", "skip_categories", "title_article_last")
+
+
 class MappingError(ValueError):
     """A mapping file that cannot be used, or a file whose required columns are not found."""
 
@@ -140,6 +147,9 @@ class KindMapping:
     constants: dict[str, Any] = field(default_factory=dict)
     dayfirst: bool = False
     unknown_references: str = "quarantine"
+    category_separator: str = "|;,"
+    skip_categories: tuple[str, ...] = ()
+    title_article_last: bool = False
     detected: bool = False
 
     def as_yaml(self) -> str:
@@ -166,7 +176,16 @@ def load_mapping(path: Path | None) -> dict[str, dict[str, Any]]:
 def resolve(kind: str, columns: tuple[str, ...], spec: dict[str, Any] | None) -> KindMapping:
     """The mapping for one file: the spec's choices, plus detection for fields it leaves out."""
     spec = dict(spec or {})
-    unknown = set(spec) - {"columns", "header", "constants", "dayfirst", "unknown_references"}
+    unknown = set(spec) - {
+        "columns",
+        "header",
+        "constants",
+        "dayfirst",
+        "unknown_references",
+        *PRODUCT_OPTIONS,
+    }
+    if kind != "products" and set(spec) & set(PRODUCT_OPTIONS):
+        raise MappingError(f"{kind}: {sorted(set(spec) & set(PRODUCT_OPTIONS))} apply to products only")
     if unknown:
         raise MappingError(f"{kind}: unknown mapping keys {sorted(unknown)}")
     header = tuple(spec.get("header") or ())
@@ -189,6 +208,9 @@ def resolve(kind: str, columns: tuple[str, ...], spec: dict[str, Any] | None) ->
         constants=constants,
         dayfirst=bool(spec.get("dayfirst", False)),
         unknown_references=str(spec.get("unknown_references", "quarantine")),
+        category_separator=str(spec.get("category_separator", "|;,")) or "|;,",
+        skip_categories=tuple(str(c) for c in spec.get("skip_categories") or ()),
+        title_article_last=bool(spec.get("title_article_last", False)),
         detected=bool(detected),
     )
     if mapping.unknown_references not in ("quarantine", "placeholder"):

@@ -61,7 +61,11 @@ EXPORT_COLUMNS: Sequence[str] = ("id", "kind", "source_file", "line_number", "ru
 
 
 def export_quarantine(engine: Engine, path: Path, kind: str | None = None) -> int:
-    """Write open quarantined rows to CSV (one row each, with the reason); returns the count."""
+    """Write open quarantined rows to CSV (one row each, with the reason); returns the count.
+
+    To fix rows: put each corrected row, in the original file's columns, in a file with a
+    ``quarantine_id`` column naming the entry it fixes, and run
+    ``smartmkt data quarantine retry --fixed FILE``."""
     entries = list_quarantine(engine, kind=kind, limit=10_000_000)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

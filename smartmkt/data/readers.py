@@ -320,7 +320,9 @@ def read_text_chunks(
             header = [h.strip() for h in _split_fields(records["text"][:1], info)[0] or ()]
             records = records.slice(1)
         if records.height and header is not None:
-            yield _parse_records(records, header, info)
+            parsed = _parse_records(records, header, info)
+            for offset in range(0, parsed.height, max(1, chunk_rows)):
+                yield parsed.slice(offset, chunk_rows)
 
 
 def _line_blocks(info: SourceInfo, chunk_rows: int) -> Iterator[tuple[pl.DataFrame, bool]]:
@@ -436,6 +438,20 @@ def _split_fields(texts: pl.Series, info: SourceInfo) -> list[list[str] | None]:
     return [_csv_fields(t, info.delimiter or ",") for t in texts]
 
 
+def _csv_records(texts: list[str], delimiter: str) -> list[list[str] | None]:
+    """Each text is one whole record (quotes balanced): one csv reader over all of them, or
+    record by record when one of them is malformed."""
+    if all(t.count('"') % 2 == 0 for t in texts):
+        try:
+            rows: list[list[str] | None] = list(csv.reader(texts, delimiter=delimiter))
+        except csv.Error:
+            pass
+        else:
+            if len(rows) == len(texts):
+                return rows
+    return [_csv_fields(t, delimiter) for t in texts]
+
+
 def _csv_fields(text: str, delimiter: str) -> list[str] | None:
     try:
         return next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
@@ -446,23 +462,24 @@ def _csv_fields(text: str, delimiter: str) -> list[str] | None:
 def _parse_records(records: pl.DataFrame, header: list[str], info: SourceInfo) -> pl.DataFrame:
     """Records -> the chunk: one String column per header name, or the row's error."""
     texts = records["text"]
+    width = len(header)
     if info.format == "whitespace":
         fields = texts.str.extract_all(r"\S+")
     else:
-        delimiter = info.delimiter or ","
-        fields = texts.str.split(delimiter)
-        quoted = texts.str.contains('"', literal=True)
-        if quoted.any():  # quotes need the csv module's rules; only those records go through it
-            parsed: list[list[str] | None] = [None] * len(texts)
-            for index in quoted.arg_true():
-                parsed[index] = _csv_fields(texts[index], delimiter)
-            fields = pl.select(
-                pl.when(quoted).then(pl.Series(parsed, dtype=fields.dtype)).otherwise(fields)
-            ).to_series()
-    ok = (fields.list.len() == len(header)) & ~records["open"]
+        fields = texts.str.split(info.delimiter or ",")
+    counts = fields.list.len().cast(pl.Int64)
+    columns = [fields.list.get(i, null_on_oob=True).cast(pl.String) for i in range(width)]
+    quoted = texts.str.contains('"', literal=True) if info.format == "delimited" else None
+    if quoted is not None and quoted.any():  # quoted records follow the csv module's rules
+        at = quoted.arg_true()
+        parsed = _csv_records(texts.filter(quoted).to_list(), info.delimiter or ",")
+        counts = counts.scatter(at, [-1 if r is None else len(r) for r in parsed])
+        for i in range(width):
+            values = [r[i] if r is not None and len(r) == width else None for r in parsed]
+            columns[i] = columns[i].scatter(at, pl.Series(values, dtype=pl.String))
+    ok = (counts == width) & ~records["open"]
     body = {
-        name: pl.when(ok).then(fields.list.get(i, null_on_oob=True)).otherwise(None)
-        for i, name in enumerate(header)
+        name: pl.when(ok).then(column).otherwise(None) for name, column in zip(header, columns, strict=True)
     }
     return records.select(
         pl.col(LINE),

@@ -1,0 +1,387 @@
+"""Writing cleaned chunks into the store: upserts for customers and products, insert-if-new for
+order lines, and quarantine rows; in the caller's transaction, so a chunk is all or nothing.
+
+Order lines go through the DB-API's executemany with plain tuples on SQLite (SQLAlchemy's
+per-value processing would cost more than the insert itself) and through SQLAlchemy Core with
+RETURNING elsewhere. For a large import into SQLite, ``bulk_orders`` drops the orders table's
+secondary indexes inside the import's transaction and builds them again at the end: building an
+index from sorted data is far cheaper than keeping it up to date row by row, and a crash rolls
+the drop back with everything else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, Index, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from smartmkt.data.cleaning import IMPUTED, KEY
+from smartmkt.store.models import Customer, Order, Product, QuarantinedRow
+
+PARAMS_PER_QUERY = 5_000
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S%.6f"  # how SQLAlchemy stores a DateTime in SQLite
+
+
+@dataclass
+class Rejected:
+    """A row set aside: where it came from, what it said, and why."""
+
+    line: int
+    raw: str
+    fields: dict[str, Any] | None
+    rule: str
+    detail: str
+
+
+@dataclass
+class WriteCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    repaired: dict[str, int] = field(default_factory=dict)
+    imputed: dict[str, int] = field(default_factory=dict)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _insert(conn: Connection, model: Any) -> Any:
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(model)
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), PARAMS_PER_QUERY):
+        yield items[start : start + PARAMS_PER_QUERY]
+
+
+def _lookup(conn: Connection, columns: Sequence[Any], ref_column: Any, refs: Sequence[str]) -> list[Any]:
+    rows: list[Any] = []
+    for part in _chunks(refs):
+        rows.extend(conn.execute(select(*columns).where(ref_column.in_(part))).all())
+    return rows
+
+
+# --- customers and products --------------------------------------------------------------------
+ENTITY_FIELDS = {
+    "customers": ("age", "gender", "occupation", "postal_code"),
+    "products": ("title", "year", "genres", "price_cents", "currency", "active"),
+}
+
+
+def upsert_entities(conn: Connection, kind: str, records: pl.DataFrame) -> WriteCounts:
+    """New ids are inserted; known ones updated where a field differs (the file is newer)."""
+    model: Any = Customer if kind == "customers" else Product
+    compared = ENTITY_FIELDS[kind]
+    counts = WriteCounts()
+    refs = records["external_ref"].to_list()
+    existing = _lookup(
+        conn, [model.external_ref, *(getattr(model, f) for f in compared)], model.external_ref, refs
+    )
+    known = {row[0]: row[1:] for row in existing}
+    inserts, updates = [], []
+    for record in records.iter_rows(named=True):
+        before = known.get(record["external_ref"])
+        if before is None:
+            inserts.append(_entity_row(kind, record))
+        elif any(_differs(old, record[f]) for old, f in zip(before, compared, strict=True)):
+            updates.append({"ref": record["external_ref"], **{f: record[f] for f in compared}})
+        else:
+            counts.unchanged += 1
+    for part in _chunks(inserts):
+        conn.execute(_insert(conn, model), list(part))
+    if updates:
+        from sqlalchemy import bindparam
+
+        statement = (
+            update(model)
+            .where(model.external_ref == bindparam("ref"))
+            .values({f: bindparam(f) for f in compared})
+        )
+        conn.execute(statement.execution_options(synchronize_session=False), updates)
+    counts.inserted, counts.updated = len(inserts), len(updates)
+    return counts
+
+
+def _differs(old: Any, new: Any) -> bool:
+    return bool(old != new) and not (old is None and new is None)
+
+
+def _entity_row(kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    imputed = _field_names(record[IMPUTED]) or None
+    if kind == "customers":
+        return {
+            "external_ref": record["external_ref"],
+            "created_at": record["created_at"],
+            "age": record["age"],
+            "gender": record["gender"],
+            "occupation": record["occupation"],
+            "postal_code": record["postal_code"],
+            "source": "import",
+            "imputed": imputed,
+        }
+    return {**{f: record[f] for f in ("external_ref", *ENTITY_FIELDS["products"])}, "imputed": imputed}
+
+
+def _field_names(rules: str | None) -> list[str]:
+    """ "imputed.currency imputed.amount" -> ["currency", "amount"] (the store names fields)."""
+    return [rule.split(".", 1)[1] for rule in (rules or "").split()]
+
+
+# --- orders ---------------------------------------------------------------------------------
+class OrderWriter:
+    """Order lines for one file: resolves customer and product ids (creating placeholders when
+    the mapping says so), fills amounts from the catalog, inserts lines not stored yet."""
+
+    def __init__(self, conn: Connection, placeholders: bool) -> None:
+        self.placeholders = placeholders
+        self.customers = self._ids(conn, Customer)
+        self.products = self._ids(conn, Product)
+
+    @staticmethod
+    def _ids(conn: Connection, model: Any) -> pl.DataFrame:
+        columns = [model.external_ref, model.id] + ([model.price_cents] if model is Product else [])
+        rows = conn.execute(select(*columns)).all()
+        schema = {"ref": pl.String, "id": pl.Int64} | ({"price": pl.Int64} if model is Product else {})
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    def write(self, conn: Connection, records: pl.DataFrame) -> WriteCounts:
+        counts = WriteCounts()
+        if self.placeholders:
+            self._placeholders(conn, records, counts)
+        joined = records.join(
+            self.customers.rename({"ref": "customer_ref", "id": "customer_id"}), on="customer_ref", how="left"
+        ).join(
+            self.products.rename({"ref": "product_ref", "id": "product_id", "price": "catalog_price"}),
+            on="product_ref",
+            how="left",
+            maintain_order="left",
+        )
+        unknown = joined.filter(pl.col("customer_id").is_null() | pl.col("product_id").is_null())
+        for row in unknown.iter_rows(named=True):
+            side = "customer" if row["customer_id"] is None else "product"
+            ref = row[f"{side}_ref"]
+            counts.rejected.append(
+                Rejected(
+                    row["__line"],
+                    row["__raw"],
+                    None,
+                    f"reference.unknown_{side}",
+                    f"{side} {ref!r} is not in the store",
+                )
+            )
+        lines = joined.filter(pl.col("customer_id").is_not_null() & pl.col("product_id").is_not_null())
+        from_catalog = lines["amount_missing"]
+        counts.imputed["imputed.amount"] = int(from_catalog.sum())
+        lines = lines.with_columns(
+            pl.when(pl.col("amount_missing"))
+            .then(pl.col("catalog_price") * pl.col("quantity"))
+            .otherwise(pl.col("amount_cents"))
+            .alias("amount_cents"),
+            pl.coalesce(pl.col("unit_cents"), pl.col("catalog_price")).alias("unit_price_cents"),
+            _imputed_json(
+                pl.concat_str(
+                    pl.col(IMPUTED),
+                    pl.when(pl.col("amount_missing")).then(pl.lit("imputed.amount")),
+                    separator=" ",
+                    ignore_nulls=True,
+                )
+            ).alias("imputed_json"),
+        )
+        counts.inserted = self._insert(conn, lines)
+        counts.unchanged = lines.height - counts.inserted
+        return counts
+
+    def _placeholders(self, conn: Connection, records: pl.DataFrame, counts: WriteCounts) -> None:
+        new_customers = (
+            records.filter(~pl.col("customer_ref").is_in(self.customers["ref"].implode()))
+            .group_by("customer_ref", maintain_order=True)
+            .agg(pl.col("ordered_at").first())
+        )
+        if new_customers.height:
+            rows = [
+                {"external_ref": ref, "created_at": at, "source": "placeholder"}
+                for ref, at in new_customers.iter_rows()
+            ]
+            for part in _chunks(rows):
+                conn.execute(_insert(conn, Customer), list(part))
+            self.customers = pl.concat(
+                [self.customers, self._fetch(conn, Customer, new_customers["customer_ref"])]
+            )
+            counts.repaired["reference.placeholder_customer"] = new_customers.height
+        new_products = (
+            records.filter(~pl.col("product_ref").is_in(self.products["ref"].implode()))
+            .group_by("product_ref", maintain_order=True)
+            .agg(
+                pl.col("unit_cents").first(),
+                pl.col("amount_cents").first(),
+                pl.col("quantity").first(),
+                pl.col("currency").first(),
+            )
+        )
+        if new_products.height:
+            rows = []
+            for ref, unit, amount, quantity, currency in new_products.iter_rows():
+                price = (
+                    unit
+                    if unit is not None
+                    else (round(abs(amount) / max(1, abs(quantity))) if amount is not None else 0)
+                )
+                rows.append(
+                    {
+                        "external_ref": ref,
+                        "title": f"Product {ref}",
+                        "genres": "",
+                        "price_cents": abs(price),
+                        "currency": currency,
+                        "active": True,
+                        "imputed": ["title", "price"],
+                    }
+                )
+            for part in _chunks(rows):
+                conn.execute(_insert(conn, Product), list(part))
+            self.products = pl.concat(
+                [self.products, self._fetch(conn, Product, new_products["product_ref"])]
+            )
+            counts.repaired["reference.placeholder_product"] = new_products.height
+
+    def _fetch(self, conn: Connection, model: Any, refs: pl.Series) -> pl.DataFrame:
+        columns = [model.external_ref, model.id] + ([model.price_cents] if model is Product else [])
+        rows = _lookup(conn, columns, model.external_ref, refs.to_list())
+        schema = {"ref": pl.String, "id": pl.Int64} | ({"price": pl.Int64} if model is Product else {})
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    @staticmethod
+    def _insert(conn: Connection, lines: pl.DataFrame) -> int:
+        """Inserts lines whose key is not stored yet; returns how many were new."""
+        if not lines.height:
+            return 0
+        if conn.dialect.name == "sqlite":
+            # in time order, so order ids follow time (and a time-ordered export appends to the
+            # ordered_at index instead of updating it at random)
+            rows = (
+                lines.sort("ordered_at", "customer_id", "product_id", maintain_order=True)
+                .select(
+                    "customer_id",
+                    "product_id",
+                    "quantity",
+                    "unit_price_cents",
+                    pl.lit(0).alias("discount_pct"),
+                    "amount_cents",
+                    pl.col("ordered_at").dt.replace_time_zone(None).dt.strftime(SQLITE_TIME),
+                    pl.lit("import").alias("channel"),
+                    KEY,
+                    "imputed_json",
+                )
+                .rows()
+            )
+            result = conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO orders (customer_id, product_id, quantity, unit_price_cents,"
+                " discount_pct, amount_cents, ordered_at, channel, line_key, imputed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            return int(result.rowcount)
+        inserted = 0
+        dicts = [
+            {
+                "customer_id": r["customer_id"],
+                "product_id": r["product_id"],
+                "quantity": r["quantity"],
+                "unit_price_cents": r["unit_price_cents"],
+                "discount_pct": 0,
+                "amount_cents": r["amount_cents"],
+                "ordered_at": r["ordered_at"],
+                "channel": "import",
+                "line_key": r[KEY],
+                "imputed": json.loads(r["imputed_json"]) if r["imputed_json"] else None,
+            }
+            for r in lines.iter_rows(named=True)
+        ]
+        for part in _chunks(dicts):
+            statement = (
+                postgresql.insert(Order)
+                .on_conflict_do_nothing(index_elements=["line_key"])
+                .returning(Order.id)
+            )
+            inserted += len(conn.execute(statement, list(part)).all())
+        return inserted
+
+
+def _imputed_json(rules: pl.Expr) -> pl.Expr:
+    names = rules.str.strip_chars().str.replace_all(r"imputed\.", "")
+    quoted = pl.concat_str(pl.lit('["'), names.str.replace_all(r"\s+", '", "'), pl.lit('"]'))
+    return pl.when(names.fill_null("") == "").then(None).otherwise(quoted)
+
+
+# --- quarantine --------------------------------------------------------------------------------
+def quarantine(
+    conn: Connection, run_id: int, kind: str, source: str, sha: str, rows: Sequence[Rejected], now: datetime
+) -> None:
+    """Rejected rows, once each: a row already quarantined by an earlier run of the same file
+    (same content hash, kind and line) is not stored twice."""
+    values = [
+        {
+            "run_id": run_id,
+            "kind": kind,
+            "source_file": source,
+            "source_sha": sha,
+            "line_number": r.line,
+            "raw": r.raw,
+            "fields": r.fields,
+            "rule": r.rule,
+            "detail": r.detail,
+            "created_at": now,
+        }
+        for r in rows
+    ]
+    for part in _chunks(values):
+        statement = _insert(conn, QuarantinedRow).on_conflict_do_nothing(
+            index_elements=["source_sha", "kind", "line_number"]
+        )
+        conn.execute(statement, list(part))
+
+
+# --- bulk loading -----------------------------------------------------------------------------
+def _secondary_indexes() -> list[Index]:
+    table: Any = Order.__table__
+    return [index for index in table.indexes if not index.unique]
+
+
+@contextmanager
+def bulk_orders(conn: Connection) -> Iterator[None]:
+    """Inside the caller's transaction on SQLite: the orders table without its secondary
+    indexes while rows go in, the indexes rebuilt (sorted, multi-threaded) at the end."""
+    driver = conn.connection.dbapi_connection
+    if driver is not None and not getattr(driver, "in_transaction", True):
+        # Customer and product ids come from the store inside this same transaction, so the
+        # per-row foreign-key probes would only repeat that work (the pragma must precede BEGIN).
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        # pysqlite opens its transaction only at the first INSERT: the DROPs must be inside it
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.exec_driver_sql("PRAGMA cache_size=-262144")
+    conn.exec_driver_sql("PRAGMA threads=2")
+    try:
+        for index in _secondary_indexes():
+            conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
+        yield
+        for index in _secondary_indexes():
+            index.create(conn, checkfirst=True)
+    finally:
+        conn.exec_driver_sql("PRAGMA cache_size=-2000")
+
+
+def end_bulk(conn: Connection) -> None:
+    """After the bulk transaction: foreign keys enforced again on this pooled connection."""
+    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
+def restore_indexes(conn: Connection) -> None:
+    """Every secondary index of the orders table exists (after an import a crash interrupted
+    outside a transaction, or a hand-made store)."""
+    for index in _secondary_indexes():
+        index.create(conn, checkfirst=True)

@@ -1,0 +1,116 @@
+"""Everything an import does to a chunk before writing it: drop exact duplicates, map the
+columns to store fields, clean, settle business keys. Pure (no database), so a large file can be
+prepared in a separate process while the importer writes (``prepared_chunks``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from smartmkt.data.cleaning import CLEANERS, DETAIL, IMPUTED, KEY, REPAIRS, RULE, Context
+from smartmkt.data.loading import Rejected
+from smartmkt.data.mapping import FIELDS, KindMapping
+from smartmkt.data.readers import BOOKKEEPING, ERROR, LINE, RAW, SourceInfo, read_chunks
+from smartmkt.data.readers import REPAIRS as READER_REPAIRS
+from smartmkt.data.seen import SeenHashes, row_hashes
+
+
+@dataclass
+class Prepared:
+    """One chunk, read and cleaned, waiting to be written."""
+
+    rows: int
+    accepted: pl.DataFrame = field(default_factory=pl.DataFrame)
+    fields: pl.DataFrame = field(default_factory=pl.DataFrame)  # mapped source values, by line
+    rejected: list[Rejected] = field(default_factory=list)
+    repaired: Counter[str] = field(default_factory=Counter)
+    duplicates: Counter[str] = field(default_factory=Counter)
+    imputed: Counter[str] = field(default_factory=Counter)
+
+
+def rule_counts(column: pl.Series) -> Counter[str]:
+    """How often each rule name occurs in a column of space-separated rule names."""
+    names = column.drop_nulls().str.split(" ").explode()
+    names = names.filter(names != "")
+    return Counter(dict(names.value_counts().iter_rows()))
+
+
+def _count(counter: Counter[str], rule: str, n: int) -> None:
+    if n:
+        counter[rule] += n
+
+
+class ChunkPreparer:
+    """Carries what one file's chunks share: the rows and order lines already seen."""
+
+    def __init__(self, kind: str, mapping: KindMapping, ctx: Context, drop_exact: bool = True) -> None:
+        self.kind, self.mapping, self.ctx, self.drop_exact = kind, mapping, ctx, drop_exact
+        self.rows_seen = SeenHashes()
+        self.keys_seen = SeenHashes()
+
+    def prepare(self, chunk: pl.DataFrame) -> Prepared:
+        prepared = Prepared(rows=chunk.height)
+        prepared.repaired.update(rule_counts(chunk[READER_REPAIRS]))
+        prepared.rejected = [
+            Rejected(line, raw, None, error, "the row could not be parsed")
+            for line, raw, error in chunk.filter(pl.col(ERROR).is_not_null())
+            .select(LINE, RAW, ERROR)
+            .iter_rows()
+        ]
+        good = chunk.filter(pl.col(ERROR).is_null())
+        if self.drop_exact:
+            source = [c for c in good.columns if c not in BOOKKEEPING]
+            first = self.rows_seen.first_sight(*row_hashes(good, source))
+            _count(prepared.duplicates, "duplicates.exact", int((~first).sum()))
+            good = good.filter(pl.Series(first))
+        prepared.fields = source_fields(good, self.kind, self.mapping).with_columns(good[LINE])
+        cleaned = CLEANERS[self.kind](prepared.fields, self.ctx).with_columns(good[LINE], good[RAW])
+        failed = cleaned.filter(pl.col(RULE).is_not_null())
+        prepared.rejected += [
+            Rejected(*row) for row in failed.select(LINE, RAW, pl.lit(None), RULE, DETAIL).iter_rows()
+        ]
+        accepted = self._business_keys(cleaned.filter(pl.col(RULE).is_null()), prepared)
+        prepared.repaired.update(rule_counts(accepted[REPAIRS]))
+        prepared.imputed.update(rule_counts(accepted[IMPUTED]))
+        prepared.accepted = accepted
+        return prepared
+
+    def _business_keys(self, accepted: pl.DataFrame, prepared: Prepared) -> pl.DataFrame:
+        """Orders: the first occurrence of an order line wins, later ones are quarantined.
+        Customers and products: the last row for an id wins."""
+        if self.kind == "orders":
+            first = self.keys_seen.first_sight(*row_hashes(accepted, [KEY]))
+            for line, raw, key in accepted.filter(pl.Series(~first)).select(LINE, RAW, KEY).iter_rows():
+                detail = f"order line {key!r} was already read earlier in this import"
+                prepared.rejected.append(Rejected(line, raw, None, "duplicates.business_key", detail))
+            return accepted.filter(pl.Series(first))
+        last = accepted.unique(subset=[KEY], keep="last", maintain_order=True)
+        _count(prepared.duplicates, "duplicates.business_key", accepted.height - last.height)
+        return last
+
+
+def source_fields(chunk: pl.DataFrame, kind: str, mapping: KindMapping) -> pl.DataFrame:
+    """The chunk's columns renamed to store fields; constants filled in; the rest missing."""
+    columns = []
+    for name in FIELDS[kind]:
+        source = mapping.columns.get(name)
+        if source is not None and source in chunk.columns:
+            columns.append(chunk[source].cast(pl.String).alias(name))
+        elif name in mapping.constants:
+            columns.append(pl.Series(name, [str(mapping.constants[name])] * chunk.height, dtype=pl.String))
+        else:
+            columns.append(pl.Series(name, [None] * chunk.height, dtype=pl.String))
+    return pl.DataFrame(columns)
+
+
+def prepared_chunks(
+    info: SourceInfo, kind: str, mapping: KindMapping, ctx: Context, chunk_rows: int
+) -> Iterator[Prepared]:
+    """A whole file, chunk by chunk, prepared (what the preparing process runs)."""
+    preparer = ChunkPreparer(kind, mapping, ctx)
+    for chunk in read_chunks(info, mapping.header or None, chunk_rows):
+        yield preparer.prepare(chunk)
