@@ -52,6 +52,10 @@ class ChunkPreparer:
         self.rows_seen = SeenHashes()
         self.keys_seen = SeenHashes()
 
+    def close(self) -> None:
+        self.rows_seen.close()
+        self.keys_seen.close()
+
     def prepare(self, chunk: pl.DataFrame) -> Prepared:
         prepared = Prepared(rows=chunk.height)
         prepared.repaired.update(rule_counts(chunk[READER_REPAIRS]))
@@ -112,5 +116,8 @@ def prepared_chunks(
 ) -> Iterator[Prepared]:
     """A whole file, chunk by chunk, prepared (what the preparing process runs)."""
     preparer = ChunkPreparer(kind, mapping, ctx)
-    for chunk in read_chunks(info, mapping.header or None, chunk_rows):
-        yield preparer.prepare(chunk)
+    try:
+        for chunk in read_chunks(info, mapping.header or None, chunk_rows):
+            yield preparer.prepare(chunk)
+    finally:
+        preparer.close()

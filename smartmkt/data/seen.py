@@ -2,10 +2,16 @@
 
 A 5-million-row file needs 80 MB here, where a Python set of the rows would need gigabytes.
 Runs are merged like an LSM tree (a new run is merged into the last while it is at least half
-its size), so a lookup is a binary search in a few sorted arrays.
+its size), so a lookup is a binary search in a few sorted arrays. Past ``memory_rows`` hashes
+(a file larger than memory) they move to a SQLite table in a temporary file, and lookups
+continue there.
 """
 
 from __future__ import annotations
+
+import sqlite3
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -23,12 +29,27 @@ def row_hashes(frame: pl.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.
     return first, second
 
 
+MEMORY_ROWS = 20_000_000  # 320 MB of hashes before they go to disk
+
+
 class SeenHashes:
-    def __init__(self) -> None:
+    def __init__(self, memory_rows: int = MEMORY_ROWS) -> None:
         self._runs: list[tuple[np.ndarray, np.ndarray]] = []
+        self.memory_rows = memory_rows
+        self._disk: sqlite3.Connection | None = None
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+        self._on_disk = 0
 
     def __len__(self) -> int:
-        return sum(len(a) for a, _ in self._runs)
+        return self._on_disk + sum(len(a) for a, _ in self._runs)
+
+    def close(self) -> None:
+        if self._disk is not None:
+            self._disk.close()
+            self._disk = None
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
 
     def first_sight(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """For each hash pair: True if it was never seen before (in earlier calls or earlier in
@@ -38,10 +59,40 @@ class SeenHashes:
         new_in_batch = np.ones(len(a), dtype=bool)
         new_in_batch[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
         fresh = new_in_batch & ~self._contains(a, b)
+        if self._disk is not None:
+            fresh[fresh] = ~self._on_disk_contains(a[fresh], b[fresh])
         result = np.empty(len(a), dtype=bool)
         result[order] = fresh
         self._add(a[fresh], b[fresh])
+        if sum(len(run) for run, _ in self._runs) > self.memory_rows:
+            self._spill()
         return result
+
+    def _spill(self) -> None:
+        if self._disk is None:
+            self._folder = tempfile.TemporaryDirectory(prefix="smartmkt-seen-")
+            self._disk = sqlite3.connect(Path(self._folder.name) / "seen.db", isolation_level=None)
+            self._disk.execute("PRAGMA journal_mode=OFF")  # a scratch file: nothing to recover
+            self._disk.execute("PRAGMA synchronous=OFF")
+            self._disk.execute("CREATE TABLE seen (a INTEGER, b INTEGER, PRIMARY KEY (a, b)) WITHOUT ROWID")
+        self._disk.execute("BEGIN")
+        for run_a, run_b in self._runs:
+            pairs = zip(run_a.view(np.int64).tolist(), run_b.view(np.int64).tolist(), strict=True)
+            self._disk.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", pairs)
+            self._on_disk += len(run_a)
+        self._disk.execute("COMMIT")
+        self._runs = []
+
+    def _on_disk_contains(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        assert self._disk is not None
+        found = np.zeros(len(a), dtype=bool)
+        self._disk.execute("CREATE TEMP TABLE IF NOT EXISTS probe (i INTEGER, a INTEGER, b INTEGER)")
+        self._disk.execute("DELETE FROM probe")
+        rows = zip(range(len(a)), a.view(np.int64).tolist(), b.view(np.int64).tolist(), strict=True)
+        self._disk.executemany("INSERT INTO probe VALUES (?, ?, ?)", rows)
+        hits = [i for (i,) in self._disk.execute("SELECT i FROM probe JOIN seen USING (a, b)")]
+        found[hits] = True
+        return found
 
     def _contains(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         found = np.zeros(len(a), dtype=bool)
