@@ -121,3 +121,18 @@ def test_cdnow_loads_through_the_pipeline(tmp_path: Path) -> None:
     assert body["repaired"]["reference.placeholder_customer"] == 23_570
     again = json.loads(cli("data", "load-cdnow", "--database-url", url, "--json").stdout)
     assert (again["inserted"], again["unchanged"]) == (0, 69_404)
+
+
+def test_bench_import_accounts_for_every_generated_row(tmp_path: Path) -> None:
+    """The benchmark's messy file is really messy, and its import loses nothing (figures aside)."""
+    result = cli("bench", "import", "--rows", "3000", "--workdir", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["rows"] == 3000
+    dropped = sum(report["duplicates"].values())
+    assert report["inserted"] + dropped + report["quarantined"] == report["rows"]
+    assert {"format.column_count", "missing.customer_id", "invalid.zero_quantity"} <= set(
+        report["quarantined_by_rule"]
+    )
+    assert {"date.reformatted", "money.thousands", "order.return"} <= set(report["repaired"])
+    assert report["peak_rss_mb"] > 0 and report["rows_per_s"] > 0

@@ -46,7 +46,8 @@ def _chunk(rng: np.random.Generator, start_row: int, n: int) -> list[str]:
     product = rng.integers(1, PRODUCTS + 1, n)
     seconds = START + (order * (SPAN // 6_000_000)) + rng.integers(0, 3600, n)  # time-ordered export
     quantity = rng.integers(1, 6, n)
-    unit_cents = rng.integers(199, 9_999, n)
+    big_ticket = rng.random(n) < 0.05  # a share of lines worth thousands ("$1,234.50")
+    unit_cents = np.where(big_ticket, rng.integers(10_000, 250_000, n), rng.integers(199, 9_999, n))
     frame = pl.DataFrame(
         {
             "order": order,
