@@ -174,23 +174,15 @@ def data_load_cdnow(
     as_json: JsonFlag = False,
 ) -> None:
     """Load CDNOW (the buy-till-you-die benchmark) through the import pipeline into its own store."""
-    from smartmkt.data.importer import Importer
-    from smartmkt.data.wheels import cdnow_master
-    from smartmkt.store.db import make_engine
-    from smartmkt.store.migrate import upgrade
+    from smartmkt.data.cdnow import default_url, load_cdnow
 
     settings = get_settings()
-    url = database_url or f"sqlite:///{settings.var_dir / 'cdnow.db'}"
-    upgrade(url)
-    source = cdnow_master(settings.var_dir / "cache" / "wheels")
-    mapping = Path(__file__).resolve().parent.parent / "data" / "mappings" / "cdnow.yml"
-    engine = make_engine(url)
+    url = database_url or default_url(settings.var_dir)
     with counting_bars(enabled=not as_json) as advance:
-        report = Importer(engine, progress=lambda _path, n: advance("CDNOW", n)).run(
-            {"orders": source}, mapping
+        report = load_cdnow(
+            url, settings.var_dir / "cache" / "wheels", progress=lambda _path, n: advance("CDNOW", n)
         )
-    engine.dispose()
-    body = report.files[0].as_dict()
+    body = report.as_dict()
     if as_json:
         print(json.dumps({"database_url": url, **body}, indent=2, default=str))
         return
@@ -574,6 +566,27 @@ def run_cmd(
 
 
 # --- bench ------------------------------------------------------------------------------------
+@bench_app.command("purchase")
+def bench_purchase_cmd(
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=200)] = 12,
+    as_json: JsonFlag = False,
+) -> None:
+    """Purchase prediction on CDNOW: smartmkt vs BG/NBD, Pareto/NBD and RFM regression."""
+    from smartmkt.bench.purchase import ensure_cdnow, run_purchase_bench
+
+    with console.status("loading CDNOW and fitting the models ...", spinner="dots"):
+        report = run_purchase_bench(ensure_cdnow(get_settings().var_dir), epochs=epochs)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table("model", "auc", "precision", "recall", "f1", "mae", "rmse", "aggregate error")
+    for name, m in report["models"].items():
+        table.add_row(
+            name, *(str(m[k]) for k in ("auc", "precision", "recall", "f1", "mae", "rmse", "aggregate_error"))
+        )
+    console.print(table)
+
+
 @bench_app.command("import")
 def bench_import_cmd(
     rows: Annotated[

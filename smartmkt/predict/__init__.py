@@ -1,0 +1,1 @@
+"""Purchase prediction: who buys again within a horizon, how often, and for how much."""

@@ -1,0 +1,38 @@
+"""The figures every purchase model is judged by, on one split."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def best_f1_threshold(score: np.ndarray, bought: np.ndarray) -> float:
+    """The score threshold with the highest F1 for "bought at all" (ties: the lower threshold)."""
+    order = np.argsort(-score, kind="stable")
+    sorted_score, hits = score[order], bought[order].astype(float)
+    true_positives = np.cumsum(hits)
+    predicted = np.arange(1, len(hits) + 1)
+    f1 = 2 * true_positives / (predicted + hits.sum())
+    # only cut between distinct scores
+    distinct = np.r_[sorted_score[1:] != sorted_score[:-1], True]
+    best = int(np.argmax(np.where(distinct, f1, -1)))
+    return float(sorted_score[best])
+
+
+def figures(
+    score: np.ndarray, expected: np.ndarray, actual: np.ndarray, threshold: float
+) -> dict[str, float]:
+    from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+
+    bought = actual > 0
+    chosen = score >= threshold
+    total = float(actual.sum())
+    return {
+        "auc": round(float(roc_auc_score(bought, score)), 4),
+        "precision": round(float(precision_score(bought, chosen, zero_division=0)), 4),
+        "recall": round(float(recall_score(bought, chosen, zero_division=0)), 4),
+        "f1": round(float(f1_score(bought, chosen, zero_division=0)), 4),
+        "mae": round(float(np.abs(expected - actual).mean()), 4),
+        "rmse": round(float(np.sqrt(((expected - actual) ** 2).mean())), 4),
+        "aggregate_error": round(float((expected.sum() - total) / total), 4) if total else 0.0,
+        "threshold": round(threshold, 4),
+    }
