@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     # Recommender
     recommend_default_k: int = 5
     faiss_exact_max_items: int = 50_000  # above this many items the index is IVF (approximate)
+    purchase_horizon_days: int = 30  # the window purchase scores (and offers) look ahead
 
     # Offers v1
     offer_expiry_days: int = 7

@@ -43,6 +43,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 TRAINING_CODE = {
     "nlu": ("train.py", "model.py", "encoding.py", "augment.py", "data.py"),
     "recommend": ("recommender.py", "collaborative.py", "text_encoder.py", "index.py"),
+    "predict": ("model.py", "train.py", "history.py", "scoring.py"),
 }
 
 
@@ -172,6 +173,41 @@ def train_recommender_model(
     )
     registry.save_to_cache(settings.model_cache_dir, "recommender", target)
     return TrainResult("recommender", target, fingerprint, skipped=False)
+
+
+# --- purchase prediction ------------------------------------------------------------------
+def train_purchase_model(
+    settings: Settings, engine: Engine, force: bool = False, progress: Progress = _quiet
+) -> TrainResult:
+    """The purchase model on the store's history; every customer's scores are rewritten either
+    way (a reused model still scores the store as it is now)."""
+    from smartmkt.predict import scoring
+
+    fingerprint = _hash_files(_code_files("predict"), store_fingerprint(engine))
+    target = settings.models_dir / "purchase" / fingerprint
+    skipped = not force and _reuse(settings, "purchase", target, fingerprint)
+    progress("purchase model", 0, 2)
+    if skipped:
+        from smartmkt.predict.history import purchase_days
+
+        model, days = scoring.load(target), purchase_days(engine)
+    else:
+        model, days = scoring.train_on_store(engine)
+        scoring.save(model, target)
+    progress("purchase model", 1, 2)
+    scores = scoring.write_scores(engine, model, days, settings.purchase_horizon_days, fingerprint)
+    progress("purchase model", 2, 2)
+    if not skipped:
+        registry.record(
+            settings.models_dir,
+            "purchase",
+            target,
+            fingerprint,
+            customers=scores.customers,
+            horizon_days=settings.purchase_horizon_days,
+        )
+        registry.save_to_cache(settings.model_cache_dir, "purchase", target)
+    return TrainResult("purchase", target, fingerprint, skipped=skipped)
 
 
 # --- Rasa dialogue model ------------------------------------------------------------------

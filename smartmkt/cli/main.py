@@ -307,6 +307,16 @@ def train_recommender_cmd(force: ForceFlag = False) -> None:
         _report(train_recommender_model(get_settings(), get_engine(), force, update))
 
 
+@train_app.command("purchase")
+def train_purchase_cmd(force: ForceFlag = False) -> None:
+    """The purchase model (GRU + buy-till-you-die layer) on the store; rescores every customer."""
+    from smartmkt.store.db import get_engine
+    from smartmkt.training import train_purchase_model
+
+    with progress_bars() as update:
+        _report(train_purchase_model(get_settings(), get_engine(), force, update))
+
+
 @train_app.command("core")
 def train_core_cmd(force: ForceFlag = False) -> None:
     """Rasa's dialogue model (rules, stories, forms), in the bot environment."""
@@ -318,9 +328,10 @@ def train_core_cmd(force: ForceFlag = False) -> None:
 
 @train_app.command("all")
 def train_all_cmd(force: ForceFlag = False) -> None:
-    """NLU, recommender and Rasa core; each skipped when its inputs are unchanged."""
+    """NLU, recommender, purchase model and Rasa core; each skipped when its inputs are unchanged."""
     train_nlu_cmd(force)
     train_recommender_cmd(force)
+    train_purchase_cmd(force)
     train_core_cmd(force)
 
 

@@ -59,7 +59,7 @@ def examples(days: pl.DataFrame, window: Window, with_labels: bool = True) -> Ex
 
 
 def training_windows(
-    start: datetime, end: datetime, first_cutoff_weeks: float = 8.0, step_weeks: float = 3.0
+    start: datetime, end: datetime, first_cutoff_weeks: float = 8.0, step_weeks: float = 2.0
 ) -> list[Window]:
     """Cutoffs every ``step_weeks`` from ``first_cutoff_weeks`` after ``start``, each labelled
     with the purchases up to ``end`` (the windows get shorter as the cutoff moves)."""

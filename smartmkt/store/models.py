@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -117,6 +118,22 @@ class Offer(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     product: Mapped[Product] = relationship()
+
+
+class CustomerScore(Base):
+    """What the purchase model expects of a customer over the next ``horizon_days``; rewritten
+    by ``smartmkt train purchase``. Deleted with the customer."""
+
+    __tablename__ = "customer_scores"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    p_purchase: Mapped[float] = mapped_column(Float)  # at least one purchase in the horizon
+    expected_purchases: Mapped[float] = mapped_column(Float)
+    expected_spend_cents: Mapped[int] = mapped_column(Integer)
+    p_alive: Mapped[float] = mapped_column(Float)
+    horizon_days: Mapped[int] = mapped_column(Integer)
+    model_version: Mapped[str] = mapped_column(String(32))
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Consent(Base):

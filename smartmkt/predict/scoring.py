@@ -1,0 +1,100 @@
+"""The purchase model on the store's own data: trained on the windows its history allows, then
+every customer scored for the next ``horizon_days`` (customer_scores)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+from sqlalchemy import Engine, delete, insert
+
+from smartmkt.predict.history import Window, purchase_days
+from smartmkt.predict.model import PurchaseNet
+from smartmkt.predict.train import TrainedPurchaseModel, examples, fit, training_windows
+from smartmkt.store.db import session_scope
+from smartmkt.store.models import CustomerScore
+from smartmkt.store.repository import utcnow
+
+MODEL_FILE = "purchase.pt"
+
+
+@dataclass(frozen=True)
+class StoreScores:
+    customers: int
+    cutoff: datetime
+    mean_p_purchase: float
+    expected_purchases: float
+
+
+def store_cutoff(days: pl.DataFrame) -> datetime:
+    """The store's "now" for scoring: the day after its latest purchase."""
+    latest = days["day"].max()
+    if latest is None:
+        raise RuntimeError("the store has no orders: load data first (`smartmkt data load-demo`)")
+    return datetime.combine(latest, datetime.min.time()) + timedelta(days=1)  # type: ignore[arg-type]
+
+
+def train_on_store(engine: Engine, epochs: int = 12) -> tuple[TrainedPurchaseModel, pl.DataFrame]:
+    days = purchase_days(engine)
+    cutoff = store_cutoff(days)
+    start = datetime.combine(days["day"].min(), datetime.min.time())  # type: ignore[arg-type]
+    windows = training_windows(start, cutoff, first_cutoff_weeks=4.0, step_weeks=2.0)
+    if not windows:
+        raise RuntimeError("the store's history is too short to train the purchase model (under 8 weeks)")
+    return fit(days, windows, epochs=epochs), days
+
+
+def save(model: TrainedPurchaseModel, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"state": model.net.state_dict(), "mean": model.mean, "std": model.std}, folder / MODEL_FILE)
+
+
+def load(folder: Path) -> TrainedPurchaseModel:
+    saved = torch.load(folder / MODEL_FILE, weights_only=False)
+    net = PurchaseNet()
+    net.load_state_dict(saved["state"])
+    return TrainedPurchaseModel(net, np.asarray(saved["mean"]), np.asarray(saved["std"]))
+
+
+def write_scores(
+    engine: Engine, model: TrainedPurchaseModel, days: pl.DataFrame, horizon_days: int, version: str
+) -> StoreScores:
+    """Replace every customer's score in one transaction."""
+    cutoff = store_cutoff(days)
+    batch = examples(days, Window(cutoff, horizon_days / 7), with_labels=False)
+    predicted = model.predict(batch)
+    now = utcnow()
+    rows = [
+        {
+            "customer_id": int(cid),
+            "p_purchase": float(p),
+            "expected_purchases": float(e),
+            "expected_spend_cents": round(float(e) * float(s) * 100),
+            "p_alive": float(a),
+            "horizon_days": horizon_days,
+            "model_version": version,
+            "scored_at": now,
+        }
+        for cid, p, e, s, a in zip(
+            batch.customers,
+            predicted["p_any"],
+            predicted["expected_purchases"],
+            predicted["spend_per_purchase"],
+            predicted["alive"],
+            strict=True,
+        )
+    ]
+    with session_scope(engine) as session:
+        session.execute(delete(CustomerScore))
+        for start in range(0, len(rows), 5000):
+            session.execute(insert(CustomerScore), rows[start : start + 5000])
+    return StoreScores(
+        customers=len(rows),
+        cutoff=cutoff,
+        mean_p_purchase=float(np.mean(predicted["p_any"])) if rows else 0.0,
+        expected_purchases=float(np.sum(predicted["expected_purchases"])),
+    )
