@@ -598,6 +598,34 @@ def bench_purchase_cmd(
     console.print(table)
 
 
+@bench_app.command("recommend")
+def bench_recommend_cmd(
+    faiss_items: Annotated[
+        int, typer.Option("--faiss-items", min=1000, help="Synthetic catalog size.")
+    ] = 1_000_000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Top-10 quality on the demo store vs popularity, ItemKNN, ALS and EASE; FAISS at scale."""
+    from smartmkt.bench.recommend import run_recommend_bench
+
+    settings = get_settings()
+    with console.status("benchmarking ...", spinner="dots") as status:
+        report = run_recommend_bench(
+            _store(),
+            faiss_items=faiss_items,
+            exact_max_items=settings.faiss_exact_max_items,
+            progress=lambda message: status.update(message),
+        )
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table("model", "recall@10", "ndcg@10", "coverage@10")
+    for name, m in report["models"].items():
+        table.add_row(name, str(m["recall@10"]), str(m["ndcg@10"]), str(m["coverage@10"]))
+    console.print(table)
+    console.print(f"FAISS: {report['faiss']}")
+
+
 @bench_app.command("import")
 def bench_import_cmd(
     rows: Annotated[

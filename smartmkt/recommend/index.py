@@ -1,7 +1,7 @@
 """FAISS inner-product index over item vectors: exact below a size threshold, IVF above.
 
 Wraps trained vectors rather than living inside a model (the seam `implicit` uses), and
-filters at search time with a FAISS ID selector so filtered-out items never take a slot.
+filters at search time with a FAISS bitmap ID selector so filtered-out items never take a slot.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class ItemIndex:
     def search(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (scores, positions) per query row; ``allowed`` restricts to those positions.
+        """Top-``k`` (scores, positions) per query row; ``allowed`` (a boolean mask over the rows,
+        or their positions) restricts the search to those items.
 
         Positions are -1 where fewer than ``k`` items qualify.
         """
@@ -48,13 +49,21 @@ class ItemIndex:
         k = max(1, min(k, self.size))
         if allowed is None:
             return self.index.search(queries, k)  # type: ignore[no-any-return]
-        allowed = np.asarray(allowed, dtype=np.int64)
-        if allowed.size == 0:
+        mask = np.asarray(allowed)
+        if mask.dtype != bool:
+            mask = np.zeros(self.size, dtype=bool)
+            mask[np.asarray(allowed, dtype=np.int64)] = True
+        if not mask.any():
             return (
                 np.full((len(queries), k), -np.inf, dtype=np.float32),
                 np.full((len(queries), k), -1, dtype=np.int64),
             )
-        selector = faiss.IDSelectorBatch(allowed)
+        if mask.all():
+            return self.index.search(queries, k)  # type: ignore[no-any-return]
+        # a bitmap costs size/8 bytes whatever is allowed; a batch selector hashes every allowed
+        # id, which at a million items costs more than the search itself
+        bitmap = np.packbits(mask, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
         params: faiss.SearchParameters
         if self.approximate:
             params = faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)  # type: ignore[attr-defined,call-arg]

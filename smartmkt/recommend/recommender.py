@@ -139,8 +139,8 @@ class Recommender:
             return cls(items, data["cf"], data["bias"], data["text"], meta)
 
     # --- serving ---------------------------------------------------------------------------
-    def allowed_positions(self, prefs: Preferences, exclude_ids: Sequence[int] = ()) -> np.ndarray:
-        """Positions of items passing the hard filters and not in ``exclude_ids``."""
+    def allowed_mask(self, prefs: Preferences, exclude_ids: Sequence[int] = ()) -> np.ndarray:
+        """Which items pass the hard filters and are not in ``exclude_ids`` (one bool per item)."""
         mask = np.ones(len(self.items), dtype=bool)
         if prefs.genres:
             cols = [GENRES.index(g) for g in prefs.genres if g in GENRES]
@@ -157,7 +157,7 @@ class Recommender:
             pos = self.position.get(int(pid))
             if pos is not None:
                 mask[pos] = False
-        return np.flatnonzero(mask)
+        return mask
 
     def query_vector(
         self, history: Sequence[int], text: str | None, prefs: Preferences
@@ -188,8 +188,8 @@ class Recommender:
     ) -> list[Recommendation]:
         """Top-``k`` products for this history/preferences/text, never one already bought."""
         prefs = prefs or Preferences()
-        allowed = self.allowed_positions(prefs, [*history, *exclude_ids])
-        if allowed.size == 0:
+        allowed = self.allowed_mask(prefs, [*history, *exclude_ids])
+        if not allowed.any():
             return []
         query, cf_part, text_part = self.query_vector(history, text, prefs)
         scores, positions = self.index.search(query, k, allowed=allowed)
@@ -205,7 +205,7 @@ class Recommender:
     def similar_items(self, product_id: int, k: int = 5) -> list[int]:
         pos = self.position[product_id]
         query = np.concatenate([self.cf[pos], [1.0], self.meta.text_weight * self.text[pos]])
-        allowed = np.flatnonzero(np.arange(len(self.items)) != pos)
+        allowed = np.arange(len(self.items)) != pos
         _, positions = self.index.search(query, k, allowed=allowed)
         return [int(self.ids[p]) for p in positions[0] if p >= 0]
 

@@ -1,0 +1,64 @@
+"""The recommender benchmark's parts: the split, the figures, the peers, FAISS at scale."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sqlalchemy import Engine
+
+from smartmkt.bench.recommend import faiss_scale, ranking_figures, run_recommend_bench, temporal_split
+from smartmkt.recommend.baselines import ALS, EASE, ItemKNN, Popularity
+
+
+def test_temporal_split_holds_out_the_latest_fifth() -> None:
+    train, test = temporal_split({1: list(range(10)), 2: [7], 3: [1, 2, 3]})
+    assert (train[1], test[1]) == (list(range(8)), [8, 9])
+    assert train[2] == [7] and 2 not in test  # one purchase: nothing to hold out
+    assert (train[3], test[3]) == ([1, 2], [3])
+
+
+def test_ranking_figures_by_hand() -> None:
+    recommended = {1: [5, 6, 7], 2: [9]}
+    test = {1: [6, 8], 2: [1]}
+    figures = ranking_figures(recommended, test, catalog=10)
+    assert figures["recall@10"] == pytest.approx((1 / 2 + 0) / 2, abs=1e-4)
+    ndcg_1 = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
+    assert figures["ndcg@10"] == pytest.approx(ndcg_1 / 2, abs=1e-4)
+    assert figures["coverage@10"] == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("peer_type", [Popularity, ItemKNN, EASE, ALS])
+def test_peers_learn_co_purchases(peer_type: type) -> None:
+    """Items 0 and 1 always go together, 2 and 3 too; a customer with 0 should get 1 first."""
+    rows = []
+    for _ in range(30):
+        rows += [[1, 1, 0, 0, 0], [0, 0, 1, 1, 0]]
+    rows += [[0, 0, 0, 0, 1]] * 5 + [[1, 0, 0, 0, 0]]
+    matrix = sp.csr_matrix(np.array(rows, dtype=np.float32))
+    peer = peer_type()
+    peer.fit(matrix)
+    scores = peer.scores(matrix, np.array([len(rows) - 1]))[0]
+    assert scores.shape == (5,)
+    if peer_type is Popularity:
+        assert scores[4] < scores[0]
+    else:
+        assert int(np.argmax(np.where(np.arange(5) == 0, -np.inf, scores))) == 1
+
+
+def test_faiss_at_scale_is_approximate_and_close_to_exact() -> None:
+    figures = faiss_scale(20_000, 449, exact_max_items=5_000, queries=50)  # the product's width
+    assert figures["index"].startswith("IVF")
+    assert figures["recall@10_vs_exact"] >= 0.9
+    assert figures["p95_ms"] > 0
+
+
+def test_bench_recommend_runs_every_model(demo_engine: Engine) -> None:
+    report = run_recommend_bench(demo_engine, faiss_items=2_000, exact_max_items=50_000)
+    assert set(report["models"]) == {"popularity", "itemknn", "als", "ease", "smartmkt"}
+    for name, m in report["models"].items():
+        assert 0 < m["ndcg@10"] < 1 and 0 < m["recall@10"] < 1 and 0 < m["coverage@10"] <= 1, name
+    assert report["models"]["popularity"]["ndcg@10"] < report["models"]["ease"]["ndcg@10"]
+    assert report["faiss"]["index"] == "Flat" and report["faiss"]["recall@10_vs_exact"] == 1.0
