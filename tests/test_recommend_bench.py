@@ -49,7 +49,8 @@ def test_peers_learn_co_purchases(peer_type: type) -> None:
 
 
 def test_faiss_at_scale_is_approximate_and_close_to_exact() -> None:
-    figures = faiss_scale(20_000, 449, exact_max_items=5_000, queries=50)  # the product's width
+    base = np.random.default_rng(0).standard_normal((300, 64)).astype(np.float32)
+    figures = faiss_scale(20_000, base, exact_max_items=5_000, queries=50)
     assert figures["index"].startswith("IVF")
     assert figures["recall@10_vs_exact"] >= 0.9
     assert figures["p95_ms"] > 0

@@ -8,11 +8,11 @@ purchases and recommends 10 products each test customer has not bought yet.
   ndcg@10      binary relevance, normalised by the best possible ordering of the held-out set
   coverage@10  distinct products recommended to anyone / catalog size
 
-FAISS: 1,000,000 synthetic item vectors of the recommender's width (clustered, as learned item
-vectors are), indexed the way the product indexes a catalog that size (IVF above
-``faiss_exact_max_items``); single queries shaped like a customer (the mean of a few items plus
-noise) with 20 products excluded, as a customer's history would be. Latency is per query;
-recall@10 compares the approximate top 10 with exact search.
+FAISS: 1,000,000 synthetic item vectors drawn around the trained recommender's real item vectors
+(each a real item's vector plus noise), indexed the way the product indexes a catalog that size
+(IVF above ``faiss_exact_max_items``); single queries shaped like a customer (the mean of a few
+items plus noise) with 20 products excluded, as a customer's history would be. Latency is per
+query, filter mask included; recall@10 compares the approximate top 10 with exact search.
 """
 
 from __future__ import annotations
@@ -136,31 +136,33 @@ def run_recommend_bench(
             "peer": best_peer[1],
             "ndcg_ratio": round(models["smartmkt"]["ndcg@10"] / best_peer[0], 3),
         },
-        "faiss": faiss_scale(
-            faiss_items, recommender.text.shape[1] + recommender.cf.shape[1] + 1, exact_max_items
-        ),
+        "faiss": faiss_scale(faiss_items, recommender.index_vectors(), exact_max_items),
     }
 
 
-def _synthetic_vectors(n: int, dim: int, rng: np.random.Generator, clusters: int = 2_000) -> np.ndarray:
-    centers = rng.standard_normal((clusters, dim), dtype=np.float32)
-    vectors = np.empty((n, dim), dtype=np.float32)
+def _synthetic_vectors(n: int, base: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``n`` vectors like ``base`` (the real catalog's item vectors): each a real item's vector
+    plus Gaussian noise of half that dimension's spread across the catalog."""
+    spread = base.std(axis=0).astype(np.float32)
+    vectors = np.empty((n, base.shape[1]), dtype=np.float32)
     for start in range(0, n, 100_000):
         stop = min(n, start + 100_000)
-        which = rng.integers(0, clusters, stop - start)
-        vectors[start:stop] = centers[which] + 0.6 * rng.standard_normal(
-            (stop - start, dim), dtype=np.float32
-        )
+        which = rng.integers(0, len(base), stop - start)
+        noise = rng.standard_normal((stop - start, base.shape[1]), dtype=np.float32)
+        vectors[start:stop] = base[which] + 0.5 * spread * noise
     return vectors
 
 
-def faiss_scale(n: int, dim: int, exact_max_items: int, queries: int = 300, seed: int = 5) -> dict[str, Any]:
+def faiss_scale(
+    n: int, base: np.ndarray, exact_max_items: int, queries: int = 300, seed: int = 5
+) -> dict[str, Any]:
     import faiss
 
     from smartmkt.recommend.index import ItemIndex
 
     rng = np.random.default_rng(seed)
-    vectors = _synthetic_vectors(n, dim, rng)
+    dim = base.shape[1]
+    vectors = _synthetic_vectors(n, base, rng)
     started = time.perf_counter()
     index = ItemIndex(vectors, exact_max_items=exact_max_items)
     build_s = time.perf_counter() - started

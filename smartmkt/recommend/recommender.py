@@ -76,8 +76,11 @@ class Recommender:
         self.genre_matrix = np.array(
             [[g in it.genres for g in GENRES] for it in self.items], dtype=bool
         ).reshape(len(self.items), len(GENRES))
-        vectors = np.hstack([cf, bias[:, None], text]).astype(np.float32)
-        self.index = ItemIndex(vectors, exact_max_items=meta.exact_max_items)
+        self.index = ItemIndex(self.index_vectors(), exact_max_items=meta.exact_max_items)
+
+    def index_vectors(self) -> np.ndarray:
+        """What the FAISS index holds per item: [collaborative, bias, text]."""
+        return np.hstack([self.cf, self.bias[:, None], self.text]).astype(np.float32)
 
     # --- training --------------------------------------------------------------------------
     @classmethod
