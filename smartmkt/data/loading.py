@@ -378,10 +378,3 @@ def bulk_orders(conn: Connection) -> Iterator[None]:
 def end_bulk(conn: Connection) -> None:
     """After the bulk transaction: foreign keys enforced again on this pooled connection."""
     conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-
-
-def restore_indexes(conn: Connection) -> None:
-    """Every secondary index of the orders table exists (after an import a crash interrupted
-    outside a transaction, or a hand-made store)."""
-    for index in _secondary_indexes():
-        index.create(conn, checkfirst=True)
