@@ -8,24 +8,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from smartmkt.catalog import title_key
-from smartmkt.offers.policy import OfferRules, decide_offer
+from smartmkt.offers.policy import CustomerState, OfferPolicy, ProductOffered, decide_offer
 from smartmkt.recommend.preferences import Preferences
 from smartmkt.recommend.recommender import Recommender
-from smartmkt.store.db import session_scope
-from smartmkt.store.models import Order
+from smartmkt.settings import get_settings
 from smartmkt.store.repository import (
+    CustomerHistory,
     OfferView,
     OrderView,
     ProductView,
     StoreRepository,
-    as_utc,
     utcnow,
 )
 
@@ -56,11 +55,11 @@ class ShopAssistant:
     """
 
     def __init__(
-        self, engine: Engine, recommender: Recommender, offer_rules: OfferRules | None = None
+        self, engine: Engine, recommender: Recommender, offer_policy: OfferPolicy | None = None
     ) -> None:
         self.repo = StoreRepository(engine)
         self.recommender = recommender
-        self.offer_rules = offer_rules or OfferRules()
+        self.offer_policy = offer_policy or OfferPolicy.load(get_settings().offer_policy)
 
     # --- catalog ---------------------------------------------------------------------------
     @cached_property
@@ -105,9 +104,7 @@ class ShopAssistant:
         products = self.products([r.product_id for r in recs])
         offer = None
         if with_offer and products:
-            offer = self._offer_for(
-                customer_ref, history.product_ids, history.last_order_at, products[0], recs[0].score, channel
-            )
+            offer = self._offer_for(customer_ref, history, products[0], recs[0].score, channel)
         return RecommendationReply(
             products,
             offer,
@@ -116,22 +113,10 @@ class ShopAssistant:
             scores={r.product_id: r.score for r in recs},
         )
 
-    def _store_clock(self) -> datetime | None:
-        with session_scope(self.repo.engine) as session:
-            # newest first along ix_orders_ordered_at, stopping at the first imported line
-            latest = session.scalar(
-                select(Order.ordered_at)
-                .where(Order.channel == "import")
-                .order_by(Order.ordered_at.desc())
-                .limit(1)
-            )
-        return as_utc(latest) if latest else None
-
     def _offer_for(
         self,
         customer_ref: str,
-        history: tuple[int, ...],
-        last_order_at: datetime | None,
+        history: CustomerHistory,
         product: ProductView,
         score: float,
         channel: str,
@@ -141,15 +126,22 @@ class ShopAssistant:
         for open_offer in self.repo.open_offers(customer_ref):
             if open_offer.product.id == product.id:
                 return open_offer
-        clock = self._store_clock()
+        scores = self.repo.customer_score(customer_ref)
+        now = utcnow()
+        state = CustomerState(
+            purchases=len(history.product_ids),
+            spend_cents=history.total_spent_cents,
+            p_purchase=scores.p_purchase if scores else None,
+            p_alive=scores.p_alive if scores else None,
+            expected_purchases=scores.expected_purchases if scores else None,
+            offers_last_day=self.repo.offers_since(customer_ref, now - timedelta(days=1)),
+        )
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         decision = decide_offer(
-            purchases=len(history),
-            last_order_at=last_order_at,
-            store_clock=max(clock, last_order_at) if clock and last_order_at else clock,
-            offers_last_day=self.repo.offers_since(customer_ref, utcnow() - timedelta(days=1)),
-            opted_out=False,
-            recommendation_score=score,
-            rules=self.offer_rules,
+            state,
+            ProductOffered(product.price_cents, tuple(product.genres), score),
+            self.repo.discount_offered_since(midnight),
+            self.offer_policy,
         )
         if decision is None:
             return None
@@ -161,7 +153,7 @@ class ShopAssistant:
             decision.rule,
             decision.scores,
             channel,
-            timedelta(days=self.offer_rules.expiry_days),
+            timedelta(days=self.offer_policy.expiry_days),
         )
 
     def open_offers(self, customer_ref: str) -> list[OfferView]:

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     recommend_default_k: int = 5
     faiss_exact_max_items: int = 50_000  # above this many items the index is IVF (approximate)
     purchase_horizon_days: int = 30  # the window purchase scores (and offers) look ahead
+    offer_policy: Path | None = None  # a YAML offer policy; default smartmkt/offers/policy.yml
 
     # Offers v1
     offer_expiry_days: int = 7

@@ -73,8 +73,8 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         # Few indexes on purpose: every one costs on each imported line. A customer's history
-        # (customer_time), time ranges and "the latest imported order" (ordered_at, read
-        # backwards), and re-import detection (line_key) are what queries need.
+        # (customer_time), time ranges (ordered_at) and re-import detection (line_key) are
+        # what queries need.
         Index("ix_orders_customer_time", "customer_id", "ordered_at"),
         Index("uq_orders_line_key", "line_key", unique=True),
     )

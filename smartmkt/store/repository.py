@@ -14,7 +14,7 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from smartmkt.store.db import session_scope
-from smartmkt.store.models import Consent, Customer, ErasureAudit, Offer, Order, Product
+from smartmkt.store.models import Consent, Customer, CustomerScore, ErasureAudit, Offer, Order, Product
 
 
 def utcnow() -> datetime:
@@ -238,6 +238,28 @@ class StoreRepository:
             )
             now = utcnow()
             return [self._offer_view(session, o) for o in offers if as_utc(o.expires_at) > now]
+
+    def customer_score(self, customer_ref: str) -> CustomerScore | None:
+        """The purchase model's latest scores for the customer (None until it has scored them)."""
+        with session_scope(self.engine) as session:
+            customer = self._customer(session, customer_ref)
+            if customer is None:
+                return None
+            score = session.get(CustomerScore, customer.id)
+            if score is not None:
+                session.expunge(score)
+            return score
+
+    def discount_offered_since(self, since: datetime) -> int:
+        """Cents of discount in the offers made since ``since``, all customers (the budget)."""
+        with session_scope(self.engine) as session:
+            total = session.scalar(
+                select(func.sum(Product.price_cents * Offer.percent_off))
+                .select_from(Offer)
+                .join(Product, Offer.product_id == Product.id)
+                .where(Offer.created_at >= since)
+            )
+            return round((total or 0) / 100)
 
     def offers_since(self, customer_ref: str, since: datetime) -> int:
         with session_scope(self.engine) as session:
