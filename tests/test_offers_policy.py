@@ -30,6 +30,7 @@ def test_the_shipped_policy_file_is_the_documented_one() -> None:
     assert (POLICY.welcome_pct, POLICY.nudge_pct, POLICY.win_back_pct) == (15, 10, 20)
     assert (POLICY.sure_from, POLICY.undecided_from, POLICY.lapsing_below) == (0.8, 0.1, 0.5)
     assert (POLICY.daily_budget_cents, POLICY.max_offers_per_day, POLICY.expiry_days) == (50_000, 3, 7)
+    assert POLICY.win_back_min_spend_cents == 100_000
 
 
 def test_opted_out_capped_and_ineligible_get_nothing() -> None:
@@ -45,10 +46,11 @@ def test_opted_out_capped_and_ineligible_get_nothing() -> None:
 def test_each_rule_uses_the_purchase_model() -> None:
     assert decide(purchases=0, spend_cents=0).rule == "welcome"
     assert decide(p_purchase=None, p_alive=None).rule == "nudge"  # not scored yet
-    lapsing = decide(p_alive=0.2, spend_cents=20_000, p_purchase=0.05)
+    lapsing = decide(p_alive=0.2, spend_cents=200_000, p_purchase=0.05)
     assert (lapsing.rule, lapsing.percent_off) == ("win_back", 20)
-    assert lapsing.scores["p_alive"] == 0.2 and lapsing.scores["spend"] == 200.0
+    assert lapsing.scores["p_alive"] == 0.2 and lapsing.scores["spend"] == 2000.0
     assert decide(p_alive=0.2, spend_cents=1_000, p_purchase=0.05) is None  # lapsing, little value
+    assert decide(p_alive=0.2, spend_cents=200_000, p_purchase=0.4).rule == "nudge"  # still undecided
     assert decide(p_purchase=0.9) is None  # buys anyway
     nudge = decide(p_purchase=0.4)
     assert (nudge.rule, nudge.percent_off) == ("nudge", 10)
@@ -112,3 +114,15 @@ def test_the_assistant_offers_by_the_purchase_score(demo_engine: Engine, served_
         row = s.get(Offer, offer.id)
         assert row is not None and row.rule == "nudge" and row.scores["p_purchase"] == 0.3
         assert "P(purchase) 0.30" in row.reason
+
+
+def test_bench_offers_replays_within_the_budget(demo_engine: Engine) -> None:
+    from smartmkt.bench.offers import run_offers_bench
+
+    report = run_offers_bench(demo_engine, 30, POLICY)
+    chosen, rival = report["policy"], report["random_same_budget"]
+    assert 0 < chosen["offers"] <= report["customers"]
+    assert chosen["discount_spent"] <= report["budget"]
+    assert rival["discount_spent"] <= chosen["discount_spent"] + 0.01  # the same budget
+    assert set(chosen["by_rule"]) <= {"welcome", "nudge", "win_back"}
+    assert 0 <= chosen["bought_anything"] <= 1 and report["lift"]["bought_anything"] > 0

@@ -626,6 +626,23 @@ def bench_recommend_cmd(
     console.print(f"FAISS: {report['faiss']}")
 
 
+@bench_app.command("offers")
+def bench_offers_cmd(as_json: JsonFlag = False) -> None:
+    """The offer policy replayed on the demo store's last period, against random targeting."""
+    from smartmkt.bench.offers import run_offers_bench
+    from smartmkt.offers.policy import OfferPolicy
+
+    settings = get_settings()
+    with console.status("training both models on the earlier data and replaying ...", spinner="dots"):
+        report = run_offers_bench(
+            _store(), settings.purchase_horizon_days, OfferPolicy.load(settings.offer_policy)
+        )
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    console.print(report)
+
+
 @bench_app.command("import")
 def bench_import_cmd(
     rows: Annotated[

@@ -8,10 +8,10 @@ this order:
   4. no purchases yet                       "welcome"    -> welcome discount
   5. no purchase-model score yet            "nudge"      -> nudge discount (the model has not
                                                             scored this customer)
-  6. P(alive) < lapsing_below and past spend >= win_back_min_spend
+  6. P(purchase) >= sure_from                             -> no offer: they buy anyway
+  7. P(purchase) >= undecided_from          "nudge"      -> nudge discount
+  8. unlikely to buy, P(alive) < lapsing_below and past spend >= win_back_min_spend
                                             "win_back"   -> win-back discount
-  7. P(purchase) >= sure_from                             -> no offer: they buy anyway
-  8. P(purchase) >= undecided_from          "nudge"      -> nudge discount
   9. otherwise                                            -> no offer
   and last: an offer whose discount would take the day's offered discounts over daily_budget
   is not made.
@@ -42,7 +42,7 @@ class OfferPolicy:
     sure_from: float = 0.8
     undecided_from: float = 0.1
     lapsing_below: float = 0.5
-    win_back_min_spend_cents: int = 5000
+    win_back_min_spend_cents: int = 100_000
     min_price_cents: int = 0
     exclude_categories: tuple[str, ...] = ()
     daily_budget_cents: int = 50_000
@@ -73,7 +73,7 @@ class OfferPolicy:
                 sure_from=float(t.get("sure_from", 0.8)),
                 undecided_from=float(t.get("undecided_from", 0.1)),
                 lapsing_below=float(t.get("lapsing_below", 0.5)),
-                win_back_min_spend_cents=round(float(t.get("win_back_min_spend", 50)) * 100),
+                win_back_min_spend_cents=round(float(t.get("win_back_min_spend", 1000)) * 100),
                 min_price_cents=round(float(e.get("min_price", 0)) * 100),
                 exclude_categories=tuple(str(c) for c in e.get("exclude_categories") or ()),
                 daily_budget_cents=round(float(lim.get("daily_budget", 500)) * 100),
@@ -151,14 +151,14 @@ def _rule(c: CustomerState, p: OfferPolicy) -> OfferDecision | None:
         return OfferDecision(p.welcome_pct, "welcome", "first purchase welcome discount")
     if c.p_purchase is None or c.p_alive is None:
         return OfferDecision(p.nudge_pct, "nudge", "nudge on a title picked for you (no purchase score yet)")
-    if c.p_alive < p.lapsing_below and c.spend_cents >= p.win_back_min_spend_cents:
-        reason = (
-            f"valued customer (spent {c.spend_cents / 100:.2f}) who may be lapsing (P(alive) {c.p_alive:.2f})"
-        )
-        return OfferDecision(p.win_back_pct, "win_back", reason)
     if c.p_purchase >= p.sure_from:
         return None
     if c.p_purchase >= p.undecided_from:
         reason = f"undecided (P(purchase) {c.p_purchase:.2f}): a nudge on a title picked for you"
         return OfferDecision(p.nudge_pct, "nudge", reason)
+    if c.p_alive < p.lapsing_below and c.spend_cents >= p.win_back_min_spend_cents:
+        reason = (
+            f"valued customer (spent {c.spend_cents / 100:.2f}) who may be lapsing (P(alive) {c.p_alive:.2f})"
+        )
+        return OfferDecision(p.win_back_pct, "win_back", reason)
     return None
