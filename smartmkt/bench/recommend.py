@@ -33,6 +33,7 @@ from smartmkt.training import purchase_histories
 
 K = 10
 HOLDOUT_SHARE = 0.2
+NOISE = 0.5  # synthetic items: a real item's vector + this share of the catalog's spread
 
 
 def temporal_split(histories: dict[int, list[int]]) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
@@ -140,16 +141,18 @@ def run_recommend_bench(
     }
 
 
-def _synthetic_vectors(n: int, base: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _synthetic_vectors(
+    n: int, base: np.ndarray, rng: np.random.Generator, noise: float = NOISE
+) -> np.ndarray:
     """``n`` vectors like ``base`` (the real catalog's item vectors): each a real item's vector
-    plus Gaussian noise of half that dimension's spread across the catalog."""
+    plus Gaussian noise of ``noise`` times that dimension's spread across the catalog."""
     spread = base.std(axis=0).astype(np.float32)
     vectors = np.empty((n, base.shape[1]), dtype=np.float32)
     for start in range(0, n, 100_000):
         stop = min(n, start + 100_000)
         which = rng.integers(0, len(base), stop - start)
-        noise = rng.standard_normal((stop - start, base.shape[1]), dtype=np.float32)
-        vectors[start:stop] = base[which] + 0.5 * spread * noise
+        jitter = rng.standard_normal((stop - start, base.shape[1]), dtype=np.float32)
+        vectors[start:stop] = base[which] + noise * spread * jitter
     return vectors
 
 
