@@ -51,9 +51,6 @@ class Settings(BaseSettings):
     purchase_horizon_days: int = 30  # the window purchase scores (and offers) look ahead
     offer_policy: Path | None = None  # a YAML offer policy; default smartmkt/offers/policy.yml
 
-    # Offers v1
-    offer_expiry_days: int = 7
-
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'smartmkt.db'}"
