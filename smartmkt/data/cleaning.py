@@ -31,6 +31,7 @@ from datetime import datetime
 import polars as pl
 
 from smartmkt.data import columnar as c
+from smartmkt.data.mapping import KindMapping
 
 RULE, DETAIL, REPAIRS, IMPUTED, KEY = "__rule", "__detail", "__repairs", "__imputed", "__key"
 STORE_CURRENCY = "USD"
@@ -54,12 +55,9 @@ ELIDED_LAST = r"^(.+), (L')$"
 
 @dataclass(frozen=True)
 class Context:
-    dayfirst: bool
+    mapping: KindMapping  # how the file is read (dayfirst, category options ...)
     now: datetime  # the upper bound of plausible dates
     imported_at: datetime  # what an imputed created_at gets
-    category_separator: str = "|;,"
-    skip_categories: tuple[str, ...] = ()
-    title_article_last: bool = False
 
 
 def _cells(fields: pl.DataFrame, spec: dict[str, Convert]) -> pl.DataFrame:
@@ -155,7 +153,7 @@ def clean_customers(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         fields,
         {
             "customer_id": c.text,
-            "created_at": lambda s: c.timestamp(s, ctx.dayfirst, ctx.now),
+            "created_at": lambda s: c.timestamp(s, ctx.mapping.dayfirst, ctx.now),
             "age": _descriptive_number,
             "gender": c.text,
             "occupation": c.text,
@@ -213,7 +211,7 @@ def clean_products(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     ]
     title = _value("title")
     moved = pl.lit(False)
-    if ctx.title_article_last:
+    if ctx.mapping.title_article_last:
         moved = (title.str.contains(ARTICLE_LAST) | title.str.contains(ELIDED_LAST)).fill_null(False)
         title = title.str.replace(ARTICLE_LAST, "${2} ${1}").str.replace(ELIDED_LAST, "${2}${1}")
     repairs.append(pl.when(moved).then(pl.lit("title.article_moved")))
@@ -235,7 +233,7 @@ def clean_products(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 def _genres(raw: pl.Series, ctx: Context) -> list[pl.Series]:
     """ "drama|ROMANCE", "Drama; Comedy" -> "Drama|Romance"; repairs of the parts kept, except
     plain whitespace (category names are expected to be trimmed)."""
-    separators = "[" + re.escape(ctx.category_separator) + "]"
+    separators = "[" + re.escape(ctx.mapping.category_separator) + "]"
     parts = (
         pl.DataFrame({"raw": raw})
         .with_row_index("row")
@@ -246,7 +244,7 @@ def _genres(raw: pl.Series, ctx: Context) -> list[pl.Series]:
         .explode("part")
     )
     clean = c.category(parts["part"])
-    skip = [s.lower() for s in ctx.skip_categories]
+    skip = [s.lower() for s in ctx.mapping.skip_categories]
     parts = parts.with_columns(
         clean["value"].alias("genre"),
         clean["repairs"].str.replace_all(r"\btext\.normalized\b", "").alias("repairs"),
@@ -269,7 +267,7 @@ def clean_orders(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         {
             "customer_id": c.text,
             "product_id": c.text,
-            "ordered_at": lambda s: c.timestamp(s, ctx.dayfirst, ctx.now),
+            "ordered_at": lambda s: c.timestamp(s, ctx.mapping.dayfirst, ctx.now),
             "quantity": c.quantity,
             "amount": lambda s: c.money(s, signed=True),
             "unit_price": lambda s: c.money(s, signed=True),

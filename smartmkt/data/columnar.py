@@ -57,9 +57,13 @@ def _merge(
     schema: Mapping[str, pl.DataType],
 ) -> pl.DataFrame:
     """Cells the fast path took (``fast["ok"]``) keep its answer; the rest are converted by the
-    row-by-row rule, once per distinct value."""
+    row-by-row rule, once per distinct value. The fast path never rejects: its rule and detail
+    are null."""
     need = ~fast["ok"]
     full = _result(schema)
+    fast = fast.with_columns(
+        pl.lit(None, dtype=full[n]).alias(n) for n in ("rule", "detail") if n not in fast.columns
+    )
     if not need.any():
         return fast.select(list(full))
     distinct = raw.filter(need).unique(maintain_order=True)
@@ -105,7 +109,6 @@ def _missing_exprs(raw: pl.Expr) -> list[pl.Expr]:
 
 # --- text and categories ---------------------------------------------------------------------
 def text(raw: pl.Series) -> pl.DataFrame:
-    none = pl.lit(None, dtype=pl.String)
     fast = (
         pl.DataFrame({"raw": raw})
         .with_columns(
@@ -115,8 +118,6 @@ def text(raw: pl.Series) -> pl.DataFrame:
             (pl.col("missing") | pl.col("plain")).alias("ok"),
             pl.when(pl.col("missing")).then(None).otherwise(pl.col("raw")).alias("value"),
             pl.when(pl.col("token")).then(pl.lit("missing.token")).otherwise(pl.lit("")).alias("repairs"),
-            none.alias("rule"),
-            none.alias("detail"),
         )
     )
     return _merge(raw, fast, _python(v.clean_text, lambda x: {"value": x}), {"value": pl.String()})
@@ -272,8 +273,6 @@ def _money_general(raw: pl.Series, signed: bool = False) -> pl.DataFrame:
             "repairs": pl.select(
                 pl.when(pl.lit(token & ~negative)).then(pl.lit("missing.token")).otherwise(matched["repairs"])
             ).to_series(),
-            "rule": pl.Series([None] * len(raw), dtype=pl.String),
-            "detail": pl.Series([None] * len(raw), dtype=pl.String),
         }
     )
     convert = _signed_money if signed else v.clean_money
@@ -309,8 +308,6 @@ def quantity(raw: pl.Series) -> pl.DataFrame:
             "repairs": pl.select(
                 pl.when(token).then(pl.lit("missing.token")).otherwise(pl.lit(""))
             ).to_series(),
-            "rule": pl.Series([None] * len(raw), dtype=pl.String),
-            "detail": pl.Series([None] * len(raw), dtype=pl.String),
         }
     )
     fast = fast.with_columns(pl.when(pl.lit(missing)).then(None).otherwise(pl.col("value")).alias("value"))
@@ -333,8 +330,6 @@ def boolean(raw: pl.Series) -> pl.DataFrame:
                 .then(pl.lit("bool.normalized"))
                 .otherwise(pl.lit(""))
             ).to_series(),
-            "rule": pl.Series([None] * len(raw), dtype=pl.String),
-            "detail": pl.Series([None] * len(raw), dtype=pl.String),
         }
     )
     return _merge(raw, fast, _python(v.clean_bool, lambda x: {"value": x}), {"value": pl.Boolean()})
@@ -411,8 +406,6 @@ def _timestamp_general(raw: pl.Series, dayfirst: bool = False, now: datetime | N
                 .then(pl.lit(""))
                 .otherwise(fast_values["repairs"])
             ).to_series(),
-            "rule": pl.Series([None] * len(raw), dtype=pl.String),
-            "detail": pl.Series([None] * len(raw), dtype=pl.String),
         }
     )
     convert = lambda cell: v.clean_timestamp(cell, dayfirst=dayfirst, now=now)  # noqa: E731

@@ -45,8 +45,17 @@ from smartmkt.data.loading import OrderWriter, Rejected, bulk_orders, end_bulk, 
 from smartmkt.data.mapping import FIELDS, KindMapping, load_mapping, resolve
 from smartmkt.data.prefetch import prefetch, prefetch_process
 from smartmkt.data.preparing import ChunkPreparer, Prepared, prepared_chunks
-from smartmkt.data.readers import BOOKKEEPING, CHUNK_ROWS, ERROR, LINE, RAW, SourceInfo, describe, read_chunks
-from smartmkt.data.readers import REPAIRS as READER_REPAIRS
+from smartmkt.data.readers import (
+    BOOKKEEPING,
+    CHUNK_ROWS,
+    ERROR,
+    LINE,
+    SourceInfo,
+    SourceRow,
+    describe,
+    read_chunks,
+    rows_frame,
+)
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import ImportRun, Order, QuarantinedRow
 from smartmkt.store.repository import utcnow
@@ -122,18 +131,6 @@ class _FileState:
     report: FileReport
     orders: OrderWriter | None = None
 
-    @property
-    def options(self) -> dict[str, Any]:
-        return {
-            "dayfirst": self.mapping.dayfirst,
-            "unknown_references": self.mapping.unknown_references,
-            "category_separator": self.mapping.category_separator,
-            "skip_categories": list(self.mapping.skip_categories),
-            "title_article_last": self.mapping.title_article_last,
-            "columns": dict(self.mapping.columns),
-            "constants": {k: str(v) for k, v in self.mapping.constants.items()},
-        }
-
 
 class Importer:
     """Imports customers, then products, then orders (so orders find what they reference)."""
@@ -155,15 +152,7 @@ class Importer:
         self.process_rows = process_rows
 
     def _context(self, mapping: KindMapping) -> Context:
-        now = self.now or datetime.now(UTC)
-        return Context(
-            dayfirst=mapping.dayfirst,
-            now=now,
-            imported_at=utcnow(),
-            category_separator=mapping.category_separator,
-            skip_categories=mapping.skip_categories,
-            title_article_last=mapping.title_article_last,
-        )
+        return Context(mapping, now=self.now or datetime.now(UTC), imported_at=utcnow())
 
     def run(self, sources: dict[str, Path], mapping_file: Path | None = None) -> ImportReport:
         start = time.perf_counter()
@@ -215,9 +204,10 @@ class Importer:
         state = _FileState(
             run_id, kind, str(info.path), file_sha(info.path), mapping, self._context(mapping), report
         )
-        report.bulk = kind == "orders" and self._bulk(info)
-        args = (info, kind, mapping, state.ctx, self.batch_size)
-        if estimate_rows(info) >= self.process_rows:
+        rows = estimate_rows(info)
+        report.bulk = kind == "orders" and self._bulk(rows)
+        args = (info, state.ctx, self.batch_size)
+        if rows >= self.process_rows:
             chunks = prefetch_process(prepared_chunks, args)  # reading and cleaning on the other core
         else:
             chunks = prefetch(prepared_chunks(*args))
@@ -225,11 +215,11 @@ class Importer:
         report.elapsed_s = round(time.perf_counter() - start, 3)
         return report
 
-    def _bulk(self, info: SourceInfo) -> bool:
-        """A big orders file into SQLite, at least as big as what the table holds already."""
+    def _bulk(self, estimate: int) -> bool:
+        """A big orders file (``estimate`` rows) into SQLite, at least as big as what the table
+        holds already."""
         if self.engine.dialect.name != "sqlite":
             return False
-        estimate = estimate_rows(info)
         if estimate < self.bulk_rows:
             return False
         with session_scope(self.engine) as session:
@@ -303,8 +293,9 @@ class Importer:
             row[LINE]: {k: row[k] for k in mapped if k in row}
             for row in fields.filter(pl.col(LINE).is_in([r.line for r in rejected])).iter_rows(named=True)
         }
+        options = state.mapping.options()
         for entry in rejected:
-            entry.fields = {**by_line.get(entry.line, {}), OPTIONS_KEY: state.options}
+            entry.fields = {**by_line.get(entry.line, {}), OPTIONS_KEY: options}
         quarantine(conn, state.run_id, state.kind, state.source, state.sha, rejected, utcnow())
 
     # --- retry ----------------------------------------------------------------------------------
@@ -386,33 +377,12 @@ class Importer:
         members: list[tuple[QuarantinedRow, dict[str, Any]]],
     ) -> FileReport:
         names = sorted({k for _, values in members for k in values} & set(FIELDS[kind]))
-        mapping = KindMapping(
-            kind,
-            {f: f for f in names},
-            dayfirst=bool(options.get("dayfirst", False)),
-            unknown_references=str(options.get("unknown_references", "quarantine")),
-            category_separator=str(options.get("category_separator", "|;,")),
-            skip_categories=tuple(options.get("skip_categories") or ()),
-            title_article_last=bool(options.get("title_article_last", False)),
-        )
+        mapping = KindMapping.from_options(kind, {f: f for f in names}, options)
         report = FileReport(source, kind)
         state = _FileState(run_id, kind, source, sha, mapping, self._context(mapping), report)
-        preparer = ChunkPreparer(kind, mapping, state.ctx, drop_exact=False)
-        chunk = pl.DataFrame(
-            {
-                LINE: [e.line_number for e, _ in members],
-                RAW: [e.raw for e, _ in members],
-                ERROR: [None] * len(members),
-                READER_REPAIRS: [""] * len(members),
-                **{n: [_text(values.get(n)) for _, values in members] for n in names},
-            },
-            schema={
-                LINE: pl.Int64,
-                RAW: pl.String,
-                ERROR: pl.String,
-                READER_REPAIRS: pl.String,
-                **dict.fromkeys(names, pl.String),
-            },
+        preparer = ChunkPreparer(state.ctx, drop_exact=False)
+        chunk = rows_frame(
+            [SourceRow(e.line_number, {n: values.get(n) for n in names}, e.raw) for e, values in members]
         )
         resolves = {e.line_number: e.id for e, _ in members}
         self._write_chunks(state, [preparer.prepare(chunk)], resolves=resolves)
@@ -421,10 +391,6 @@ class Importer:
 
 def _has_fields(fields: dict[str, Any] | None) -> bool:
     return bool(fields) and any(k != OPTIONS_KEY for k in fields or {})
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def estimate_rows(info: SourceInfo) -> int:

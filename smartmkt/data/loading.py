@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Index, select, update
+from sqlalchemy import Connection, Index, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from smartmkt.data.cleaning import IMPUTED, KEY
@@ -88,15 +88,13 @@ def upsert_entities(conn: Connection, kind: str, records: pl.DataFrame) -> Write
         before = known.get(record["external_ref"])
         if before is None:
             inserts.append(_entity_row(kind, record))
-        elif any(_differs(old, record[f]) for old, f in zip(before, compared, strict=True)):
+        elif tuple(before) != tuple(record[f] for f in compared):
             updates.append({"ref": record["external_ref"], **{f: record[f] for f in compared}})
         else:
             counts.unchanged += 1
     for part in _chunks(inserts):
         conn.execute(_insert(conn, model), list(part))
     if updates:
-        from sqlalchemy import bindparam
-
         statement = (
             update(model)
             .where(model.external_ref == bindparam("ref"))
@@ -107,23 +105,11 @@ def upsert_entities(conn: Connection, kind: str, records: pl.DataFrame) -> Write
     return counts
 
 
-def _differs(old: Any, new: Any) -> bool:
-    return bool(old != new) and not (old is None and new is None)
-
-
 def _entity_row(kind: str, record: dict[str, Any]) -> dict[str, Any]:
     imputed = _field_names(record[IMPUTED]) or None
     if kind == "customers":
-        return {
-            "external_ref": record["external_ref"],
-            "created_at": record["created_at"],
-            "age": record["age"],
-            "gender": record["gender"],
-            "occupation": record["occupation"],
-            "postal_code": record["postal_code"],
-            "source": "import",
-            "imputed": imputed,
-        }
+        own = ("external_ref", "created_at", *ENTITY_FIELDS["customers"])
+        return {**{f: record[f] for f in own}, "source": "import", "imputed": imputed}
     return {**{f: record[f] for f in ("external_ref", *ENTITY_FIELDS["products"])}, "imputed": imputed}
 
 
@@ -143,9 +129,13 @@ class OrderWriter:
         self.products = self._ids(conn, Product)
 
     @staticmethod
-    def _ids(conn: Connection, model: Any) -> pl.DataFrame:
+    def _ids(conn: Connection, model: Any, refs: pl.Series | None = None) -> pl.DataFrame:
+        """ref -> id (and the catalog price, for products): for ``refs``, or every row."""
         columns = [model.external_ref, model.id] + ([model.price_cents] if model is Product else [])
-        rows = conn.execute(select(*columns)).all()
+        if refs is None:
+            rows = conn.execute(select(*columns)).all()
+        else:
+            rows = _lookup(conn, columns, model.external_ref, refs.to_list())
         schema = {"ref": pl.String, "id": pl.Int64} | ({"price": pl.Int64} if model is Product else {})
         return pl.DataFrame(rows, schema=schema, orient="row")
 
@@ -210,7 +200,7 @@ class OrderWriter:
             for part in _chunks(rows):
                 conn.execute(_insert(conn, Customer), list(part))
             self.customers = pl.concat(
-                [self.customers, self._fetch(conn, Customer, new_customers["customer_ref"])]
+                [self.customers, self._ids(conn, Customer, new_customers["customer_ref"])]
             )
             counts.repaired["reference.placeholder_customer"] = new_customers.height
         new_products = (
@@ -244,16 +234,8 @@ class OrderWriter:
                 )
             for part in _chunks(rows):
                 conn.execute(_insert(conn, Product), list(part))
-            self.products = pl.concat(
-                [self.products, self._fetch(conn, Product, new_products["product_ref"])]
-            )
+            self.products = pl.concat([self.products, self._ids(conn, Product, new_products["product_ref"])])
             counts.repaired["reference.placeholder_product"] = new_products.height
-
-    def _fetch(self, conn: Connection, model: Any, refs: pl.Series) -> pl.DataFrame:
-        columns = [model.external_ref, model.id] + ([model.price_cents] if model is Product else [])
-        rows = _lookup(conn, columns, model.external_ref, refs.to_list())
-        schema = {"ref": pl.String, "id": pl.Int64} | ({"price": pl.Int64} if model is Product else {})
-        return pl.DataFrame(rows, schema=schema, orient="row")
 
     @staticmethod
     def _insert(conn: Connection, lines: pl.DataFrame) -> int:

@@ -133,6 +133,18 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 
 
 PRODUCT_OPTIONS = ("category_separator", "skip_categories", "title_article_last")
+OPTION_NAMES = ("dayfirst", "unknown_references", *PRODUCT_OPTIONS)
+
+
+def _option_values(spec: dict[str, Any]) -> dict[str, Any]:
+    """The reading options of a mapping spec (or of stored ``options()``), defaults filled in."""
+    return {
+        "dayfirst": bool(spec.get("dayfirst", False)),
+        "unknown_references": str(spec.get("unknown_references", "quarantine")),
+        "category_separator": str(spec.get("category_separator", "|;,")) or "|;,",
+        "skip_categories": tuple(str(c) for c in spec.get("skip_categories") or ()),
+        "title_article_last": bool(spec.get("title_article_last", False)),
+    }
 
 
 class MappingError(ValueError):
@@ -151,6 +163,21 @@ class KindMapping:
     skip_categories: tuple[str, ...] = ()
     title_article_last: bool = False
     detected: bool = False
+
+    def options(self) -> dict[str, Any]:
+        """What a quarantined row keeps of its file's mapping, so a retry reads it the same way."""
+        values = {name: getattr(self, name) for name in OPTION_NAMES}
+        values["skip_categories"] = list(self.skip_categories)
+        return {
+            **values,
+            "columns": dict(self.columns),
+            "constants": {k: str(v) for k, v in self.constants.items()},
+        }
+
+    @classmethod
+    def from_options(cls, kind: str, columns: dict[str, str], options: dict[str, Any]) -> KindMapping:
+        """The mapping ``options()`` described, over ``columns`` (store field -> column)."""
+        return cls(kind, columns, **_option_values(options))
 
     def as_yaml(self) -> str:
         body: dict[str, Any] = {"columns": dict(self.columns)}
@@ -176,14 +203,7 @@ def load_mapping(path: Path | None) -> dict[str, dict[str, Any]]:
 def resolve(kind: str, columns: tuple[str, ...], spec: dict[str, Any] | None) -> KindMapping:
     """The mapping for one file: the spec's choices, plus detection for fields it leaves out."""
     spec = dict(spec or {})
-    unknown = set(spec) - {
-        "columns",
-        "header",
-        "constants",
-        "dayfirst",
-        "unknown_references",
-        *PRODUCT_OPTIONS,
-    }
+    unknown = set(spec) - {"columns", "header", "constants", *OPTION_NAMES}
     if kind != "products" and set(spec) & set(PRODUCT_OPTIONS):
         raise MappingError(f"{kind}: {sorted(set(spec) & set(PRODUCT_OPTIONS))} apply to products only")
     if unknown:
@@ -206,12 +226,8 @@ def resolve(kind: str, columns: tuple[str, ...], spec: dict[str, Any] | None) ->
         columns={**detected, **chosen},
         header=header,
         constants=constants,
-        dayfirst=bool(spec.get("dayfirst", False)),
-        unknown_references=str(spec.get("unknown_references", "quarantine")),
-        category_separator=str(spec.get("category_separator", "|;,")) or "|;,",
-        skip_categories=tuple(str(c) for c in spec.get("skip_categories") or ()),
-        title_article_last=bool(spec.get("title_article_last", False)),
         detected=bool(detected),
+        **_option_values(spec),
     )
     if mapping.unknown_references not in ("quarantine", "placeholder"):
         raise MappingError(f"{kind}: unknown_references must be 'quarantine' or 'placeholder'")

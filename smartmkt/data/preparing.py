@@ -47,8 +47,10 @@ def _count(counter: Counter[str], rule: str, n: int) -> None:
 class ChunkPreparer:
     """Carries what one file's chunks share: the rows and order lines already seen."""
 
-    def __init__(self, kind: str, mapping: KindMapping, ctx: Context, drop_exact: bool = True) -> None:
-        self.kind, self.mapping, self.ctx, self.drop_exact = kind, mapping, ctx, drop_exact
+    def __init__(self, ctx: Context, drop_exact: bool = True) -> None:
+        self.ctx, self.drop_exact = ctx, drop_exact
+        self.mapping = ctx.mapping
+        self.kind = ctx.mapping.kind
         self.rows_seen = SeenHashes()
         self.keys_seen = SeenHashes()
 
@@ -111,13 +113,11 @@ def source_fields(chunk: pl.DataFrame, kind: str, mapping: KindMapping) -> pl.Da
     return pl.DataFrame(columns)
 
 
-def prepared_chunks(
-    info: SourceInfo, kind: str, mapping: KindMapping, ctx: Context, chunk_rows: int
-) -> Iterator[Prepared]:
+def prepared_chunks(info: SourceInfo, ctx: Context, chunk_rows: int) -> Iterator[Prepared]:
     """A whole file, chunk by chunk, prepared (what the preparing process runs)."""
-    preparer = ChunkPreparer(kind, mapping, ctx)
+    preparer = ChunkPreparer(ctx)
     try:
-        for chunk in read_chunks(info, mapping.header or None, chunk_rows):
+        for chunk in read_chunks(info, ctx.mapping.header or None, chunk_rows):
             yield preparer.prepare(chunk)
     finally:
         preparer.close()
