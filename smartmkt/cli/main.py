@@ -577,6 +577,14 @@ def run_cmd(
 
 
 # --- bench ------------------------------------------------------------------------------------
+def _print_models(report: dict[str, Any], figures: tuple[str, ...]) -> None:
+    """A benchmark's models, one row each, with the given figures."""
+    table = Table("model", *(f.replace("_", " ") for f in figures))
+    for name, m in report["models"].items():
+        table.add_row(name, *(str(m[f]) for f in figures))
+    console.print(table)
+
+
 @bench_app.command("purchase")
 def bench_purchase_cmd(
     epochs: Annotated[int, typer.Option("--epochs", min=1, max=200)] = 12,
@@ -590,12 +598,7 @@ def bench_purchase_cmd(
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    table = Table("model", "auc", "precision", "recall", "f1", "mae", "rmse", "aggregate error")
-    for name, m in report["models"].items():
-        table.add_row(
-            name, *(str(m[k]) for k in ("auc", "precision", "recall", "f1", "mae", "rmse", "aggregate_error"))
-        )
-    console.print(table)
+    _print_models(report, ("auc", "precision", "recall", "f1", "mae", "rmse", "aggregate_error"))
 
 
 @bench_app.command("recommend")
@@ -619,10 +622,7 @@ def bench_recommend_cmd(
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    table = Table("model", "recall@10", "ndcg@10", "coverage@10")
-    for name, m in report["models"].items():
-        table.add_row(name, str(m["recall@10"]), str(m["ndcg@10"]), str(m["coverage@10"]))
-    console.print(table)
+    _print_models(report, ("recall@10", "ndcg@10", "coverage@10"))
     console.print(f"FAISS: {report['faiss']}")
 
 
