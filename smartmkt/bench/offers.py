@@ -23,10 +23,16 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, select
 
-from smartmkt.offers.policy import CustomerState, OfferPolicy, ProductOffered, decide_offer
+from smartmkt.offers.policy import (
+    CustomerState,
+    OfferPolicy,
+    ProductOffered,
+    decide_offer,
+    discount_cents,
+)
 from smartmkt.predict.history import Window, purchase_days
-from smartmkt.predict.scoring import store_cutoff
-from smartmkt.predict.train import examples, fit, training_windows
+from smartmkt.predict.scoring import fit_until, store_cutoff
+from smartmkt.predict.train import examples
 from smartmkt.recommend.recommender import CatalogItem, Recommender
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Order
@@ -64,9 +70,7 @@ def run_offers_bench(
     days = purchase_days(engine)
     end = store_cutoff(days)
     cutoff = end - timedelta(days=horizon_days)
-    before = days.filter(days["day"] < cutoff.date())
-    start = datetime.combine(before["day"].min(), datetime.min.time())  # type: ignore[arg-type]
-    model = fit(before, training_windows(start, cutoff, first_cutoff_weeks=4.0, step_weeks=2.0))
+    model = fit_until(days, cutoff)
     batch = examples(days, Window(cutoff, horizon_days / 7), with_labels=False)
     predicted = model.predict(batch)
     scores = {
@@ -124,7 +128,7 @@ def run_offers_bench(
         spent, offers = 0, []
         for customer in order:
             product = prices[top[customer][0].product_id]
-            discount = round(product.price_cents * policy.nudge_pct / 100)
+            discount = discount_cents(product.price_cents, policy.nudge_pct)
             if spent + discount > used:
                 break
             spent += discount

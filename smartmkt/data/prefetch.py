@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-_DONE = object()
 
 
 def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
@@ -40,14 +39,14 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
         except BaseException as exc:  # handed to the consumer, which raises it
             put(_Failure(exc))
             return
-        put(_DONE)
+        put(_Done())
 
     worker = threading.Thread(target=work, name="import-prefetch", daemon=True)
     worker.start()
     try:
         while True:
             item = slots.get()
-            if item is _DONE:
+            if isinstance(item, _Done):
                 return
             if isinstance(item, _Failure):
                 raise item.exc
@@ -92,7 +91,7 @@ def prefetch_process(
 
 
 class _Done:
-    pass
+    """The end of the items (a class, not a bare object(), so it survives pickling)."""
 
 
 def _produce(produce: Callable[..., Iterable[Any]], args: tuple[Any, ...], slots: Any) -> None:

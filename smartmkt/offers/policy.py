@@ -118,7 +118,12 @@ class OfferDecision:
     scores: dict[str, float] = field(default_factory=dict)
 
     def discount_cents(self, price_cents: int) -> int:
-        return round(price_cents * self.percent_off / 100)
+        return discount_cents(price_cents, self.percent_off)
+
+
+def discount_cents(price_cents: int, percent_off: int) -> int:
+    """What a discount costs the shop on one item, in cents."""
+    return round(price_cents * percent_off / 100)
 
 
 def decide_offer(

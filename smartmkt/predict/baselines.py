@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 import polars as pl
 
-from smartmkt.predict.history import Window, labels, rfm
+from smartmkt.predict.history import Window, labels, rfm, rfm_features
 
 
 class Predictor(Protocol):
@@ -55,16 +55,6 @@ class LifetimesModel:
             )
         )
         return {"expected_purchases": expected, "score": expected}
-
-
-def rfm_features(summary: pl.DataFrame) -> np.ndarray:
-    return summary.select(
-        pl.col("frequency").log1p(),
-        pl.col("recency").log1p(),
-        pl.col("T").log1p(),
-        (pl.col("T") - pl.col("recency")).log1p().alias("since_last"),
-        pl.col("monetary").clip(lower_bound=0).log1p(),
-    ).to_numpy()
 
 
 class RfmRegression:

@@ -90,6 +90,17 @@ def rfm(days: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
     )
 
 
+def rfm_features(summary: pl.DataFrame) -> np.ndarray:
+    """Log frequency, recency, T, weeks since the last purchase and monetary, per ``rfm`` row."""
+    return summary.select(
+        pl.col("frequency").log1p(),
+        pl.col("recency").log1p(),
+        pl.col("T").log1p(),
+        (pl.col("T") - pl.col("recency")).log1p().alias("since_last"),
+        pl.col("monetary").clip(lower_bound=0).log1p(),
+    ).to_numpy()
+
+
 def labels(days: pl.DataFrame, customers: pl.Series, window: Window) -> pl.DataFrame:
     """Purchase days and spend in the window, for each of ``customers`` (0 when none)."""
     inside = days.filter(

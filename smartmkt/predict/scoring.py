@@ -38,14 +38,19 @@ def store_cutoff(days: pl.DataFrame) -> datetime:
     return datetime.combine(latest, datetime.min.time()) + timedelta(days=1)  # type: ignore[arg-type]
 
 
-def train_on_store(engine: Engine, epochs: int = 12) -> tuple[TrainedPurchaseModel, pl.DataFrame]:
-    days = purchase_days(engine)
-    cutoff = store_cutoff(days)
+def fit_until(days: pl.DataFrame, cutoff: datetime, epochs: int = 12) -> TrainedPurchaseModel:
+    """The purchase model on the windows that fit before ``cutoff`` (the first 4 weeks in, then
+    every 2 weeks); nothing from ``cutoff`` on is read."""
     start = datetime.combine(days["day"].min(), datetime.min.time())  # type: ignore[arg-type]
     windows = training_windows(start, cutoff, first_cutoff_weeks=4.0, step_weeks=2.0)
     if not windows:
         raise RuntimeError("the store's history is too short to train the purchase model (under 8 weeks)")
-    return fit(days, windows, epochs=epochs), days
+    return fit(days, windows, epochs=epochs)
+
+
+def train_on_store(engine: Engine, epochs: int = 12) -> tuple[TrainedPurchaseModel, pl.DataFrame]:
+    days = purchase_days(engine)
+    return fit_until(days, store_cutoff(days), epochs), days
 
 
 def save(model: TrainedPurchaseModel, folder: Path) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from smartmkt.predict.history import Window, labels, rfm, sequences
+from smartmkt.predict.history import Window, labels, rfm, rfm_features, sequences
 from smartmkt.predict.model import PurchaseNet, expected_purchases, loss, probability_any
 
 SEQUENCE_LENGTH = 16
@@ -26,20 +26,12 @@ class Examples:
 
 
 def static_features(summary: pl.DataFrame) -> np.ndarray:
-    """log frequency, recency, T, weeks since the last purchase, monetary, quantity, recency/T."""
-    return (
-        summary.select(
-            pl.col("frequency").log1p(),
-            pl.col("recency").log1p(),
-            pl.col("T").log1p(),
-            (pl.col("T") - pl.col("recency")).log1p().alias("since_last"),
-            pl.col("monetary").clip(lower_bound=0).log1p(),
-            pl.col("quantity").clip(lower_bound=0).log1p(),
-            (pl.col("recency") / pl.col("T").clip(lower_bound=1e-3)).alias("recency_share"),
-        )
-        .to_numpy()
-        .astype(np.float32)
-    )
+    """The RFM features (``rfm_features``), then log quantity per day and recency/T."""
+    extra = summary.select(
+        pl.col("quantity").clip(lower_bound=0).log1p(),
+        (pl.col("recency") / pl.col("T").clip(lower_bound=1e-3)).alias("recency_share"),
+    ).to_numpy()
+    return np.hstack([rfm_features(summary), extra]).astype(np.float32)
 
 
 def examples(days: pl.DataFrame, window: Window, with_labels: bool = True) -> Examples:
