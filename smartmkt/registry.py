@@ -1,7 +1,10 @@
 """models/manifest.json: which trained artifact of each kind is served, and from what inputs.
 
 Artifacts live in models/<kind>/<fingerprint>/; the fingerprint hashes everything the training
-read, so an unchanged input is never retrained and a changed one never served stale.
+read, so an unchanged input is never retrained and a changed one never served stale. Next to each
+artifact, a metadata file says what it was trained on (data fingerprint, parameters, seed), how it
+scored on held-out data, and when. ``promote`` points the manifest at a new artifact only when its
+held-out figure is at least the served one's on the same held-out data (or when forced).
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 MANIFEST = "manifest.json"
+METADATA = "metadata.json"
 
 
 def load_manifest(models_dir: Path) -> dict[str, Any]:
@@ -56,10 +61,7 @@ def record(models_dir: Path, kind: str, path: Path, fingerprint: str, **info: An
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **info,
     }
-    fd, tmp = tempfile.mkstemp(dir=models_dir, suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(manifest, handle, indent=2, sort_keys=True)
-    os.replace(tmp, models_dir / MANIFEST)
+    _atomic_json(models_dir / MANIFEST, manifest)
 
 
 def _cache_entry(cache_dir: Path, kind: str, target: Path) -> Path:
@@ -101,3 +103,101 @@ def restore_from_cache(cache_dir: Path | None, kind: str, target: Path) -> bool:
     else:
         shutil.copy2(entry, target)
     return True
+
+
+# --- metadata and promotion ----------------------------------------------------------------
+@dataclass
+class ModelMetadata:
+    """What a trained artifact is: kept beside it as metadata.json."""
+
+    kind: str
+    fingerprint: str  # the artifact's: data + code + parameters
+    data_fingerprint: str = ""  # what it learned from
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    primary_metric: str | None = None
+    heldout: str = ""
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def score(self) -> float | None:
+        if self.primary_metric is None:
+            return None
+        value = self.metrics.get(self.primary_metric)
+        return float(value) if value is not None else None
+
+
+def metadata_path(artifact: Path) -> Path:
+    """metadata.json inside a folder artifact; ``<file>.metadata.json`` beside a file artifact."""
+    return artifact / METADATA if artifact.is_dir() else artifact.with_name(artifact.name + "." + METADATA)
+
+
+def write_metadata(artifact: Path, meta: ModelMetadata) -> None:
+    _atomic_json(metadata_path(artifact), asdict(meta))
+
+
+def read_metadata(artifact: Path) -> ModelMetadata | None:
+    path = metadata_path(artifact)
+    if not path.exists():
+        return None
+    return ModelMetadata(**json.loads(path.read_text()))
+
+
+@dataclass(frozen=True)
+class Promotion:
+    promoted: bool
+    reason: str
+    candidate: float | None = None
+    served: float | None = None
+
+
+def decide(candidate: ModelMetadata, served_score: float | None, force: bool = False) -> Promotion:
+    """Promote when forced, when nothing comparable is served, or when the candidate's held-out
+    figure is at least the served model's (measured on the same held-out data)."""
+    metric = candidate.primary_metric
+    if force:
+        return Promotion(True, "forced", candidate.score, served_score)
+    if served_score is None or metric is None:
+        return Promotion(True, "nothing comparable served", candidate.score, served_score)
+    if candidate.score is None:
+        return Promotion(False, f"the candidate has no {metric}", None, served_score)
+    if candidate.score >= served_score:
+        return Promotion(
+            True,
+            f"{metric} {candidate.score:.4f} >= served {served_score:.4f}",
+            candidate.score,
+            served_score,
+        )
+    return Promotion(
+        False,
+        f"{metric} {candidate.score:.4f} < served {served_score:.4f}: "
+        "the served model stays (--force to override)",
+        candidate.score,
+        served_score,
+    )
+
+
+def promote(
+    models_dir: Path,
+    artifact: Path,
+    meta: ModelMetadata,
+    served_score: float | None,
+    force: bool = False,
+    **info: Any,
+) -> Promotion:
+    """Write the candidate's metadata, then switch the manifest to it if ``decide`` says so.
+
+    The manifest is replaced in one rename, so a reader sees the old model or the new one."""
+    write_metadata(artifact, meta)
+    decision = decide(meta, served_score, force)
+    if decision.promoted:
+        record(models_dir, meta.kind, artifact, meta.fingerprint, metrics=meta.metrics, **info)
+    return decision
+
+
+def _atomic_json(path: Path, payload: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True)
+    os.replace(tmp, path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from smartmkt.nlu.evaluate import METRIC_KEYS
+from smartmkt.nlu.evaluate import CLASSIFICATION_KEYS, METRIC_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 SMARTMKT = Path(sys.executable).parent / "smartmkt"
@@ -76,7 +76,7 @@ def test_eval_nlu_json_on_any_rasa_file(tmp_path: Path) -> None:
     result = cli("eval", "nlu", "--test-file", str(test_file), "--json")
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)["model"]
-    assert set(figures) == set(METRIC_KEYS)
+    assert set(figures) == {*METRIC_KEYS, *CLASSIFICATION_KEYS}
     assert figures["n"] == 2
 
 

@@ -9,8 +9,9 @@ import pytest
 import scipy.sparse as sp
 from sqlalchemy import Engine
 
-from smartmkt.bench.recommend import faiss_scale, ranking_figures, run_recommend_bench, temporal_split
+from smartmkt.bench.recommend import faiss_scale, run_recommend_bench
 from smartmkt.recommend.baselines import ALS, EASE, ItemKNN, Popularity
+from smartmkt.recommend.evaluate import ranking_figures, temporal_split
 
 
 def test_temporal_split_holds_out_the_latest_fifth() -> None:

@@ -1,12 +1,9 @@
 """``smartmkt bench recommend``: top-10 quality on MovieLens-100k (the demo store) against
 popularity, ItemKNN, implicit's ALS and EASE on one temporal split, plus FAISS at catalog scale.
 
-Split: each customer's purchases in time order, the last 20% (at least one) held out; customers
-with a single purchase are in training only. Every model learns from the same training
-purchases and recommends 10 products each test customer has not bought yet.
-  recall@10    held-out products in the top 10 / held-out products
-  ndcg@10      binary relevance, normalised by the best possible ordering of the held-out set
-  coverage@10  distinct products recommended to anyone / catalog size
+Split and figures: smartmkt.recommend.evaluate (each customer's last 20% of purchases held out;
+recall, ndcg and coverage at 10). Every model learns from the same training purchases and
+recommends 10 products each test customer has not bought yet.
 
 FAISS: 1,000,000 synthetic item vectors drawn around the trained recommender's real item vectors
 (each a real item's vector plus noise), indexed the way the product indexes a catalog that size
@@ -17,7 +14,6 @@ query, filter mask included; recall@10 compares the approximate top 10 with exac
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,44 +23,12 @@ import scipy.sparse as sp
 from sqlalchemy import Engine
 
 from smartmkt.recommend.baselines import PEERS
+from smartmkt.recommend.evaluate import HOLDOUT_SHARE, K, ranking_figures, temporal_split
 from smartmkt.recommend.recommender import CatalogItem, Recommender
 from smartmkt.store.repository import StoreRepository
 from smartmkt.training import purchase_histories
 
-K = 10
-HOLDOUT_SHARE = 0.2
 NOISE = 0.5  # synthetic items: a real item's vector + this share of the catalog's spread
-
-
-def temporal_split(histories: dict[int, list[int]]) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
-    train, test = {}, {}
-    for customer, items in histories.items():
-        if len(items) < 2:
-            train[customer] = list(items)
-            continue
-        held = max(1, round(len(items) * HOLDOUT_SHARE))
-        train[customer], test[customer] = list(items[:-held]), list(dict.fromkeys(items[-held:]))
-    return train, test
-
-
-def ranking_figures(
-    recommended: dict[int, list[int]], test: dict[int, list[int]], catalog: int
-) -> dict[str, float]:
-    recalls, ndcgs, shown = [], [], set()
-    for customer, truth in test.items():
-        top = recommended.get(customer, [])[:K]
-        shown.update(top)
-        relevant = set(truth)
-        hits = [1.0 if p in relevant else 0.0 for p in top]
-        recalls.append(sum(hits) / len(relevant))
-        dcg = sum(h / math.log2(i + 2) for i, h in enumerate(hits))
-        ideal = sum(1 / math.log2(i + 2) for i in range(min(K, len(relevant))))
-        ndcgs.append(dcg / ideal)
-    return {
-        "recall@10": round(float(np.mean(recalls)), 4),
-        "ndcg@10": round(float(np.mean(ndcgs)), 4),
-        "coverage@10": round(len(shown) / catalog, 4),
-    }
 
 
 def _matrix(

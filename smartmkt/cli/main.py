@@ -9,13 +9,16 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from smartmkt.cli.progress import console, counting_bars, progress_bars
 from smartmkt.settings import get_settings
+
+if TYPE_CHECKING:
+    from smartmkt.training import TrainResult
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -29,7 +32,10 @@ app = typer.Typer(
 db_app = typer.Typer(help="The SQL store.", no_args_is_help=True)
 data_app = typer.Typer(help="Data in the store.", no_args_is_help=True)
 train_app = typer.Typer(help="Train models (skips what is current unless --force).", no_args_is_help=True)
-eval_app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Evaluate the served models on held-out data (`smartmkt eval` alone: every model).",
+    invoke_without_command=True,
+)
 bench_app = typer.Typer(help="Benchmarks that print JSON figures.", no_args_is_help=True)
 bot_app = typer.Typer(help="The Rasa project in bot/ (runs in .venv-bot).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -281,40 +287,57 @@ def quarantine_export(
 
 
 # --- train ------------------------------------------------------------------------------------
-def _report(result: object) -> None:
-    r = result  # TrainResult
-    state = "up to date" if r.skipped else "trained"  # type: ignore[attr-defined]
-    console.print(f"{r.kind}: {state} ({r.fingerprint}) -> {r.path}")  # type: ignore[attr-defined]
+SeedFlag = Annotated[
+    int | None, typer.Option("--seed", help="Random seed; the same seed and data give the same model.")
+]
+
+
+def _report(result: TrainResult) -> None:
+    """One line per model: trained or current, promoted or refused and why, held-out figures."""
+    if result.skipped:
+        console.print(f"{result.kind}: up to date ({result.fingerprint}) -> {result.path}")
+        return
+    promotion = result.promotion
+    verdict = "promoted" if result.promoted else "[yellow]not promoted[/]"
+    why = f" ({promotion.reason})" if promotion else ""
+    console.print(f"{result.kind}: trained ({result.fingerprint}), {verdict}{why} -> {result.path}")
+    shown = {k: v for k, v in result.metrics.items() if isinstance(v, int | float)}
+    if shown:
+        console.print("  held-out: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+
+
+def _train(kind: str, force: bool, seed: int | None) -> TrainResult:
+    from smartmkt import training
+    from smartmkt.store.db import get_engine
+
+    trainer = {
+        "nlu": training.train_nlu_model,
+        "recommender": training.train_recommender_model,
+        "purchase": training.train_purchase_model,
+    }[kind]
+    with progress_bars() as update:
+        result = trainer(get_settings(), get_engine(), force, update, seed)
+    _report(result)
+    return result
 
 
 @train_app.command("nlu")
-def train_nlu_cmd(force: ForceFlag = False) -> None:
-    """Fine-tune MiniLM on bot/data/nlu (joint intents + entities)."""
-    from smartmkt.store.db import get_engine
-    from smartmkt.training import train_nlu_model
-
-    with progress_bars() as update:
-        _report(train_nlu_model(get_settings(), get_engine(), force, update))
+def train_nlu_cmd(force: ForceFlag = False, seed: SeedFlag = None) -> None:
+    """Fine-tune MiniLM on bot/data/nlu (joint intents + entities); gated on bot/tests/nlu_test.yml."""
+    _train("nlu", force, seed)
 
 
 @train_app.command("recommender")
-def train_recommender_cmd(force: ForceFlag = False) -> None:
-    """Text + collaborative item vectors and the FAISS index, from the store."""
-    from smartmkt.store.db import get_engine
-    from smartmkt.training import train_recommender_model
-
-    with progress_bars() as update:
-        _report(train_recommender_model(get_settings(), get_engine(), force, update))
+def train_recommender_cmd(force: ForceFlag = False, seed: SeedFlag = None) -> None:
+    """Text + collaborative item vectors and the FAISS index; gated on each customer's latest 20%."""
+    _train("recommender", force, seed)
 
 
 @train_app.command("purchase")
-def train_purchase_cmd(force: ForceFlag = False) -> None:
-    """The purchase model (GRU + buy-till-you-die layer) on the store; rescores every customer."""
-    from smartmkt.store.db import get_engine
-    from smartmkt.training import train_purchase_model
-
-    with progress_bars() as update:
-        _report(train_purchase_model(get_settings(), get_engine(), force, update))
+def train_purchase_cmd(force: ForceFlag = False, seed: SeedFlag = None) -> None:
+    """The purchase model (GRU + buy-till-you-die layer), gated on the latest H days; rescores
+    every customer with the served model."""
+    _train("purchase", force, seed)
 
 
 @train_app.command("core")
@@ -327,11 +350,12 @@ def train_core_cmd(force: ForceFlag = False) -> None:
 
 
 @train_app.command("all")
-def train_all_cmd(force: ForceFlag = False) -> None:
-    """NLU, recommender, purchase model and Rasa core; each skipped when its inputs are unchanged."""
-    train_nlu_cmd(force)
-    train_recommender_cmd(force)
-    train_purchase_cmd(force)
+def train_all_cmd(force: ForceFlag = False, seed: SeedFlag = None) -> None:
+    """NLU, recommender, purchase model and Rasa core; each skipped when its inputs are unchanged,
+    each promoted only when at least as good as the served one on held-out data."""
+    train_nlu_cmd(force, seed)
+    train_recommender_cmd(force, seed)
+    train_purchase_cmd(force, seed)
     train_core_cmd(force)
 
 
@@ -388,6 +412,59 @@ def bot_test_stories() -> None:
 
 
 # --- eval -------------------------------------------------------------------------------------
+EVAL_FIGURES = {
+    "classification": ("accuracy", "precision", "recall", "f1", "auc"),
+    "ranking": ("recall@10", "ndcg@10", "coverage@10"),
+}
+NLU_AS_CLASSIFIER = {
+    "accuracy": "intent_accuracy",
+    "precision": "intent_precision",
+    "recall": "intent_recall",
+    "f1": "intent_macro_f1",
+    "auc": "intent_auc",
+}
+
+
+@eval_app.callback()
+def eval_all(
+    ctx: typer.Context,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="nlu, purchase or recommender (repeatable).")
+    ] = None,
+    reports: Annotated[Path, typer.Option("--reports", help="Where the PNG plots go.")] = Path("reports"),
+    as_json: JsonFlag = False,
+) -> None:
+    """Every served model on its held-out data: classification and ranking figures, a PNG each."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from smartmkt import evaluation
+
+    kinds = tuple(model or evaluation.EVALUATED_KINDS)
+    unknown = [k for k in kinds if k not in evaluation.EVALUATED_KINDS]
+    if unknown:
+        fail(f"unknown model {', '.join(unknown)}; choose from {', '.join(evaluation.EVALUATED_KINDS)}")
+    try:
+        with console.status("evaluating ...", spinner="dots") as status:
+            results = evaluation.evaluate_served(
+                get_settings(), _store(), kinds, reports, progress=lambda m: status.update(m)
+            )
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(evaluation.as_json(results), indent=2))
+        return
+    for task, figures in EVAL_FIGURES.items():
+        table = Table("model", *figures, "held-out data", title=f"{task} (held-out)")
+        for kind, r in results.items():
+            if r.task == task:
+                names = [NLU_AS_CLASSIFIER[f] if kind == "nlu" else f for f in figures]
+                table.add_row(kind, *(str(r.metrics.get(n, "")) for n in names), r.heldout)
+        if table.row_count:
+            console.print(table)
+    for r in results.values():
+        console.print(f"{r.kind}: {r.plot}")
+
+
 @eval_app.command("nlu")
 def eval_nlu_cmd(
     test_file: Annotated[Path, typer.Option("--test-file", help="Rasa-format NLU YAML.")],

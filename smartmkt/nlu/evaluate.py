@@ -15,10 +15,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from smartmkt.nlu.data import Example
 
 DIET_RUNNER = Path(__file__).with_name("diet_runner.py")
 METRIC_KEYS = ("intent_accuracy", "intent_macro_f1", "entity_precision", "entity_recall", "entity_f1", "n")
+CLASSIFICATION_KEYS = (
+    "intent_accuracy",
+    "intent_precision",
+    "intent_recall",
+    "intent_macro_f1",
+    "intent_auc",
+)
 
 
 def _entity_key(entity: dict[str, Any] | Any) -> tuple[str, str]:
@@ -32,7 +41,7 @@ def _entity_key(entity: dict[str, Any] | Any) -> tuple[str, str]:
 
 def score(examples: Sequence[Example], predictions: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Intent accuracy and macro-F1, entity precision/recall/F1, n."""
-    from sklearn.metrics import f1_score
+    from sklearn.metrics import f1_score, precision_score, recall_score
 
     gold_intents = [ex.intent for ex in examples]
     pred_intents = [p["intent"]["name"] for p in predictions]
@@ -47,18 +56,41 @@ def score(examples: Sequence[Example], predictions: Sequence[dict[str, Any]]) ->
     recall = true_pos / expected if expected else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     labels = sorted(set(gold_intents))
+    macro = {"labels": labels, "average": "macro", "zero_division": 0}
     return {
         "intent_accuracy": round(
             sum(g == p for g, p in zip(gold_intents, pred_intents, strict=True)) / len(examples), 4
         ),
-        "intent_macro_f1": round(
-            float(f1_score(gold_intents, pred_intents, labels=labels, average="macro", zero_division=0)), 4
-        ),
+        "intent_precision": round(float(precision_score(gold_intents, pred_intents, **macro)), 4),  # type: ignore[arg-type]
+        "intent_recall": round(float(recall_score(gold_intents, pred_intents, **macro)), 4),  # type: ignore[arg-type]
+        "intent_macro_f1": round(float(f1_score(gold_intents, pred_intents, **macro)), 4),  # type: ignore[arg-type]
+        "intent_auc": intent_auc(gold_intents, predictions),
         "entity_precision": round(precision, 4),
         "entity_recall": round(recall, 4),
         "entity_f1": round(f1, 4),
         "n": len(examples),
     }
+
+
+def intent_confidences(label: str, predictions: Sequence[dict[str, Any]]) -> list[float]:
+    """Each message's confidence for ``label`` (0 when it is not in the message's ranking)."""
+    return [
+        next((float(r["confidence"]) for r in p.get("intent_ranking", []) if r["name"] == label), 0.0)
+        for p in predictions
+    ]
+
+
+def intent_auc(gold: Sequence[str], predictions: Sequence[dict[str, Any]]) -> float:
+    """Macro one-vs-rest ROC AUC of the intent confidences, over intents with positives and
+    negatives in the test set."""
+    from sklearn.metrics import roc_auc_score
+
+    aucs = []
+    for label in sorted(set(gold)):
+        truth = [g == label for g in gold]
+        if 0 < sum(truth) < len(truth):
+            aucs.append(roc_auc_score(truth, intent_confidences(label, predictions)))
+    return round(float(np.mean(aucs)), 4) if aucs else 0.5
 
 
 def errors(examples: Sequence[Example], predictions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -21,13 +21,14 @@ def best_f1_threshold(score: np.ndarray, bought: np.ndarray) -> float:
 def figures(
     score: np.ndarray, expected: np.ndarray, actual: np.ndarray, threshold: float
 ) -> dict[str, float]:
-    from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
     bought = actual > 0
     chosen = score >= threshold
     total = float(actual.sum())
     return {
-        "auc": round(float(roc_auc_score(bought, score)), 4),
+        "auc": round(float(roc_auc_score(bought, score)), 4) if 0 < bought.sum() < len(bought) else 0.5,
+        "accuracy": round(float(accuracy_score(bought, chosen)), 4),
         "precision": round(float(precision_score(bought, chosen, zero_division=0)), 4),
         "recall": round(float(recall_score(bought, chosen, zero_division=0)), 4),
         "f1": round(float(f1_score(bought, chosen, zero_division=0)), 4),

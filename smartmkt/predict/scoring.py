@@ -1,5 +1,11 @@
-"""The purchase model on the store's own data: trained on the windows its history allows, then
-every customer scored for the next ``horizon_days`` (customer_scores)."""
+"""The purchase model on the store's own data: trained on the windows its history allows, judged
+on the store's latest ``horizon_days`` (never seen in training), then every customer scored for
+the next ``horizon_days`` (customer_scores).
+
+Held-out protocol (``holdout_split``): the model learns from purchases before ``end - H`` (end =
+the day after the store's latest purchase); it then predicts who buys in [end - H, end). The F1
+threshold is the one that is best on the last window inside training, [end - 2H, end - H).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import polars as pl
 import torch
 from sqlalchemy import Engine, delete, insert
 
+from smartmkt.predict.evaluate import best_f1_threshold, figures
 from smartmkt.predict.history import Window, purchase_days
 from smartmkt.predict.model import PurchaseNet
 from smartmkt.predict.train import TrainedPurchaseModel, examples, fit, training_windows
@@ -38,19 +45,65 @@ def store_cutoff(days: pl.DataFrame) -> datetime:
     return datetime.combine(latest, datetime.min.time()) + timedelta(days=1)  # type: ignore[arg-type]
 
 
-def fit_until(days: pl.DataFrame, cutoff: datetime, epochs: int = 12) -> TrainedPurchaseModel:
+def fit_until(days: pl.DataFrame, cutoff: datetime, epochs: int = 12, seed: int = 7) -> TrainedPurchaseModel:
     """The purchase model on the windows that fit before ``cutoff`` (the first 4 weeks in, then
     every 2 weeks); nothing from ``cutoff`` on is read."""
     start = datetime.combine(days["day"].min(), datetime.min.time())  # type: ignore[arg-type]
     windows = training_windows(start, cutoff, first_cutoff_weeks=4.0, step_weeks=2.0)
     if not windows:
         raise RuntimeError("the store's history is too short to train the purchase model (under 8 weeks)")
-    return fit(days, windows, epochs=epochs)
+    return fit(days, windows, epochs=epochs, seed=seed)
 
 
-def train_on_store(engine: Engine, epochs: int = 12) -> tuple[TrainedPurchaseModel, pl.DataFrame]:
+@dataclass(frozen=True)
+class Holdout:
+    train_until: datetime  # models read nothing from here on
+    calibration: Window  # the last window inside training: chooses the F1 threshold
+    holdout: Window  # [train_until, store end)
+
+
+def holdout_split(days: pl.DataFrame, horizon_days: int) -> Holdout:
+    end = store_cutoff(days)
+    train_until = end - timedelta(days=horizon_days)
+    weeks = horizon_days / 7
+    return Holdout(
+        train_until, Window(train_until - timedelta(days=horizon_days), weeks), Window(train_until, weeks)
+    )
+
+
+def train_on_store(
+    engine: Engine, horizon_days: int, epochs: int = 12, seed: int = 7
+) -> tuple[TrainedPurchaseModel, pl.DataFrame]:
+    """The served model: trained before the held-out period, so its held-out figures are honest."""
     days = purchase_days(engine)
-    return fit_until(days, store_cutoff(days), epochs), days
+    return fit_until(days, holdout_split(days, horizon_days).train_until, epochs, seed), days
+
+
+@dataclass(frozen=True)
+class HoldoutPredictions:
+    score: np.ndarray  # P(at least one purchase in the holdout)
+    expected: np.ndarray  # expected purchase days in the holdout
+    actual: np.ndarray  # purchase days in the holdout
+    threshold: float
+
+
+def predict_holdout(model: TrainedPurchaseModel, days: pl.DataFrame, horizon_days: int) -> HoldoutPredictions:
+    split = holdout_split(days, horizon_days)
+    calibration = examples(days, split.calibration)
+    threshold = best_f1_threshold(model.predict(calibration)["p_any"], calibration.purchases > 0)
+    held = examples(days, split.holdout)
+    predicted = model.predict(held)
+    return HoldoutPredictions(predicted["p_any"], predicted["expected_purchases"], held.purchases, threshold)
+
+
+def evaluate_on_store(model: TrainedPurchaseModel, days: pl.DataFrame, horizon_days: int) -> dict[str, float]:
+    """accuracy, precision, recall, f1, auc, mae, rmse, aggregate_error on the held-out period."""
+    held = predict_holdout(model, days, horizon_days)
+    return {
+        **figures(held.score, held.expected, held.actual, held.threshold),
+        "base_rate": round(float((held.actual > 0).mean()), 4),
+        "customers": len(held.actual),
+    }
 
 
 def save(model: TrainedPurchaseModel, folder: Path) -> None:

@@ -1,12 +1,12 @@
-"""What the app serves, loaded once per process from models/manifest.json."""
+"""What the app serves: the NLU model, swapped in place when a new one is promoted."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smartmkt import registry
+from smartmkt.serving import ServedModel
 from smartmkt.settings import Settings
 
 if TYPE_CHECKING:
@@ -16,19 +16,16 @@ if TYPE_CHECKING:
 @dataclass
 class AppState:
     settings: Settings
-    _parser: NLUParser | None = None
-    _parser_path: str | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    nlu: ServedModel[NLUParser] = field(init=False)
 
-    def parser(self) -> NLUParser:
-        """The served NLU model; reloaded when the manifest points at a new one."""
+    def __post_init__(self) -> None:
+        self.nlu = ServedModel(self.settings.models_dir, "nlu", self._load_parser)
+
+    def _load_parser(self, path: Path) -> NLUParser:
         from smartmkt.nlu.parser import NLUParser
 
-        path = registry.served_path(self.settings.models_dir, "nlu")
-        with self._lock:
-            if self._parser is None or self._parser_path != str(path):
-                self._parser = NLUParser(
-                    path, self.settings.nlu_fallback_threshold, self.settings.nlu_max_chars
-                )
-                self._parser_path = str(path)
-            return self._parser
+        return NLUParser(path, self.settings.nlu_fallback_threshold, self.settings.nlu_max_chars)
+
+    def parser(self) -> NLUParser:
+        """The served NLU model (the previous one if the newest failed to load)."""
+        return self.nlu.get()

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-
-from smartmkt import registry
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
 async def health(request: Request) -> Any:
-    settings = request.app.state.smartmkt.settings
-    nlu = registry.served(settings.models_dir, "nlu")
-    body = {"status": "ok" if nlu else "no_model", "nlu": nlu["fingerprint"] if nlu else None}
-    return JSONResponse(body, status_code=200 if nlu else 503)
+    """Ready when an NLU model is served; says which one, and why a newer one is not."""
+    served = request.app.state.smartmkt.nlu
+    with contextlib.suppress(FileNotFoundError):
+        served.get()
+    body = {
+        "status": "ok" if served.path else "no_model",
+        "nlu": served.path.name if served.path else None,
+        "reload_error": served.last_error,
+    }
+    return JSONResponse(body, status_code=200 if served.path else 503)
