@@ -11,6 +11,8 @@ takes a ``progress(label, done, total)`` callback so the CLI can draw bars and t
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import subprocess
 from collections import defaultdict
 from collections.abc import Callable
@@ -56,7 +58,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # The modules whose code shapes a trained artifact: changing one retrains (serving code does not).
 TRAINING_CODE = {
     "nlu": ("train.py", "model.py", "encoding.py", "augment.py", "data.py"),
-    "recommend": ("recommender.py", "collaborative.py", "text_encoder.py", "index.py"),
+    "recommend": ("recommender.py", "collaborative.py", "sequential.py", "text_encoder.py", "index.py"),
     "predict": ("model.py", "train.py", "history.py", "scoring.py"),
 }
 
@@ -108,9 +110,20 @@ def _gate(
     return registry.promote(settings.models_dir, target, meta, served, force, **info)
 
 
-def _trained_before(target: Path) -> registry.ModelMetadata | None:
-    """The metadata of a candidate trained earlier from the same inputs (and not promoted)."""
-    return registry.read_metadata(target) if target.exists() else None
+def _needs_training(target: Path, force: bool) -> bool:
+    """False when an artifact from the same inputs is on disk already (trained earlier but not
+    promoted, or copied from the model cache): only the gate runs again."""
+    return force or not target.exists()
+
+
+def _build(target: Path, write: Callable[[Path], object]) -> None:
+    """``write`` into a staging folder, then rename it into place: an interrupted training never
+    leaves a half-written artifact where the gate or the app would read it."""
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    write(staging)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)
 
 
 def _lock_lines(settings: Settings) -> list[str]:
@@ -143,14 +156,17 @@ def train_nlu_model(
     if not force and _reuse(settings, "nlu", target, fingerprint):
         return TrainResult("nlu", target, fingerprint, skipped=True)
     examples = load_nlu(data_dir)
-    if force or _trained_before(target) is None:
-        train_nlu(
-            examples,
+    if _needs_training(target, force):
+        _build(
             target,
-            titles=titles,
-            config=config,
-            fingerprint=fingerprint,
-            progress=lambda step, total, _loss: progress("nlu", step, total),
+            lambda staging: train_nlu(
+                examples,
+                staging,
+                titles=titles,
+                config=config,
+                fingerprint=fingerprint,
+                progress=lambda step, total, _loss: progress("nlu", step, total),
+            ),
         )
     meta = registry.ModelMetadata("nlu", fingerprint, data_fingerprint, asdict(config))
     promotion = _gate(settings, engine, target, meta, force, examples=len(examples))
@@ -195,13 +211,16 @@ def train_recommender_model(
     from smartmkt.recommend.collaborative import CollaborativeConfig
     from smartmkt.recommend.evaluate import temporal_split
     from smartmkt.recommend.recommender import CatalogItem, Recommender
+    from smartmkt.recommend.sequential import SequenceConfig
 
     config = CollaborativeConfig() if seed is None else CollaborativeConfig(seed=seed)
+    sequence_config = SequenceConfig() if seed is None else SequenceConfig(seed=seed)
     data_fingerprint = store_fingerprint(engine)
     fingerprint = _hash_files(
         _code_files("recommend"),
         data_fingerprint,
         repr(config),
+        repr(sequence_config),
         str(settings.faiss_exact_max_items),
     )
     target = settings.models_dir / "recommender" / fingerprint
@@ -214,7 +233,7 @@ def train_recommender_model(
     if not items:
         raise RuntimeError("the catalog is empty: load data first (`smartmkt data load-demo`)")
     train, _heldout = temporal_split(purchase_histories(engine))
-    if force or _trained_before(target) is None:
+    if _needs_training(target, force):
         model = Recommender.fit(
             items,
             list(train.values()),
@@ -222,9 +241,14 @@ def train_recommender_model(
             exact_max_items=settings.faiss_exact_max_items,
             progress=progress,
             fingerprint=fingerprint,
+            sequence_config=sequence_config,
         )
-        model.save(target)
-    params = {**asdict(config), "exact_max_items": settings.faiss_exact_max_items}
+        _build(target, model.save)
+    params = {
+        "collaborative": asdict(config),
+        "sequence": asdict(sequence_config),
+        "exact_max_items": settings.faiss_exact_max_items,
+    }
     meta = registry.ModelMetadata("recommender", fingerprint, data_fingerprint, params)
     promotion = _gate(settings, engine, target, meta, force, items=len(items), customers=len(train))
     registry.save_to_cache(settings.model_cache_dir, "recommender", target)
@@ -254,10 +278,9 @@ def train_purchase_model(
     progress("purchase model", 0, 3)
     promotion, metrics = None, {}
     if not skipped:
-        if force or _trained_before(target) is None:
-            scoring.save(
-                scoring.fit_until(days, scoring.holdout_split(days, horizon).train_until, seed=seed), target
-            )
+        if _needs_training(target, force):
+            model = scoring.fit_until(days, scoring.holdout_split(days, horizon).train_until, seed=seed)
+            _build(target, lambda staging: scoring.save(model, staging))
         progress("purchase model", 1, 3)
         split = scoring.holdout_split(days, horizon)
         params = {

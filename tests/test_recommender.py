@@ -93,3 +93,18 @@ def test_ivf_index_agrees_with_exact_search() -> None:
     allowed = np.arange(0, 20_000, 3)
     _, filtered = approx.search(queries[:5], 10, allowed=allowed)
     assert set(filtered.ravel()) <= set(allowed.tolist())
+
+
+def test_the_order_of_purchases_matters() -> None:
+    """Half the customers walk a chain of 30 products forwards, half backwards (six steps each).
+    After 5, 6, 7 comes 8; after 7, 6, 5 comes 4: the same set, so only the order can tell."""
+    items = [CatalogItem(i, f"Episode {i}", 1990, ("Drama",), 100) for i in range(1, 31)]
+    rng = np.random.default_rng(1)
+    histories = []
+    for n, start in enumerate(rng.integers(1, 25, 400)):
+        walk = list(range(int(start), int(start) + 6))
+        histories.append(walk if n % 2 == 0 else [31 - p for p in walk])
+    model = Recommender.fit(items, histories, CollaborativeConfig(dim=16, epochs=20))
+    assert model.recommend([5, 6, 7], k=1)[0].product_id == 8
+    assert model.recommend([7, 6, 5], k=1)[0].product_id == 4
+    assert model.recommend([21, 20], k=1)[0].product_id == 19

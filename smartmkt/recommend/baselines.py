@@ -65,6 +65,20 @@ class EASE:
         return np.asarray(matrix[rows] @ self.weights)
 
 
+class EASERecency(EASE):
+    """EASE scored from recency-weighted customer rows (an item bought n purchases ago counts
+    ``decay ** n``): a sequence-aware reference, fed the ordered matrix by the benchmark. Not one
+    of the issue's standard peers; reported so the sequential model is also measured against a
+    strong model that knows the order."""
+
+    name = "ease_recency"
+    uses_order = True
+
+    def __init__(self, l2: float = 500.0, decay: float = 0.9) -> None:
+        super().__init__(l2)
+        self.decay = decay
+
+
 class ALS:
     """Implicit-feedback matrix factorisation from the ``implicit`` package (CPU)."""
 
@@ -97,3 +111,4 @@ class ALS:
 
 
 PEERS = (Popularity, ItemKNN, ALS, EASE)
+SEQUENCE_AWARE_PEERS = (EASERecency,)

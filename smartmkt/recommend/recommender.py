@@ -1,10 +1,13 @@
-"""The hybrid recommender: text + collaborative item vectors, FAISS retrieval, catalog filters.
+"""The hybrid recommender: sequential + collaborative + text item vectors, FAISS retrieval,
+catalog filters.
 
-Item vector  = [collaborative embedding, item bias, MiniLM text embedding].
-Query vector = [mean embedding of the customer's purchases, 1, w * text query].
-So one inner product adds "what people with this history buy next", popularity, and "what the
-customer just described". New customers have no history: the bias (popularity) and the text
-carry the ranking. Files are .npz with allow_pickle=False plus a JSON manifest: no pickle.
+Item vector  = [sequence item vector, collaborative embedding, item bias, MiniLM text embedding].
+Query vector = [transformer over the customer's purchases in order, m * mean embedding of the
+                purchases, 1, w * text query].
+So one inner product adds "what customers buy next after this sequence" (sequential.py), "what
+people who bought these buy" (collaborative.py), popularity, and "what the customer just
+described". New customers have no history: the bias (popularity) and the text carry the ranking.
+Files are .npz with allow_pickle=False plus a JSON manifest: no pickle.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from smartmkt.catalog import GENRES
+from smartmkt.recommend import sequential
 from smartmkt.recommend.collaborative import CollaborativeConfig, train_item_embeddings
 from smartmkt.recommend.index import ItemIndex
 from smartmkt.recommend.preferences import Preferences
+from smartmkt.recommend.sequential import SequenceConfig, SequenceEncoder
 from smartmkt.recommend.text_encoder import encode, product_text
 
 log = logging.getLogger(__name__)
@@ -46,6 +52,13 @@ class Recommendation:
     text_score: float
 
 
+MEAN_WEIGHT = 0.5  # the mean-embedding part next to the sequential one (chosen on validation data)
+# The text profile of a customer's history, relative to a stated wish. On a validation split of
+# the demo store: 0.25 cost 0.011 ndcg@10, 0.1 and below were within 0.001 of none at all.
+PROFILE_SHARE = 0.1
+SEQUENCE_PREFIX = "sequence/"
+
+
 @dataclass
 class RecommenderMeta:
     dim: int
@@ -53,6 +66,8 @@ class RecommenderMeta:
     profile_weight: float
     exact_max_items: int
     fingerprint: str = ""
+    mean_weight: float = MEAN_WEIGHT
+    sequence: dict[str, Any] | None = None  # SequenceConfig; None: no sequential part
 
 
 class Recommender:
@@ -65,12 +80,19 @@ class Recommender:
         bias: np.ndarray,
         text: np.ndarray,
         meta: RecommenderMeta,
+        encoder: SequenceEncoder | None = None,
     ) -> None:
         self.items = list(items)
         self.meta = meta
         self.ids = np.array([it.id for it in self.items], dtype=np.int64)
         self.position = {int(pid): pos for pos, pid in enumerate(self.ids)}
-        self.cf, self.bias, self.text = cf, bias, text
+        self.cf, self.bias, self.text, self.encoder = cf, bias, text, encoder
+        seq_vectors, seq_bias = (
+            sequential.item_arrays(encoder) if encoder else (np.zeros((len(items), 0), np.float32), 0.0)
+        )
+        # every collaborative signal as one block: [sequence vectors, mean-pooled embeddings]
+        self.collab = np.hstack([seq_vectors, cf]).astype(np.float32)
+        self.collab_bias = (seq_bias + meta.mean_weight * bias if encoder else bias).astype(np.float32)
         self.prices = np.array([it.price_cents for it in self.items], dtype=np.int64)
         self.years = np.array([it.year or 0 for it in self.items], dtype=np.int64)
         self.genre_matrix = np.array(
@@ -79,8 +101,19 @@ class Recommender:
         self.index = ItemIndex(self.index_vectors(), exact_max_items=meta.exact_max_items)
 
     def index_vectors(self) -> np.ndarray:
-        """What the FAISS index holds per item: [collaborative, bias, text]."""
-        return np.hstack([self.cf, self.bias[:, None], self.text]).astype(np.float32)
+        """What the FAISS index holds per item: [sequence, collaborative, bias, text]."""
+        return np.hstack([self.collab, self.collab_bias[:, None], self.text]).astype(np.float32)
+
+    def collab_queries(self, histories: Sequence[Sequence[int]]) -> np.ndarray:
+        """The collaborative part of the query for item-position histories (oldest first):
+        [transformer output, m * mean embedding] (just the mean without a sequential part)."""
+        means = np.stack(
+            [self.cf[h].mean(axis=0) if len(h) else np.zeros(self.cf.shape[1], np.float32) for h in histories]
+        )
+        if self.encoder is None:
+            return means.astype(np.float32)
+        queries = sequential.query_vectors(self.encoder, histories)
+        return np.hstack([queries, self.meta.mean_weight * means]).astype(np.float32)
 
     # --- training --------------------------------------------------------------------------
     @classmethod
@@ -92,9 +125,11 @@ class Recommender:
         exact_max_items: int = 50_000,
         progress: Callable[[str, int, int], None] | None = None,
         fingerprint: str = "",
+        sequence_config: SequenceConfig | None = None,
     ) -> Recommender:
         """``histories`` are product ids per customer, oldest first."""
         cfg = config or CollaborativeConfig()
+        seq_cfg = sequence_config or SequenceConfig()
         position = {it.id: pos for pos, it in enumerate(items)}
         encoded = [[position[p] for p in h if p in position] for h in histories]
         texts = [product_text(it.title, it.year, it.genres) for it in items]
@@ -109,24 +144,35 @@ class Recommender:
             cfg,
             progress=(lambda e, _loss: progress("collaborative", e, cfg.epochs)) if progress else None,
         )
-        text_weight, profile_weight = _balance_weights(cf, bias, text, encoded)
-        meta = RecommenderMeta(cfg.dim, text_weight, profile_weight, exact_max_items, fingerprint)
-        return cls(items, cf, bias, text, meta)
+        encoder = sequential.train_sequence_encoder(
+            encoded,
+            len(items),
+            seq_cfg,
+            progress=(lambda e, _loss: progress("sequence", e, seq_cfg.epochs)) if progress else None,
+        )
+        meta = RecommenderMeta(
+            cfg.dim, 1.0, PROFILE_SHARE, exact_max_items, fingerprint, sequence=asdict(seq_cfg)
+        )
+        model = cls(items, cf, bias, text, meta, encoder)
+        model.meta.text_weight, model.meta.profile_weight = _balance_weights(model, encoded)
+        return model
 
     # --- persistence -----------------------------------------------------------------------
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            folder / ARRAYS_FILE,
-            cf=self.cf,
-            bias=self.bias,
-            text=self.text,
-            ids=self.ids,
-            prices=self.prices,
-            years=self.years,
-            titles=np.array([it.title for it in self.items]),
-            genres=np.array(["|".join(it.genres) for it in self.items]),
-        )
+        arrays: dict[str, Any] = {
+            "cf": self.cf,
+            "bias": self.bias,
+            "text": self.text,
+            "ids": self.ids,
+            "prices": self.prices,
+            "years": self.years,
+            "titles": np.array([it.title for it in self.items]),
+            "genres": np.array(["|".join(it.genres) for it in self.items]),
+        }
+        if self.encoder is not None:
+            arrays |= {SEQUENCE_PREFIX + k: v for k, v in sequential.weights(self.encoder).items()}
+        np.savez(folder / ARRAYS_FILE, **arrays)
         (folder / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2))
 
     @classmethod
@@ -139,7 +185,13 @@ class Recommender:
                     data["ids"], data["titles"], data["years"], data["genres"], data["prices"], strict=True
                 )
             ]
-            return cls(items, data["cf"], data["bias"], data["text"], meta)
+            encoder = None
+            if meta.sequence is not None:
+                arrays = {
+                    k[len(SEQUENCE_PREFIX) :]: data[k] for k in data.files if k.startswith(SEQUENCE_PREFIX)
+                }
+                encoder = sequential.from_weights(arrays, len(items), SequenceConfig(**meta.sequence))
+            return cls(items, data["cf"], data["bias"], data["text"], meta, encoder)
 
     # --- serving ---------------------------------------------------------------------------
     def allowed_mask(self, prefs: Preferences, exclude_ids: Sequence[int] = ()) -> np.ndarray:
@@ -167,7 +219,7 @@ class Recommender:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query, cf part, text part) for a customer's history and what they said."""
         positions = [self.position[p] for p in history if p in self.position]
-        cf_part = self.cf[positions].mean(axis=0) if positions else np.zeros(self.cf.shape[1], np.float32)
+        cf_part = self.collab_queries([positions])[0]
         hint = " ".join(
             filter(None, [text or "", "family children's movie" if prefs.for_kids else ""])
         ).strip()
@@ -200,35 +252,38 @@ class Recommender:
         for score, pos in zip(scores[0], positions[0], strict=True):
             if pos < 0:
                 continue
-            cf_score = float(self.cf[pos] @ cf_part + self.bias[pos])
+            cf_score = float(self.collab[pos] @ cf_part + self.collab_bias[pos])
             text_score = float(self.text[pos] @ text_part)
             results.append(Recommendation(int(self.ids[pos]), float(score), cf_score, text_score))
         return results
 
     def similar_items(self, product_id: int, k: int = 5) -> list[int]:
+        """What customers buy after this product, leaning to products like it in words."""
         pos = self.position[product_id]
-        query = np.concatenate([self.cf[pos], [1.0], self.meta.text_weight * self.text[pos]])
+        query = np.concatenate(
+            [self.collab_queries([[pos]])[0], [1.0], self.meta.text_weight * self.text[pos]]
+        )
         allowed = np.arange(len(self.items)) != pos
         _, positions = self.index.search(query, k, allowed=allowed)
         return [int(self.ids[p]) for p in positions[0] if p >= 0]
 
 
 def _balance_weights(
-    cf: np.ndarray, bias: np.ndarray, text: np.ndarray, histories: Sequence[Sequence[int]], seed: int = 3
+    model: Recommender, histories: Sequence[Sequence[int]], seed: int = 3
 ) -> tuple[float, float]:
     """Scale text similarity to the spread of collaborative scores.
 
     A stated wish ("funny and short") weighs as much as the whole purchase history; the history's
-    own text profile weighs a quarter of that, as a tie-breaker.
+    own text profile weighs PROFILE_SHARE of that, as a tie-breaker.
     """
     rng = np.random.default_rng(seed)
     users = [h for h in histories if h]
     if not users:
-        return 1.0, 0.25
+        return 1.0, PROFILE_SHARE
     sample = [users[i] for i in rng.choice(len(users), size=min(200, len(users)), replace=False)]
-    cf_scores = np.stack([cf[h].mean(axis=0) @ cf.T + bias for h in sample])
-    profiles = np.stack([text[h].mean(axis=0) for h in sample])
+    cf_scores = model.collab_queries(sample) @ model.collab.T + model.collab_bias
+    profiles = np.stack([model.text[h].mean(axis=0) for h in sample])
     profiles /= np.linalg.norm(profiles, axis=1, keepdims=True)
-    text_scores = profiles @ text.T
+    text_scores = profiles @ model.text.T
     ratio = float(cf_scores.std() / max(text_scores.std(), 1e-6))
-    return ratio, 0.25 * ratio
+    return ratio, PROFILE_SHARE * ratio
