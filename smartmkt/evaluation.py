@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,8 @@ def evaluate_purchase(settings: Settings, engine: Engine, artifact: Path) -> Eva
         "purchase",
         "classification",
         scoring.evaluate_on_store(model, days, horizon),
-        f"purchases {split.holdout.cutoff:%Y-%m-%d}..{split.holdout.end:%Y-%m-%d} ({horizon} days)",
+        f"purchases {split.holdout.cutoff:%Y-%m-%d}..{split.holdout.end - timedelta(days=1):%Y-%m-%d} "
+        f"({horizon} days)",
         curves={
             "calibration": (held.actual > 0, held.score),
             "precision_recall": (held.actual > 0, held.score),

@@ -97,11 +97,14 @@ def restore_from_cache(cache_dir: Path | None, kind: str, target: Path) -> bool:
     if not entry.exists():
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(target.name + ".partial")  # renamed into place: never half a copy
+    shutil.rmtree(staging, ignore_errors=True)
     if entry.is_dir():
+        shutil.copytree(entry, staging)
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(entry, target)
     else:
-        shutil.copy2(entry, target)
+        shutil.copy2(entry, staging)
+    os.replace(staging, target)
     return True
 
 

@@ -59,8 +59,23 @@ def test_faiss_at_scale_is_approximate_and_close_to_exact() -> None:
 
 def test_bench_recommend_runs_every_model(demo_engine: Engine) -> None:
     report = run_recommend_bench(demo_engine, faiss_items=2_000, exact_max_items=50_000)
-    assert set(report["models"]) == {"popularity", "itemknn", "als", "ease", "smartmkt"}
+    assert set(report["models"]) == {"popularity", "itemknn", "als", "ease", "ease_recency", "smartmkt"}
+    assert report["smartmkt_vs_best_peer"]["peer"] != "ease_recency"  # a reference, not a peer
     for name, m in report["models"].items():
         assert 0 < m["ndcg@10"] < 1 and 0 < m["recall@10"] < 1 and 0 < m["coverage@10"] <= 1, name
     assert report["models"]["popularity"]["ndcg@10"] < report["models"]["ease"]["ndcg@10"]
+    # on this split the order of purchases matters: knowing it helps EASE and smartmkt alike
+    assert report["models"]["ease_recency"]["ndcg@10"] > report["models"]["ease"]["ndcg@10"]
     assert report["faiss"]["index"] == "Flat" and report["faiss"]["recall@10_vs_exact"] == 1.0
+
+
+def test_the_ordered_matrix_weights_the_latest_purchase_of_each_item() -> None:
+    from smartmkt.bench.recommend import _matrix
+
+    train = {7: [10, 11, 10, 12], 8: [11]}
+    position = {10: 0, 11: 1, 12: 2}
+    binary = _matrix(train, [7, 8], position, 3).toarray()
+    ordered = _matrix(train, [7, 8], position, 3, decay=0.9).toarray()
+    assert binary.tolist() == [[1, 1, 1], [0, 1, 0]]
+    assert ordered[0] == pytest.approx([0.9, 0.81, 1.0])  # 10 bought 1 purchase ago, 11 two, 12 last
+    assert ordered[1] == pytest.approx([0, 1, 0])

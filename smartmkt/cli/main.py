@@ -675,7 +675,7 @@ def bench_purchase_cmd(
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    _print_models(report, ("auc", "precision", "recall", "f1", "mae", "rmse", "aggregate_error"))
+    _print_models(report, ("auc", "accuracy", "precision", "recall", "f1", "mae", "rmse", "aggregate_error"))
 
 
 @bench_app.command("recommend")
@@ -700,6 +700,8 @@ def bench_recommend_cmd(
         print(json.dumps(report, indent=2))
         return
     _print_models(report, ("recall@10", "ndcg@10", "coverage@10"))
+    for key in ("smartmkt_vs_best_peer", "smartmkt_vs_sequence_aware_reference"):
+        console.print(f"ndcg@10 ratio vs {report[key]['peer']}: {report[key]['ndcg_ratio']}")
     console.print(f"FAISS: {report['faiss']}")
 
 
