@@ -39,6 +39,7 @@ class TrainResult:
     skipped: bool
     promotion: registry.Promotion | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    reused: bool = False  # the artifact was on disk already (model cache, or refused before)
 
     @property
     def promoted(self) -> bool:
@@ -156,7 +157,8 @@ def train_nlu_model(
     if not force and _reuse(settings, "nlu", target, fingerprint):
         return TrainResult("nlu", target, fingerprint, skipped=True)
     examples = load_nlu(data_dir)
-    if _needs_training(target, force):
+    reused = not _needs_training(target, force)
+    if not reused:
         _build(
             target,
             lambda staging: train_nlu(
@@ -171,7 +173,7 @@ def train_nlu_model(
     meta = registry.ModelMetadata("nlu", fingerprint, data_fingerprint, asdict(config))
     promotion = _gate(settings, engine, target, meta, force, examples=len(examples))
     registry.save_to_cache(settings.model_cache_dir, "nlu", target)
-    return TrainResult("nlu", target, fingerprint, False, promotion, meta.metrics)
+    return TrainResult("nlu", target, fingerprint, False, promotion, meta.metrics, reused)
 
 
 # --- recommender ----------------------------------------------------------------------------
@@ -233,7 +235,8 @@ def train_recommender_model(
     if not items:
         raise RuntimeError("the catalog is empty: load data first (`smartmkt data load-demo`)")
     train, _heldout = temporal_split(purchase_histories(engine))
-    if _needs_training(target, force):
+    reused = not _needs_training(target, force)
+    if not reused:
         model = Recommender.fit(
             items,
             list(train.values()),
@@ -252,7 +255,7 @@ def train_recommender_model(
     meta = registry.ModelMetadata("recommender", fingerprint, data_fingerprint, params)
     promotion = _gate(settings, engine, target, meta, force, items=len(items), customers=len(train))
     registry.save_to_cache(settings.model_cache_dir, "recommender", target)
-    return TrainResult("recommender", target, fingerprint, False, promotion, meta.metrics)
+    return TrainResult("recommender", target, fingerprint, False, promotion, meta.metrics, reused)
 
 
 # --- purchase prediction ------------------------------------------------------------------
@@ -276,9 +279,9 @@ def train_purchase_model(
     skipped = not force and _reuse(settings, "purchase", target, fingerprint)
     days = purchase_days(engine)
     progress("purchase model", 0, 3)
-    promotion, metrics = None, {}
+    promotion, metrics, reused = None, {}, not _needs_training(target, force)
     if not skipped:
-        if _needs_training(target, force):
+        if not reused:
             model = scoring.fit_until(days, scoring.holdout_split(days, horizon).train_until, seed=seed)
             _build(target, lambda staging: scoring.save(model, staging))
         progress("purchase model", 1, 3)
@@ -298,7 +301,7 @@ def train_purchase_model(
     version = registry.served(settings.models_dir, "purchase")["fingerprint"]  # type: ignore[index]
     scoring.write_scores(engine, scoring.load(served), days, horizon, version)
     progress("purchase model", 3, 3)
-    return TrainResult("purchase", target, fingerprint, skipped, promotion, metrics)
+    return TrainResult("purchase", target, fingerprint, skipped, promotion, metrics, reused)
 
 
 # --- Rasa dialogue model ------------------------------------------------------------------

@@ -300,7 +300,8 @@ def _report(result: TrainResult) -> None:
     promotion = result.promotion
     verdict = "promoted" if result.promoted else "[yellow]not promoted[/]"
     why = f" ({promotion.reason})" if promotion else ""
-    console.print(f"{result.kind}: trained ({result.fingerprint}), {verdict}{why} -> {result.path}")
+    how = "reused (trained before on the same inputs)" if result.reused else "trained"
+    console.print(f"{result.kind}: {how} ({result.fingerprint}), {verdict}{why} -> {result.path}")
     shown = {k: v for k, v in result.metrics.items() if isinstance(v, int | float)}
     if shown:
         console.print("  held-out: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
