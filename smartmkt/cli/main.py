@@ -595,6 +595,49 @@ def recommend_cmd(
     console.print(table)
 
 
+@app.command("transcribe")
+def transcribe_cmd(
+    audio_file: Annotated[Path, typer.Argument(help="wav, flac, mp3, ogg/opus, webm/opus, m4a, ...")],
+    backend: Annotated[
+        str | None, typer.Option("--backend", help="faster-whisper (default) or openai-whisper.")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="tiny.en (default) or base.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Speech to text with Whisper, offline: transcript, language, duration and timing."""
+    from smartmkt.speech.asr import from_settings
+    from smartmkt.speech.audio import AudioError, decode
+
+    settings = get_settings()
+    try:
+        samples = decode(audio_file.read_bytes(), settings.asr_max_seconds, settings.asr_max_bytes)
+        loading = time.perf_counter()
+        transcriber = from_settings(settings, backend, model)
+        load_s = time.perf_counter() - loading
+    except (OSError, AudioError, ValueError) as exc:
+        fail(str(exc))
+    result = transcriber.transcribe(samples)
+    report = {
+        "text": result.text,
+        "language": result.language,
+        "duration_s": result.duration_s,
+        "speech_s": result.speech_s,
+        "transcribe_s": result.seconds,
+        "rtf": round(result.rtf, 3),
+        "load_s": round(load_s, 2),
+        "backend": result.backend,
+        "model": result.model,
+    }
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    console.print(result.text or "[yellow](no speech)[/]")
+    console.print(
+        f"[dim]{result.backend}/{result.model}, {result.language or '-'}, {result.duration_s:.1f} s audio "
+        f"({result.speech_s:.1f} s speech) in {result.seconds:.2f} s (rtf {result.rtf:.2f})[/]"
+    )
+
+
 @app.command("parse")
 def parse_cmd(text: str) -> None:
     """Parse one message with the served NLU model (Rasa parse JSON)."""

@@ -1,0 +1,1 @@
+"""Speech input: audio decoding, Whisper (two engines, one set of weights), the converter."""
