@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from smartmkt import registry
 from smartmkt.settings import Settings, get_settings
+from smartmkt.stack import RunningStack, running_stack, with_free_ports
 from smartmkt.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,3 +111,47 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+# --- the running product, shared by the end-to-end modules (chat, voice) -----------------------
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path, base_settings: Settings
+) -> Iterator[RunningStack]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    shutil.copy(demo_db_template, tmp / "smartmkt.db")
+    settings = with_free_ports(
+        base_settings.model_copy(
+            update={
+                "database_url": f"sqlite:///{tmp / 'smartmkt.db'}",
+                "tracker_db": str(tmp / "conversations.db"),
+            }
+        )
+    )
+    artifacts = Path(__file__).resolve().parent.parent / "test-artifacts" / "e2e-logs"
+    if artifacts.exists():
+        shutil.rmtree(artifacts)
+    with running_stack(settings, artifacts) as running:
+        yield running
+        assert all(running.alive().values()), running.alive()
+
+
+@pytest.fixture(scope="session")
+def db(stack: RunningStack):  # type: ignore[no-untyped-def]
+    engine = make_engine(stack.settings.resolved_database_url)
+    yield engine
+    engine.dispose()
+
+
+# --- speech --------------------------------------------------------------------------------------
+def espeak_wav(path: Path, text: str, voice: str = "en-us", speed: int = 160) -> Path:
+    """``text`` spoken by espeak-ng (Debian package) into a WAV file."""
+    import subprocess
+
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(path), text], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def espeak():  # type: ignore[no-untyped-def]
+    return espeak_wav

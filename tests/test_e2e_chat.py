@@ -4,50 +4,17 @@ brand-new customer, then bad input."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from smartmkt.settings import Settings
-from smartmkt.stack import RunningStack, running_stack, with_free_ports
-from smartmkt.store.db import make_engine, session_scope
+from smartmkt.stack import RunningStack
+from smartmkt.store.db import session_scope
 from smartmkt.store.models import Customer, Offer, Order, Product
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path, base_settings: Settings
-) -> Iterator[RunningStack]:
-    tmp = tmp_path_factory.mktemp("e2e")
-    shutil.copy(demo_db_template, tmp / "smartmkt.db")
-    settings = with_free_ports(
-        base_settings.model_copy(
-            update={
-                "database_url": f"sqlite:///{tmp / 'smartmkt.db'}",
-                "tracker_db": str(tmp / "conversations.db"),
-            }
-        )
-    )
-    artifacts = Path(__file__).resolve().parent.parent / "test-artifacts" / "e2e-logs"
-    if artifacts.exists():
-        shutil.rmtree(artifacts)
-    with running_stack(settings, artifacts) as running:
-        yield running
-        assert all(running.alive().values()), running.alive()
-
-
-@pytest.fixture(scope="module")
-def db(stack: RunningStack):  # type: ignore[no-untyped-def]
-    engine = make_engine(stack.settings.resolved_database_url)
-    yield engine
-    engine.dispose()
 
 
 LOST_TRACK = "lost track"  # utter_default: the dialogue policy found no rule or story

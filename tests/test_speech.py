@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import espeak_wav
 
 from smartmkt.settings import Settings
 from smartmkt.speech.asr import Transcriber
@@ -26,11 +27,6 @@ FORMATS = {  # what browsers and phones send, as ffmpeg writes it
     "webm": ["-c:a", "libopus"],
     "m4a": ["-c:a", "aac"],
 }
-
-
-def _speak(path: Path, text: str, voice: str = "en-us", speed: int = 160) -> Path:
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(path), text], check=True)
-    return path
 
 
 def _words(text: str) -> list[str]:
@@ -60,7 +56,7 @@ def fast(cache_dir: Path) -> Transcriber:
 def test_a_spoken_request_becomes_a_recommendation_intent(
     fast: Transcriber, audio_dir: Path, served_parser, voice: str, speed: int, noise: float
 ) -> None:  # type: ignore[no-untyped-def]
-    wav = _speak(audio_dir / f"{voice}-{speed}.wav", REQUEST, voice, speed)
+    wav = espeak_wav(audio_dir / f"{voice}-{speed}.wav", REQUEST, voice, speed)
     if noise:  # white noise of the same length, mixed in by sox
         hiss, noisy = audio_dir / "hiss.wav", audio_dir / "noisy.wav"
         subprocess.run(["sox", str(wav), str(hiss), "synth", "whitenoise", "vol", str(noise)], check=True)
@@ -77,7 +73,7 @@ def test_a_spoken_request_becomes_a_recommendation_intent(
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_every_upload_format_decodes_to_the_same_speech(fast: Transcriber, audio_dir: Path, fmt: str) -> None:
-    wav = _speak(audio_dir / "formats.wav", REQUEST)
+    wav = espeak_wav(audio_dir / "formats.wav", REQUEST)
     encoded = audio_dir / f"request.{fmt}"
     subprocess.run(
         ["ffmpeg", "-y", "-loglevel", "error", "-i", str(wav), *FORMATS[fmt], str(encoded)], check=True
@@ -96,7 +92,7 @@ def test_bad_uploads_get_clear_errors(audio_dir: Path) -> None:
     with pytest.raises(AudioError) as garbage:
         decode(b"this is not audio at all" * 50)
     assert garbage.value.kind == "not_audio"
-    wav = _speak(audio_dir / "limits.wav", REQUEST).read_bytes()
+    wav = espeak_wav(audio_dir / "limits.wav", REQUEST).read_bytes()
     with pytest.raises(AudioError) as truncated:
         decode(wav[:40])  # a header and nothing else
     assert truncated.value.kind in {"not_audio", "empty"}
@@ -143,7 +139,7 @@ def test_both_engines_transcribe_the_same_way(cache_dir: Path, audio_dir: Path) 
     sentences = [REQUEST, "add the lion king to my cart", "how much is star wars on blu-ray"]
     for n, sentence in enumerate(sentences):
         samples = decode(
-            _speak(audio_dir / f"same{n}.wav", sentence, "en-gb" if n % 2 else "en-us").read_bytes()
+            espeak_wav(audio_dir / f"same{n}.wav", sentence, "en-gb" if n % 2 else "en-us").read_bytes()
         )
         assert exact.transcribe(samples).text == reference.transcribe(samples).text
 
@@ -153,7 +149,7 @@ def test_transcribe_command(audio_dir: Path) -> None:
 
     from smartmkt.cli.main import app
 
-    wav = _speak(audio_dir / "cli.wav", REQUEST)
+    wav = espeak_wav(audio_dir / "cli.wav", REQUEST)
     result = CliRunner().invoke(app, ["transcribe", str(wav), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

@@ -9,6 +9,7 @@ timestamps, English for the English-only model and detected otherwise.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,3 +153,19 @@ def from_settings(settings: Settings, backend: str | None = None, model: str | N
         settings.asr_threads,
         settings.asr_beam_size,
     )
+
+
+class SharedTranscriber:
+    """One engine per serving process, loaded on first use, one recording at a time (Whisper
+    already uses every core it is given)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._transcriber: Transcriber | None = None
+        self._lock = threading.Lock()
+
+    def transcribe(self, samples: np.ndarray) -> Transcript:
+        with self._lock:
+            if self._transcriber is None:
+                self._transcriber = from_settings(self.settings)
+            return self._transcriber.transcribe(samples)

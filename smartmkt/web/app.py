@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smartmkt.settings import Settings, get_settings
-from smartmkt.web.routers import health, nlu
+from smartmkt.web.routers import health, nlu, voice
 from smartmkt.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.smartmkt = AppState(settings)
     app.include_router(health.router)
     app.include_router(nlu.router)
+    app.include_router(voice.router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""What the app serves: the NLU model, swapped in place when a new one is promoted."""
+"""What the app serves: the NLU model (swapped in place when a new one is promoted) and the
+speech engine of the voice channel."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from smartmkt.serving import ServedModel
 from smartmkt.settings import Settings
+from smartmkt.speech.asr import SharedTranscriber
 
 if TYPE_CHECKING:
     from smartmkt.nlu.parser import NLUParser
@@ -17,9 +19,11 @@ if TYPE_CHECKING:
 class AppState:
     settings: Settings
     nlu: ServedModel[NLUParser] = field(init=False)
+    speech: SharedTranscriber = field(init=False)
 
     def __post_init__(self) -> None:
         self.nlu = ServedModel(self.settings.models_dir, "nlu", self._load_parser)
+        self.speech = SharedTranscriber(self.settings)
 
     def _load_parser(self, path: Path) -> NLUParser:
         from smartmkt.nlu.parser import NLUParser
