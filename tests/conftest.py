@@ -146,12 +146,6 @@ def db(stack: RunningStack):  # type: ignore[no-untyped-def]
 # --- speech --------------------------------------------------------------------------------------
 def espeak_wav(path: Path, text: str, voice: str = "en-us", speed: int = 160) -> Path:
     """``text`` spoken by espeak-ng (Debian package) into a WAV file."""
-    import subprocess
+    from smartmkt.speech.tts import wav_file
 
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(path), text], check=True)
-    return path
-
-
-@pytest.fixture(scope="session")
-def espeak():  # type: ignore[no-untyped-def]
-    return espeak_wav
+    return wav_file(path, text, voice, speed)

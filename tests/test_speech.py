@@ -162,3 +162,13 @@ def test_transcribe_command(audio_dir: Path) -> None:
     assert bad.exit_code != 0 and "No such file" in bad.output
     wrong = CliRunner().invoke(app, ["transcribe", str(wav), "--backend", "kaldi"])
     assert wrong.exit_code != 0 and "unknown ASR backend" in wrong.output
+
+
+def test_word_error_counting_by_hand() -> None:
+    from smartmkt.bench.asr import word_errors
+
+    # "ten dollars" and "$10" normalise alike; "a" -> "the" is one substitution of 7 words
+    assert word_errors(REQUEST, "Can you recommend the comedy under $10?") == (1, 7)
+    # add->and, star->start, cart->current, and one inserted word
+    assert word_errors("add star wars to my cart", "and start wars to my current please") == (4, 6)
+    assert word_errors("is fargo on sale", "") == (4, 4)

@@ -12,13 +12,15 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from smartmkt.settings import Settings
-from smartmkt.stack import running_stack, with_free_ports
+from smartmkt.stack import RunningStack, running_stack, with_free_ports
 
 SCRIPT = (
     ("hi there", "chat"),
@@ -100,6 +102,14 @@ def run_chat_bench(
     think_s = think_ms / 1000
     if rasa_url:
         return asyncio.run(_drive(f"{rasa_url.rstrip('/')}/webhooks/rest/webhook", users, turns, think_s))
+    with scratch_stack(settings) as stack:
+        return asyncio.run(_drive(stack.rest_url, users, turns, think_s))
+
+
+@contextmanager
+def scratch_stack(settings: Settings) -> Iterator[RunningStack]:
+    """The product on free ports against a scratch copy of the store, so benchmark offers and
+    orders never reach the real one."""
     with tempfile.TemporaryDirectory(prefix="smartmkt-bench-") as tmp:
         scratch = Path(tmp)
         db = settings.var_dir / "smartmkt.db"
@@ -114,4 +124,4 @@ def run_chat_bench(
         else:
             bench_settings = settings
         with running_stack(with_free_ports(bench_settings), scratch / "logs") as stack:
-            return asyncio.run(_drive(stack.rest_url, users, turns, think_s))
+            yield stack

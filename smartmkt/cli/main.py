@@ -766,6 +766,29 @@ def bench_offers_cmd(as_json: JsonFlag = False) -> None:
     console.print(report)
 
 
+@bench_app.command("asr")
+def bench_asr_cmd(
+    turns: Annotated[
+        int, typer.Option("--turns", min=1, help="Voice turns through the running product.")
+    ] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """Whisper rtf and WER per backend on generated shopping speech; voice turn latency."""
+    from smartmkt.bench.asr import run_asr_bench
+
+    with console.status("benchmarking ...", spinner="dots") as status:
+        report = run_asr_bench(get_settings(), turns, progress=lambda message: status.update(message))
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table("backend/model", "rtf", "wer", "load s", title=f"{report['utterances']} utterances")
+    for name, figures in report["backends"].items():
+        table.add_row(name, str(figures["rtf"]), str(figures["wer"]), str(figures["load_s"]))
+    console.print(table)
+    console.print(f"faster-whisper vs openai-whisper (tiny.en): {report['faster_vs_openai_tiny_en']}")
+    console.print(f"voice turn p50 {report['voice_turn_p50_ms']} ms, p95 {report['voice_turn_p95_ms']} ms")
+
+
 @bench_app.command("import")
 def bench_import_cmd(
     rows: Annotated[

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import subprocess
 from typing import Annotated, Any
 
 import httpx
@@ -30,6 +29,7 @@ from fastapi.responses import JSONResponse
 from smartmkt.settings import Settings
 from smartmkt.speech.asr import Transcript
 from smartmkt.speech.audio import AudioError, decode
+from smartmkt.speech.tts import wav_bytes
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["voice"])
@@ -40,8 +40,7 @@ STATUS = {"too_large": 413, "too_long": 413, "empty": 400, "not_audio": 400}
 
 def speak(text: str) -> str:
     """The text as a WAV (espeak-ng), base64."""
-    wav = subprocess.run(["espeak-ng", "--stdout", text], capture_output=True, check=True, timeout=30).stdout
-    return base64.b64encode(wav).decode()
+    return base64.b64encode(wav_bytes(text)).decode()
 
 
 def _error(status: int, error: str, reason: str) -> JSONResponse:
