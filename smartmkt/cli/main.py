@@ -688,6 +688,9 @@ def run_cmd(
             "Talk to the bot as demo customer 42:\n"
             f"  curl -s {rest} -H 'Content-Type: application/json' \\\n"
             '    -d \'{"sender": "42", "message": "recommend a comedy under $10"}\'\n'
+            "or by voice (any recording; espeak-ng makes one):\n"
+            '  espeak-ng -w /tmp/ask.wav "can you recommend a comedy under ten dollars"\n'
+            f"  curl -s {settings.app_url}/voice -F audio=@/tmp/ask.wav -F sender=42\n"
             "Ctrl-C stops everything.\n",
             soft_wrap=True,
         )
