@@ -136,6 +136,20 @@ class CustomerScore(Base):
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ConsoleUser(Base):
+    """A person who logs in to the marketer console. Only an argon2 hash of the password is kept;
+    ``email`` is stored lower-case so it is unique whatever the case typed."""
+
+    __tablename__ = "console_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # "marketer" or "admin"
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Consent(Base):
     """A consent decision (e.g. marketing opt-out) with when and through which channel."""
 
