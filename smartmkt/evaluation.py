@@ -79,7 +79,7 @@ def evaluate_purchase(settings: Settings, engine: Engine, artifact: Path) -> Eva
     return Evaluation(
         "purchase",
         "classification",
-        scoring.evaluate_on_store(model, days, horizon),
+        scoring.holdout_figures(held),
         f"purchases {split.holdout.cutoff:%Y-%m-%d}..{split.holdout.end - timedelta(days=1):%Y-%m-%d} "
         f"({horizon} days)",
         curves={

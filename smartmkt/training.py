@@ -281,13 +281,13 @@ def train_purchase_model(
     progress("purchase model", 0, 3)
     promotion, metrics, reused = None, {}, not _needs_training(target, force)
     if not skipped:
+        split = scoring.holdout_split(days, horizon)
         if not reused:
-            model = scoring.fit_until(days, scoring.holdout_split(days, horizon).train_until, seed=seed)
+            model = scoring.fit_until(days, split.train_until, seed=seed)
             _build(target, lambda staging: scoring.save(model, staging))
         progress("purchase model", 1, 3)
-        split = scoring.holdout_split(days, horizon)
         params = {
-            "epochs": 12,
+            "epochs": scoring.EPOCHS,
             "seed": seed,
             "horizon_days": horizon,
             "train_until": f"{split.train_until:%Y-%m-%d}",
@@ -297,9 +297,12 @@ def train_purchase_model(
         metrics = meta.metrics
         registry.save_to_cache(settings.model_cache_dir, "purchase", target)
     progress("purchase model", 2, 3)
-    served = registry.served_path(settings.models_dir, "purchase")
-    version = registry.served(settings.models_dir, "purchase")["fingerprint"]  # type: ignore[index]
-    scoring.write_scores(engine, scoring.load(served), days, horizon, version)
+    served = registry.served(settings.models_dir, "purchase")
+    if served is None:
+        raise FileNotFoundError(f"no purchase model is served in {settings.models_dir}")
+    scoring.write_scores(
+        engine, scoring.load(settings.models_dir / served["path"]), days, horizon, served["fingerprint"]
+    )
     progress("purchase model", 3, 3)
     return TrainResult("purchase", target, fingerprint, skipped, promotion, metrics, reused)
 

@@ -19,7 +19,7 @@ import torch
 from sqlalchemy import Engine, delete, insert
 
 from smartmkt.predict.evaluate import best_f1_threshold, figures
-from smartmkt.predict.history import Window, purchase_days
+from smartmkt.predict.history import Window
 from smartmkt.predict.model import PurchaseNet
 from smartmkt.predict.train import TrainedPurchaseModel, examples, fit, training_windows
 from smartmkt.store.db import session_scope
@@ -27,6 +27,7 @@ from smartmkt.store.models import CustomerScore
 from smartmkt.store.repository import utcnow
 
 MODEL_FILE = "purchase.pt"
+EPOCHS = 12
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,9 @@ def store_cutoff(days: pl.DataFrame) -> datetime:
     return datetime.combine(latest, datetime.min.time()) + timedelta(days=1)  # type: ignore[arg-type]
 
 
-def fit_until(days: pl.DataFrame, cutoff: datetime, epochs: int = 12, seed: int = 7) -> TrainedPurchaseModel:
+def fit_until(
+    days: pl.DataFrame, cutoff: datetime, epochs: int = EPOCHS, seed: int = 7
+) -> TrainedPurchaseModel:
     """The purchase model on the windows that fit before ``cutoff`` (the first 4 weeks in, then
     every 2 weeks); nothing from ``cutoff`` on is read."""
     start = datetime.combine(days["day"].min(), datetime.min.time())  # type: ignore[arg-type]
@@ -71,14 +74,6 @@ def holdout_split(days: pl.DataFrame, horizon_days: int) -> Holdout:
     )
 
 
-def train_on_store(
-    engine: Engine, horizon_days: int, epochs: int = 12, seed: int = 7
-) -> tuple[TrainedPurchaseModel, pl.DataFrame]:
-    """The served model: trained before the held-out period, so its held-out figures are honest."""
-    days = purchase_days(engine)
-    return fit_until(days, holdout_split(days, horizon_days).train_until, epochs, seed), days
-
-
 @dataclass(frozen=True)
 class HoldoutPredictions:
     score: np.ndarray  # P(at least one purchase in the holdout)
@@ -96,9 +91,8 @@ def predict_holdout(model: TrainedPurchaseModel, days: pl.DataFrame, horizon_day
     return HoldoutPredictions(predicted["p_any"], predicted["expected_purchases"], held.purchases, threshold)
 
 
-def evaluate_on_store(model: TrainedPurchaseModel, days: pl.DataFrame, horizon_days: int) -> dict[str, float]:
+def holdout_figures(held: HoldoutPredictions) -> dict[str, float]:
     """accuracy, precision, recall, f1, auc, mae, rmse, aggregate_error on the held-out period."""
-    held = predict_holdout(model, days, horizon_days)
     return {
         **figures(held.score, held.expected, held.actual, held.threshold),
         "base_rate": round(float((held.actual > 0).mean()), 4),
