@@ -41,9 +41,10 @@ def service_env(settings: Settings) -> dict[str, str]:
         "SMARTMKT_RASA_PORT": str(settings.rasa_port),
         "SMARTMKT_NLU_URL": settings.app_url,
         "SMARTMKT_ACTION_URL": settings.action_url,
+        # Rasa gets the tracker store as one full URL (the store's database by default).
         "SMARTMKT_TRACKER_DIALECT": settings.tracker_dialect,
-        "SMARTMKT_TRACKER_DB": settings.resolved_tracker_db,
-        "SMARTMKT_TRACKER_URL": settings.tracker_url,
+        "SMARTMKT_TRACKER_DB": settings.tracker_db,
+        "SMARTMKT_TRACKER_URL": settings.rasa_tracker_url,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",

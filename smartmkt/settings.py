@@ -33,10 +33,14 @@ class Settings(BaseSettings):
     rasa_port: int = 5005
     action_port: int = 5055
 
-    # Rasa's SQL tracker store (conversations). SQLite file by default; PostgreSQL in production.
+    # Rasa's SQL tracker store (conversations): by default the store's own database (Rasa keeps
+    # its ``events`` table there, beside smartmkt's tables), so the console reads conversations,
+    # offers and orders from one database. Overrides: a full URL (postgresql://...), or a
+    # separate database named by dialect + db (for sqlite, a file path).
     tracker_dialect: str = "sqlite"
-    tracker_db: str = ""  # empty: <var_dir>/conversations.db
-    tracker_url: str = ""  # a full URL (postgresql://...) overrides dialect + db
+    tracker_db: str = ""  # empty: the store's database
+    tracker_url: str = ""  # a full URL wins over dialect + db
+    tracker_busy_timeout_s: float = 30.0  # SQLite: how long Rasa waits for another writer
 
     # NLU: below this top-intent confidence the parse becomes ``nlu_fallback`` (ask to rephrase).
     nlu_fallback_threshold: float = 0.55
@@ -69,8 +73,24 @@ class Settings(BaseSettings):
         return Path(self.model_cache) if self.model_cache else None
 
     @property
-    def resolved_tracker_db(self) -> str:
-        return self.tracker_db or str(self.var_dir / "conversations.db")
+    def resolved_tracker_url(self) -> str:
+        """The tracker store's database as smartmkt reads it (SQLAlchemy 2, psycopg 3)."""
+        if self.tracker_url:
+            url = self.tracker_url
+        elif self.tracker_db:
+            url = f"{self.tracker_dialect}:///{self.tracker_db}"
+        else:
+            url = self.resolved_database_url
+        return _with_driver(url, "postgresql+psycopg")
+
+    @property
+    def rasa_tracker_url(self) -> str:
+        """The same database as Rasa 3.6 opens it (SQLAlchemy 1.4, psycopg2; SQLite waits for
+        a busy writer instead of failing, since Rasa would fall back to memory and lose events)."""
+        url = _with_driver(self.resolved_tracker_url, "postgresql")
+        if url.startswith("sqlite") and "timeout=" not in url:
+            url += f"{'&' if '?' in url else '?'}timeout={self.tracker_busy_timeout_s:g}"
+        return url
 
     @property
     def app_url(self) -> str:
@@ -83,6 +103,14 @@ class Settings(BaseSettings):
     @property
     def action_url(self) -> str:
         return f"http://{self.host}:{self.action_port}/webhook"
+
+
+def _with_driver(url: str, postgresql_driver: str) -> str:
+    """``url`` with its PostgreSQL driver set (other databases unchanged)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.split("+")[0] in ("postgresql", "postgres"):
+        return f"{postgresql_driver}://{rest}"
+    return url
 
 
 @lru_cache(maxsize=1)

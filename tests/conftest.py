@@ -122,10 +122,8 @@ def stack(
     shutil.copy(demo_db_template, tmp / "smartmkt.db")
     settings = with_free_ports(
         base_settings.model_copy(
-            update={
-                "database_url": f"sqlite:///{tmp / 'smartmkt.db'}",
-                "tracker_db": str(tmp / "conversations.db"),
-            }
+            # Rasa's tracker store defaults to the same database (its events table beside ours)
+            update={"database_url": f"sqlite:///{tmp / 'smartmkt.db'}"}
         )
     )
     artifacts = Path(__file__).resolve().parent.parent / "test-artifacts" / "e2e-logs"

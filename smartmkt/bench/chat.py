@@ -115,11 +115,9 @@ def scratch_stack(settings: Settings) -> Iterator[RunningStack]:
         db = settings.var_dir / "smartmkt.db"
         if not settings.database_url and db.exists():
             shutil.copy(db, scratch / "smartmkt.db")
+            # Rasa's tracker store follows the store into the scratch database
             bench_settings = settings.model_copy(
-                update={
-                    "database_url": f"sqlite:///{scratch / 'smartmkt.db'}",
-                    "tracker_db": str(scratch / "conversations.db"),
-                }
+                update={"database_url": f"sqlite:///{scratch / 'smartmkt.db'}"}
             )
         else:
             bench_settings = settings
