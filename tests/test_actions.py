@@ -112,6 +112,26 @@ def test_yes_to_offer_buys_it_at_the_discount(assistant: ShopAssistant) -> None:
     assert assistant.repo.history("42").product_ids[-1] == offer["product_id"]
 
 
+def test_more_like_a_title_leans_on_it_and_leaves_it_out(assistant: ShopAssistant) -> None:
+    """The web chat's "show more like this" button: '/ask_recommendation{"product": ...}'."""
+    payload = '/ask_recommendation{"product": "Toy Story"}'
+    t = tracker("42", payload, "ask_recommendation", [{"entity": "product", "value": "Toy Story"}])
+    messages, _ = run(acts.ActionRecommend(), t)
+    products = messages[0]["custom"]["products"]
+    assert "Toy Story" not in [p["title"] for p in products]
+    # like Toy Story: mostly animation / children's titles (the payload's own words are no query)
+    family = [p for p in products if {"Animation", "Children's"} & set(p["genres"])]
+    assert len(family) >= 3, products
+
+
+def test_add_to_cart_buys_the_named_title(assistant: ShopAssistant) -> None:
+    """The web chat's "add to cart" button: '/purchase{"product": ...}' orders that title."""
+    t = tracker("42", '/purchase{"product": "Fargo"}', "purchase", [{"entity": "product", "value": "Fargo"}])
+    messages, _ = run(acts.ActionPurchase(), t)
+    assert messages[0]["custom"]["product"]["title"] == "Fargo"
+    assert "I've ordered Fargo" in messages[0]["text"]
+
+
 def test_price_of_a_named_title(assistant: ShopAssistant) -> None:
     t = tracker(
         "42",

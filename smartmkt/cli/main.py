@@ -723,7 +723,9 @@ def run_cmd(
             "\n[bold green]smartmkt is running[/bold green]\n"
             f"  Rasa (REST, socket.io) {settings.rasa_url}\n"
             f"  action server          http://{settings.host}:{settings.action_port}\n"
-            f"  smartmkt app (NLU,API) {settings.app_url}  (docs: {settings.app_url}/docs)\n\n"
+            f"  smartmkt app (NLU,API) {settings.app_url}  (docs: {settings.app_url}/docs)\n"
+            f"  web chat               {settings.app_url}/\n"
+            f"  marketer console       {settings.app_url}/console  (accounts: smartmkt user create)\n\n"
             "Talk to the bot as demo customer 42:\n"
             f"  curl -s {rest} -H 'Content-Type: application/json' \\\n"
             '    -d \'{"sender": "42", "message": "recommend a comedy under $10"}\'\n'
