@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,9 @@ class Settings(BaseSettings):
     asr_compute_type: str = "int8"  # faster-whisper (CTranslate2) on CPU; "float32" is exact
     asr_beam_size: int = 5
     asr_threads: int = 2
+    # faster-whisper encodes utterances up to 15 s in a 20 s window instead of Whisper's 30 s:
+    # 1.6x faster at the same word error rate (smartmkt.speech.asr). 30 turns it off.
+    asr_window_s: int = Field(default=20, ge=20, le=30)
     asr_max_seconds: float = 60.0
     asr_max_bytes: int = 10 * 1024 * 1024
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import espeak_wav
 
+from smartmkt.bench.asr import word_errors
 from smartmkt.settings import Settings
 from smartmkt.speech.asr import Transcriber
 from smartmkt.speech.audio import SAMPLE_RATE, AudioError, decode
@@ -45,8 +46,9 @@ def cache_dir(base_settings: Settings) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fast(cache_dir: Path) -> Transcriber:
-    return Transcriber("faster-whisper", "tiny.en", cache_dir, compute_type="int8")
+def fast(cache_dir: Path, base_settings: Settings) -> Transcriber:
+    """The product's engine as configured by default: int8, 20 s encoder window."""
+    return Transcriber("faster-whisper", "tiny.en", cache_dir, window_s=base_settings.asr_window_s)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +65,11 @@ def test_a_spoken_request_becomes_a_recommendation_intent(
         subprocess.run(["sox", "-m", str(wav), str(hiss), str(noisy)], check=True)
         wav = noisy
     result = fast.transcribe(decode(wav.read_bytes()))
-    assert _words(result.text) == _words(REQUEST), result.text
+    # One word may go at 175 words a minute: this clip is on a knife edge ("under" is heard as
+    # "on your" with 20, 22 and 23 s encoder windows, right with 21, 24 and 30). Accuracy proper
+    # is judged over many clips by `smartmkt bench asr` and the window study in the README.
+    allowed = 2 if speed > 160 else 0
+    assert word_errors(REQUEST, result.text)[0] <= allowed, result.text
     parsed = served_parser.parse(result.text)
     assert parsed["intent"]["name"] == "ask_recommendation"
     entities = {(e["entity"], e["value"].lower()) for e in parsed["entities"]}
@@ -111,6 +117,23 @@ def test_silence_is_no_speech(fast: Transcriber, audio_dir: Path) -> None:
     assert result.text == "" and result.speech_s == 0.0 and result.duration_s == pytest.approx(3.0)
 
 
+def test_short_utterances_encode_a_shorter_window_and_long_ones_the_full_one(
+    fast: Transcriber, audio_dir: Path
+) -> None:
+    from smartmkt.speech.asr import encoder_frames
+
+    assert (encoder_frames(3.0, 20), encoder_frames(15.0, 20), encoder_frames(15.1, 20)) == (2000, 2000, 3000)
+    assert encoder_frames(3.0, 30) == 3000
+    model = fast.engine.model  # type: ignore[attr-defined]
+    short = fast.transcribe(decode(espeak_wav(audio_dir / "short.wav", REQUEST).read_bytes()))
+    assert model.frames == 2000 and _words(short.text) == _words(REQUEST)
+    story = " ".join([REQUEST, "i watched fargo and the godfather last week and loved both of them"] * 2)
+    long = fast.transcribe(decode(espeak_wav(audio_dir / "long.wav", story, speed=130).read_bytes()))
+    assert long.speech_s > 15 and model.frames == 3000
+    wrong, words = word_errors(story, long.text)
+    assert wrong / words <= 0.15, long.text
+
+
 # --- the converter: openai-whisper runs faster-whisper's weights ---------------------------------
 def test_the_packaged_model_parses_and_maps_completely(cache_dir: Path) -> None:
     model = read_ct2((ct2_dir("tiny.en", cache_dir) / "model.bin").read_bytes())
@@ -134,7 +157,7 @@ def test_the_packaged_model_parses_and_maps_completely(cache_dir: Path) -> None:
 def test_both_engines_transcribe_the_same_way(cache_dir: Path, audio_dir: Path) -> None:
     """Same weights, same input, same greedy decoding: in float32 the transcripts are identical
     (int8, faster-whisper's speed setting, rounds the weights and may change a word)."""
-    exact = Transcriber("faster-whisper", "tiny.en", cache_dir, compute_type="float32", beam=1)
+    exact = Transcriber("faster-whisper", "tiny.en", cache_dir, compute_type="float32", beam=1, window_s=30)
     reference = Transcriber("openai-whisper", "tiny.en", cache_dir, beam=1)
     sentences = [REQUEST, "add the lion king to my cart", "how much is star wars on blu-ray"]
     for n, sentence in enumerate(sentences):
@@ -165,7 +188,6 @@ def test_transcribe_command(audio_dir: Path) -> None:
 
 
 def test_word_error_counting_by_hand() -> None:
-    from smartmkt.bench.asr import word_errors
 
     # "ten dollars" and "$10" normalise alike; "a" -> "the" is one substitution of 7 words
     assert word_errors(REQUEST, "Can you recommend the comedy under $10?") == (1, 7)

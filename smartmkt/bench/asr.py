@@ -7,6 +7,9 @@ transcribes every one after the same decoding and VAD (smartmkt.speech):
   rtf   processing time / audio duration, summed over the set (model load excluded)
   wer   word error rate against the script, after openai-whisper's English text normaliser
         (so "$10" and "ten dollars" are the same words)
+faster-whisper runs with the configured encoder window (20 s by default) and once more with
+Whisper's 30 s window (FULL_WINDOW), the footing openai-whisper always runs on, so the speed-up
+from the engine and the one from the window are reported apart.
 The voice turn: a ~5 s utterance POSTed to /voice of the running product (scratch store, free
 ports) ``turns`` times in a row; the time from upload to the bot's reply, p50/p95.
 """
@@ -21,7 +24,7 @@ from typing import Any
 import httpx
 
 from smartmkt.settings import Settings
-from smartmkt.speech.asr import Transcriber
+from smartmkt.speech.asr import WHISPER_WINDOW_S, Transcriber
 from smartmkt.speech.audio import decode
 from smartmkt.speech.tts import wav_bytes
 
@@ -50,9 +53,19 @@ UTTERANCES = (
     "delete my data please",
 )
 VOICES = ("en-us", "en-gb", "en-us+f3", "en-us+m3")
+# The window study hears every utterance in each of these (harder accents included).
+STUDY_VOICES = (
+    *VOICES,
+    "en-gb-scotland",
+    "en-029",
+    "en-us+f1",
+    "en-gb-x-rp",
+    "en-us-nyc",
+    "en-us+m1",
+)
 SPEED = 140  # words a minute: an unhurried conversational pace
 FAST_SPEED = 175  # espeak-ng's default, faster than most people talk to a shop
-BACKENDS = (("faster-whisper", "tiny.en"), ("faster-whisper", "base"), ("openai-whisper", "tiny.en"))
+FULL_WINDOW = "faster-whisper/tiny.en@30s"  # Whisper's own 30 s window: openai-whisper's footing
 TURN = "hello, i am looking for a funny movie for my kids, something under ten dollars please"
 
 
@@ -92,6 +105,34 @@ def _backend_figures(transcriber: Transcriber, clips: list[tuple[str, Any]]) -> 
     }
 
 
+def run_window_study(
+    settings: Settings, windows: tuple[int, ...] = (30, 20), progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """WER and rtf of faster-whisper tiny.en per encoder window on every utterance in every
+    study voice at two speeds: is the shorter window as accurate as Whisper's 30 s one?"""
+    say = progress or (lambda _m: None)
+    cache = settings.var_dir / "cache" / "whisper"
+    report: dict[str, Any] = {"voices": len(STUDY_VOICES), "utterances": len(UTTERANCES), "windows": {}}
+    for speed in (SPEED, FAST_SPEED):
+        say(f"speaking {len(STUDY_VOICES) * len(UTTERANCES)} clips at {speed} words a minute")
+        clips = [(u, decode(wav_bytes(u, v, speed))) for v in STUDY_VOICES for u in UTTERANCES]
+        for window in windows:
+            say(f"{window} s window, {speed} words a minute")
+            transcriber = Transcriber(
+                "faster-whisper",
+                "tiny.en",
+                cache,
+                settings.asr_compute_type,
+                settings.asr_threads,
+                settings.asr_beam_size,
+                window,
+            )
+            figures = _backend_figures(transcriber, clips)
+            figures.pop("texts")
+            report["windows"].setdefault(f"{window}s", {})[f"{speed}_wpm"] = figures
+    return report
+
+
 def _voice_turns(settings: Settings, wav: bytes, turns: int) -> list[float]:
     from smartmkt.bench.chat import scratch_stack
 
@@ -122,26 +163,43 @@ def run_asr_bench(
     clips = spoken(SPEED)
     turn_wav = wav_bytes(TURN, "en-us", 150)
     report: dict[str, Any] = {"utterances": len(clips), "words_per_minute": SPEED, "backends": {}}
-    for backend, model in BACKENDS:
-        say(f"{backend}/{model}")
+    runs = {
+        "faster-whisper/tiny.en": ("faster-whisper", "tiny.en", settings.asr_window_s),
+        FULL_WINDOW: ("faster-whisper", "tiny.en", WHISPER_WINDOW_S),
+        "faster-whisper/base": ("faster-whisper", "base", settings.asr_window_s),
+        "openai-whisper/tiny.en": ("openai-whisper", "tiny.en", WHISPER_WINDOW_S),
+    }
+    for name, (backend, model, window) in runs.items():
+        say(name)
         started = time.perf_counter()
         transcriber = Transcriber(
-            backend, model, cache, settings.asr_compute_type, settings.asr_threads, settings.asr_beam_size
+            backend,
+            model,
+            cache,
+            settings.asr_compute_type,
+            settings.asr_threads,
+            settings.asr_beam_size,
+            window,
         )
         load_s = time.perf_counter() - started
         figures = {**_backend_figures(transcriber, clips), "load_s": round(load_s, 2)}
-        if (backend, model) == BACKENDS[0]:
+        if backend == "faster-whisper" and model == "tiny.en":
             figures["wer_175_wpm"] = _backend_figures(transcriber, spoken(FAST_SPEED))["wer"]
-        report["backends"][f"{backend}/{model}"] = figures
+        report["backends"][name] = {**figures, "window_s": window}
         del transcriber
     say("voice turns through the running product")
     timings = _voice_turns(settings, turn_wav, turns)
     backends = report["backends"]
-    fast, reference = backends["faster-whisper/tiny.en"], backends["openai-whisper/tiny.en"]
-    agree = [word_errors(a, b) for a, b in zip(reference["texts"], fast["texts"], strict=True)]
+    fast, full, reference = (
+        backends["faster-whisper/tiny.en"],
+        backends[FULL_WINDOW],
+        backends["openai-whisper/tiny.en"],
+    )
+    agree = [word_errors(a, b) for a, b in zip(reference["texts"], full["texts"], strict=True)]
     report["faster_vs_openai_tiny_en"] = {
         "speedup": round(reference["rtf"] / fast["rtf"], 2),
-        "wer_between": round(sum(e for e, _ in agree) / max(1, sum(n for _, n in agree)), 4),
+        "speedup_same_window": round(reference["rtf"] / full["rtf"], 2),
+        "wer_between_same_window": round(sum(e for e, _ in agree) / max(1, sum(n for _, n in agree)), 4),
     }
     report["voice_turn_audio_s"] = round(decode(turn_wav).size / 16000, 2)
     report["voice_turn_p50_ms"] = round(statistics.median(timings))
@@ -150,6 +208,7 @@ def run_asr_bench(
         "compute_type": settings.asr_compute_type,
         "beam": settings.asr_beam_size,
         "threads": settings.asr_threads,
+        "window_s": settings.asr_window_s,
     }
     for figures in backends.values():
         figures.pop("texts")

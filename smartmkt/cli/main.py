@@ -815,13 +815,27 @@ def bench_asr_cmd(
     turns: Annotated[
         int, typer.Option("--turns", min=1, help="Voice turns through the running product.")
     ] = 20,
+    window_study: Annotated[
+        bool,
+        typer.Option(
+            "--window-study",
+            help="Instead: WER per encoder window (30 s vs the configured one), 10 voices x 2 speeds.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Whisper rtf and WER per backend on generated shopping speech; voice turn latency."""
-    from smartmkt.bench.asr import run_asr_bench
+    from smartmkt.bench.asr import run_asr_bench, run_window_study
 
+    settings = get_settings()
     with console.status("benchmarking ...", spinner="dots") as status:
-        report = run_asr_bench(get_settings(), turns, progress=lambda message: status.update(message))
+        if window_study:
+            study = run_window_study(
+                settings, (30, settings.asr_window_s), progress=lambda message: status.update(message)
+            )
+            print(json.dumps(study, indent=2))
+            return
+        report = run_asr_bench(settings, turns, progress=lambda message: status.update(message))
     if as_json:
         print(json.dumps(report, indent=2))
         return
