@@ -37,7 +37,7 @@
     const days = d.per_day || [];
     const intents = d.top_intents || [];
     const offers = d.offers || {};
-    const total = days.reduce((n, x) => n + (x.conversations || 0), 0);
+    const total = typeof d.conversations === "number" ? d.conversations : days.reduce((n, x) => n + (x.conversations || 0), 0);
     document.getElementById("kpis").replaceChildren(
       kpi("Conversations", String(total)),
       kpi("Voice share", C.fmtPercent(d.voice_share)),

@@ -9,7 +9,7 @@
   const senderId = decodeURIComponent(location.pathname.slice("/console/conversations/".length));
   const list = document.getElementById("turns");
   const status = document.getElementById("status");
-  const INTENTS = C.metaList("smartmkt-intents");
+  const INTENTS = C.metaList("smartmkt-intents").filter((i) => i !== "nlu_fallback"); // not trainable
   const ENTITIES = C.metaList("smartmkt-entities");
   let reviewCount = 0;
 
@@ -31,7 +31,7 @@
     const parts = [(o.title || "product " + o.product_id) + ": " + o.percent_off + "% off"];
     if (o.offer_price !== undefined && o.offer_price !== null) parts.push(C.fmtMoney(o.offer_price));
     if (o.expires_at) parts.push("until " + C.fmtTime(o.expires_at));
-    return h("span", {}, parts.join(", ") + " ", h("span", { className: "tag offer" }, o.status || "shown"));
+    return h("span", {}, parts.join(", ") + " ", h("span", { className: "tag offer" }, o.status || "status unknown"));
   }
 
   function offersOf(turn) {
@@ -42,7 +42,7 @@
   // --- the NLU review form ----------------------------------------------------------------
   function select(id, options, value, label) {
     const s = h("select", { id: id, "aria-label": label || null });
-    options.forEach((o) => s.appendChild(h("option", { value: o, selected: o === value ? true : null }, o || "(none)")));
+    options.forEach((o) => s.appendChild(h("option", { value: o, selected: o === value ? true : null }, o || "(choose)")));
     return s;
   }
 
@@ -70,7 +70,8 @@
   function reviewForm(turn) {
     const formId = "review-" + reviewCount++;
     const form = h("form", { className: "review-form", id: formId });
-    const intent = select(formId + "-intent", INTENTS, turn.intent || "");
+    const predicted = INTENTS.includes(turn.intent) ? turn.intent : "";
+    const intent = select(formId + "-intent", predicted ? INTENTS : ["", ...INTENTS], predicted);
     const entities = h("div", { className: "entities" });
     (turn.entities || []).forEach((e, i) => entities.appendChild(entityRow(formId, i, e)));
     let added = (turn.entities || []).length;
@@ -91,6 +92,11 @@
       event.preventDefault();
       const text = String(turn.text || "");
       const lower = text.toLowerCase();
+      if (!intent.value) {
+        C.say(result, "Choose the correct intent.", "error");
+        intent.focus();
+        return;
+      }
       const marked = [];
       for (const row of entities.querySelectorAll(".entity-row")) {
         const [type, role] = row.querySelector("select").value.split("#");
