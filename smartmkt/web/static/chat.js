@@ -11,6 +11,7 @@
 (function () {
   const STORE_KEY = "smartmkt.chat.v1";
   const KEEP_MESSAGES = 200; // per conversation, in localStorage
+  const KEEP_CONVERSATIONS = 20; // the customers most recently picked in this browser
   const SETTLE_MS = 150; // Rasa sends a reply's text and its cards as separate events
   const TYPING_TIMEOUT_MS = 30000;
   const DEMO_CUSTOMERS = 943;
@@ -42,7 +43,8 @@
       return {};
     }
   }
-  const store = Object.assign({ sender: null, sound: false, conversations: {} }, load());
+  const store = Object.assign({ sender: null, sound: false, conversations: {}, recent: [] }, load());
+  if (!Array.isArray(store.recent)) store.recent = [];
   function save() {
     try {
       localStorage.setItem(STORE_KEY, JSON.stringify(store));
@@ -377,6 +379,10 @@
   // --- customer picker ------------------------------------------------------------------------
   function switchTo(sender) {
     store.sender = sender;
+    store.recent = [...store.recent.filter((s) => s !== sender), sender].slice(-KEEP_CONVERSATIONS);
+    Object.keys(store.conversations).forEach((s) => {
+      if (!store.recent.includes(s)) delete store.conversations[s];
+    });
     save();
     el.customerId.value = isDemoId(sender) ? sender : "";
     el.customerNow.textContent = describeCustomer(sender);
