@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     tracker_url: str = ""  # a full URL wins over dialect + db
     tracker_busy_timeout_s: float = 30.0  # SQLite: how long Rasa waits for another writer
 
+    # Marketer console: session length, the Secure cookie flag (on behind HTTPS), and the NLU
+    # confidence under which a conversation counts as "low confidence" in the console's filter.
+    console_session_hours: float = 8.0
+    console_secure_cookie: bool = False
+    console_low_confidence: float = 0.7
+
     # NLU: below this top-intent confidence the parse becomes ``nlu_fallback`` (ask to rephrase).
     nlu_fallback_threshold: float = 0.55
     nlu_max_chars: int = 2000

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from smartmkt.store.db import make_engine
-from smartmkt.store.migrate import alembic_config, current_revision, upgrade
+from smartmkt.store.migrate import alembic_config, current_revision, include_name, upgrade
 from smartmkt.store.models import Base
 
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
@@ -18,7 +18,8 @@ def test_migrations_match_models(store_url: str) -> None:
     assert current_revision(url) == HEAD
     engine = make_engine(url)
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={"include_name": include_name})
+        diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == []
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from smartmkt.cli.console_commands import bench_console, console_app, nlu_app
 from smartmkt.cli.progress import console, counting_bars, progress_bars
 from smartmkt.settings import get_settings
 
@@ -44,6 +45,9 @@ app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 app.add_typer(bot_app, name="bot")
+app.add_typer(console_app, name="console")
+app.add_typer(nlu_app, name="nlu")
+bench_app.command("console")(bench_console)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ForceFlag = Annotated[bool, typer.Option("--force", help="Retrain even if inputs are unchanged.")]

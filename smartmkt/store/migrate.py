@@ -8,6 +8,17 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# In the store's database but not smartmkt's models: Rasa's tracker store table, and the console's
+# text-search objects that only exist on one engine (migration 0007).
+UNMANAGED = frozenset({"events", "ix_events_sender_id", "ix_console_conversations_search"})
+UNMANAGED_PREFIX = "console_conversation_search"  # the FTS5 table and its shadow tables
+
+
+def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
+    """Alembic's filter: compare and autogenerate only what smartmkt's models declare."""
+    if type_ in ("table", "index") and name:
+        return name not in UNMANAGED and not name.startswith(UNMANAGED_PREFIX)
+    return True
 
 
 def alembic_config(url: str) -> Config:

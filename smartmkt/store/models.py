@@ -5,11 +5,12 @@ Money is stored as integer cents so sums never drift; times are timezone-aware U
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -148,6 +150,162 @@ class ConsoleUser(Base):
     role: Mapped[str] = mapped_column(String(16))  # "marketer" or "admin"
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def _recent_index(name: str, condition: str) -> Index:
+    """A partial index in list order (newest first) over the conversations where ``condition``
+    holds, on both engines: a filtered console page reads only matching rows."""
+    where = text(condition)
+    return Index(name, "last_event_at", "sender_id", sqlite_where=where, postgresql_where=where)
+
+
+class ConsoleConversation(Base):
+    """One Rasa conversation (a sender id) summarised for the console by the incremental indexer
+    (smartmkt/console/index.py) from Rasa's ``events`` table; rebuilt by ``smartmkt console
+    reindex``. Lists run newest first on (last_event_at, sender_id); each flag filter has a partial
+    index in that order, so a filtered page reads only matching rows. Text search: an FTS5 table
+    (SQLite) or a GIN index (PostgreSQL) over ``search_text``, made by migration 0007."""
+
+    __tablename__ = "console_conversations"
+    __table_args__ = (
+        Index("ix_console_conversations_recent", "last_event_at", "sender_id"),
+        _recent_index("ix_console_conversations_voice", "voice_turns > 0"),
+        _recent_index("ix_console_conversations_text", "turns > voice_turns"),
+        _recent_index("ix_console_conversations_fallback", "fallback_turns > 0"),
+        _recent_index("ix_console_conversations_offers", "offers_made > 0"),
+        Index("ix_console_conversations_started", "started_at"),
+        Index("ix_console_conversations_customer", "customer_ref", "last_event_at"),
+        Index("ix_console_conversations_confidence", "min_confidence"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(255), unique=True)
+    customer_ref: Mapped[str] = mapped_column(String(255))  # the sender id until tokens bind customers
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_event_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_event_id: Mapped[int] = mapped_column(Integer)
+    turns: Mapped[int] = mapped_column(Integer, default=0)  # customer messages
+    voice_turns: Mapped[int] = mapped_column(Integer, default=0)
+    fallback_turns: Mapped[int] = mapped_column(Integer, default=0)
+    min_confidence: Mapped[float | None] = mapped_column(Float)
+    offers_made: Mapped[int] = mapped_column(Integer, default=0)
+    first_message: Mapped[str | None] = mapped_column(Text)
+    search_text: Mapped[str] = mapped_column(Text, default="")  # the customer's messages
+    # indexer state: the latest customer turn was already counted as a fallback
+    turn_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ConsoleConversationDay(Base):
+    """A conversation's customer turns on one UTC day: the dashboard's per-day figures and the
+    date-range filter ("had a turn between from and to")."""
+
+    __tablename__ = "console_conversation_days"
+    # covering: the dashboard's per-day and range figures read the index alone
+    __table_args__ = (
+        Index(
+            "ix_console_conversation_days_day",
+            "day",
+            "conversation_id",
+            "voice_turns",
+            "turns",
+            "fallback_turns",
+        ),
+    )
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("console_conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    voice_turns: Mapped[int] = mapped_column(Integer, default=0)
+    fallback_turns: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConsoleConversationIntent(Base):
+    """How many customer turns of a conversation had ``intent``, per UTC day (the intent filter,
+    the list's intents)."""
+
+    __tablename__ = "console_conversation_intents"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("console_conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    intent: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConsoleIntentDay(Base):
+    """Customer turns per intent and UTC day over all conversations: the dashboard's top intents
+    read a few rows per day instead of every conversation's."""
+
+    __tablename__ = "console_intent_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    intent: Mapped[str] = mapped_column(String(255), primary_key=True)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConsoleConversationOffer(Base):
+    """An offer the bot showed in a conversation (from its custom payload). Not a foreign key:
+    an offer erased with its customer leaves the fact that it was shown; its outcome is read from
+    ``offers`` when asked, so it is always current."""
+
+    __tablename__ = "console_conversation_offers"
+    __table_args__ = (
+        Index("ix_console_conversation_offers_shown", "shown_at", "offer_id"),  # covering: the dashboard
+        Index("ix_console_conversation_offers_offer", "offer_id"),
+    )
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("console_conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    offer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    shown_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_id: Mapped[int] = mapped_column(Integer)
+
+
+class ConsoleIndexState(Base):
+    """How far the conversation index has read Rasa's ``events`` (one row, name "events")."""
+
+    __tablename__ = "console_index_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConsoleSession(Base):
+    """A console login. Only a SHA-256 of the cookie's random token is kept; the CSRF token is
+    returned to the logged-in page and must come back in ``X-CSRF-Token`` on unsafe requests."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (
+        Index("ix_console_sessions_expires", "expires_at"),
+        Index("ix_console_sessions_user", "user_id"),
+    )
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NluReview(Base):
+    """A marketer's correction of one customer message: the right intent and entities, for
+    ``smartmkt nlu export-reviewed``. One review per event (a second one replaces it)."""
+
+    __tablename__ = "nlu_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer, unique=True)  # Rasa's events.id
+    sender_id: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str] = mapped_column(String(255))
+    entities: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class Consent(Base):

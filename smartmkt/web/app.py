@@ -12,7 +12,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smartmkt.settings import Settings, get_settings
-from smartmkt.web.routers import health, nlu, pages, voice
+from smartmkt.web.routers import (
+    console_auth,
+    console_conversations,
+    console_reviews,
+    health,
+    nlu,
+    pages,
+    voice,
+)
 from smartmkt.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -37,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(nlu.router)
     app.include_router(voice.router)
+    for console_api in (console_auth, console_conversations, console_reviews):
+        app.include_router(console_api.router)  # the marketer console's JSON API
     app.include_router(pages.router)  # the web chat (GET /) and the console pages
 
     @app.exception_handler(RequestValidationError)

@@ -1,0 +1,449 @@
+"""The conversation index: an incremental summary of Rasa's ``events`` for the console.
+
+Rasa appends events; the index reads the rows it has not seen yet (``id`` above the last one it
+indexed, in batches) and folds them into one summary row per conversation (sender id) plus
+per-day figures, per-day intents and the offers shown (smartmkt.store.models, ``Console*``).
+Lists, filters and the dashboard then read small indexed tables instead of parsing events.
+
+``catch_up`` runs before each console query and costs one indexed read when nothing is new.
+Several app processes may call it at once: each batch first moves the high-water mark with a
+compare-and-set (``UPDATE ... WHERE last_event_id = <what I read>``) in the same transaction that
+writes the batch, so a batch is applied exactly once; the loser rolls back and reads again.
+
+Ids and commit order: an id that is missing below newer rows is either a transaction still
+committing (PostgreSQL hands out ids before commit) or a deleted/rolled-back row. The index waits
+for it while the rows after it are younger than ``GAP_GRACE_S`` and passes over it after that.
+On SQLite (ids are max + 1 under the write lock) gaps only come from deleted rows. An erased
+conversation should also be dropped from the index with ``forget``; ``smartmkt console reindex``
+rebuilds everything from ``events``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    inspect,
+    select,
+    update,
+)
+
+from smartmkt.console.events import (
+    FALLBACK_ACTION,
+    RASA_EVENTS,
+    bot_message,
+    customer_message,
+    event_time,
+    load,
+)
+from smartmkt.store.models import (
+    ConsoleConversation,
+    ConsoleConversationDay,
+    ConsoleConversationIntent,
+    ConsoleConversationOffer,
+    ConsoleIndexState,
+    ConsoleIntentDay,
+)
+from smartmkt.store.repository import as_utc, utcnow
+
+BATCH = 5_000  # events per transaction: short write locks for Rasa and the actions
+GAP_GRACE_S = 60.0
+SEARCH_MAX_CHARS = 20_000  # a conversation's searchable text keeps its first 20,000 characters
+STATE = "events"
+_CHUNK = 500  # ids per IN (...) list
+
+CONVERSATIONS = cast(Table, ConsoleConversation.__table__)
+DAYS = cast(Table, ConsoleConversationDay.__table__)
+INTENTS = cast(Table, ConsoleConversationIntent.__table__)
+INTENT_DAYS = cast(Table, ConsoleIntentDay.__table__)
+OFFERS = cast(Table, ConsoleConversationOffer.__table__)
+STATE_TABLE = cast(Table, ConsoleIndexState.__table__)
+Progress = Callable[[int, int], None]  # (events indexed so far, events to index)
+
+
+@dataclass
+class IndexRun:
+    """What one catch-up did."""
+
+    events: int = 0
+    conversations: int = 0  # conversations touched (a conversation in two batches counts twice)
+    last_event_id: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class _Summary:
+    """A conversation's row while a batch is folded into it."""
+
+    sender_id: str
+    started_at: datetime
+    last_event_at: datetime
+    last_event_id: int
+    id: int | None = None
+    turns: int = 0
+    voice_turns: int = 0
+    fallback_turns: int = 0
+    min_confidence: float | None = None
+    first_message: str | None = None
+    search_text: str = ""
+    turn_fallback: bool = False
+    days: dict[date, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
+    intents: dict[tuple[str, date], int] = field(default_factory=lambda: defaultdict(int))
+    offers: dict[int, tuple[datetime, int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> _Summary:
+        return cls(
+            sender_id=row.sender_id,
+            started_at=as_utc(row.started_at),
+            last_event_at=as_utc(row.last_event_at),
+            last_event_id=row.last_event_id,
+            id=row.id,
+            turns=row.turns,
+            voice_turns=row.voice_turns,
+            fallback_turns=row.fallback_turns,
+            min_confidence=row.min_confidence,
+            first_message=row.first_message,
+            search_text=row.search_text,
+            turn_fallback=row.turn_fallback,
+        )
+
+    def fold(self, event: Row[Any]) -> None:
+        """One event of this conversation, in id order."""
+        at = event_time(event.timestamp)
+        self.started_at = min(self.started_at, at)
+        self.last_event_at = max(self.last_event_at, at)
+        self.last_event_id = max(self.last_event_id, event.id)
+        if event.type_name == "user":
+            self._customer_turn(event, at)
+        elif event.type_name == "action" and event.action_name == FALLBACK_ACTION and not self.turn_fallback:
+            self._count_fallback(at.date())
+        elif event.type_name == "bot":
+            for offer in bot_message(load(event.data)).offers:
+                self.offers.setdefault(int(offer["id"]), (at, event.id))
+
+    def _customer_turn(self, event: Row[Any], at: datetime) -> None:
+        message = customer_message(load(event.data), event.intent_name)
+        day = self.days[at.date()]
+        self.turns += 1
+        day[0] += 1
+        if message.channel == "voice":
+            self.voice_turns += 1
+            day[1] += 1
+        self.turn_fallback = False
+        if message.intent:
+            self.intents[(message.intent, at.date())] += 1
+        if message.confidence is not None:
+            self.min_confidence = (
+                message.confidence
+                if self.min_confidence is None
+                else min(self.min_confidence, message.confidence)
+            )
+        if message.is_fallback:
+            self._count_fallback(at.date())
+        text = message.text.strip()
+        if text:
+            if self.first_message is None:
+                self.first_message = text
+            if len(self.search_text) < SEARCH_MAX_CHARS:
+                joined = f"{self.search_text}\n{text}" if self.search_text else text
+                self.search_text = joined[:SEARCH_MAX_CHARS]
+
+    def _count_fallback(self, day: date) -> None:
+        self.fallback_turns += 1
+        self.days[day][2] += 1
+        self.turn_fallback = True
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "sender_id": self.sender_id,
+            "customer_ref": self.sender_id,  # until signed customer tokens bind customers (issue 7)
+            "started_at": self.started_at,
+            "last_event_at": self.last_event_at,
+            "last_event_id": self.last_event_id,
+            "turns": self.turns,
+            "voice_turns": self.voice_turns,
+            "fallback_turns": self.fallback_turns,
+            "min_confidence": self.min_confidence,
+            "first_message": self.first_message,
+            "search_text": self.search_text,
+            "turn_fallback": self.turn_fallback,
+        }
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+def _add_up(
+    conn: Connection, table: Table, keys: list[str], counters: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """Insert ``rows``, or add their counters to the rows already there."""
+    if rows:
+        stmt = _insert(conn, table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: table.c[c] + stmt.excluded[c] for c in counters}
+        )
+        conn.execute(stmt, rows)
+
+
+def events_table_exists(tracker: Engine) -> bool:
+    """Rasa creates ``events`` when it first starts; until then there is nothing to index."""
+    if getattr(tracker, "_smartmkt_events_seen", False):
+        return True
+    exists = inspect(tracker).has_table(RASA_EVENTS.name)
+    if exists:
+        tracker._smartmkt_events_seen = True  # type: ignore[attr-defined]
+    return exists
+
+
+def _read_state(store: Engine) -> int:
+    with store.connect() as conn:
+        last = conn.scalar(select(STATE_TABLE.c.last_event_id).where(STATE_TABLE.c.name == STATE))
+    if last is None:  # a store migrated before the row existed, or the row was deleted by hand
+        with store.begin() as conn:
+            conn.execute(
+                _insert(conn, STATE_TABLE).on_conflict_do_nothing(), {"name": STATE, "last_event_id": 0}
+            )
+        return 0
+    return int(last)
+
+
+def _read_events(tracker: Engine, after: int, limit: int) -> list[Row[Any]]:
+    e = RASA_EVENTS.c
+    wanted = e.type_name.in_(("user", "bot"))  # only these need their JSON
+    query = (
+        select(
+            e.id,
+            e.sender_id,
+            e.type_name,
+            e.timestamp,
+            e.intent_name,
+            e.action_name,
+            case((wanted, e.data)).label("data"),
+        )
+        .where(e.id > after)
+        .order_by(e.id)
+        .limit(limit)
+    )
+    with tracker.connect() as conn:
+        return list(conn.execute(query))
+
+
+def _settled(rows: list[Row[Any]], after: int, now: float) -> list[Row[Any]]:
+    """The rows that can be indexed now: up to the first gap that may still fill (module doc)."""
+    expected = after + 1
+    for i, row in enumerate(rows):
+        if row.id != expected and (row.timestamp or 0.0) > now - GAP_GRACE_S:
+            return rows[:i]
+        expected = row.id + 1
+    return rows
+
+
+def _apply(conn: Connection, rows: list[Row[Any]]) -> int:
+    """Fold one batch of events into the index; returns the conversations touched."""
+    by_sender: dict[str, list[Row[Any]]] = defaultdict(list)
+    for row in rows:
+        by_sender[row.sender_id].append(row)
+    senders = list(by_sender)
+    summaries: dict[str, _Summary] = {}
+    for chunk in _chunks(senders):
+        for row in conn.execute(select(CONVERSATIONS).where(CONVERSATIONS.c.sender_id.in_(chunk))):
+            summaries[row.sender_id] = _Summary.of(row)
+    for sender, events in by_sender.items():
+        summary = summaries.get(sender)
+        if summary is None:
+            first = event_time(events[0].timestamp)
+            summary = summaries[sender] = _Summary(sender, first, first, events[0].id)
+        for event in events:
+            summary.fold(event)
+
+    new = [s for s in summaries.values() if s.id is None]
+    inserted = {s.sender_id for s in new}
+    if new:
+        returned = conn.execute(
+            _insert(conn, CONVERSATIONS).returning(CONVERSATIONS.c.id, CONVERSATIONS.c.sender_id),
+            [{**s.values(), "offers_made": 0} for s in new],
+        )
+        for conversation_id, sender in returned:
+            summaries[sender].id = conversation_id
+    old = [s for s in summaries.values() if s.sender_id not in inserted]
+    if old:
+        fields = list(old[0].values())
+        conn.execute(
+            update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.id == bindparam("b_id"))
+            .values({f: bindparam(f"b_{f}") for f in fields}),
+            [{"b_id": s.id, **{f"b_{f}": v for f, v in s.values().items()}} for s in old],
+        )
+    _add_up(
+        conn,
+        DAYS,
+        ["conversation_id", "day"],
+        ["turns", "voice_turns", "fallback_turns"],
+        [
+            {"conversation_id": s.id, "day": day, "turns": t, "voice_turns": v, "fallback_turns": f}
+            for s in summaries.values()
+            for day, (t, v, f) in s.days.items()
+        ],
+    )
+    _add_up(
+        conn,
+        INTENTS,
+        ["conversation_id", "intent", "day"],
+        ["turns"],
+        [
+            {"conversation_id": s.id, "intent": intent, "day": day, "turns": n}
+            for s in summaries.values()
+            for (intent, day), n in s.intents.items()
+        ],
+    )
+    per_day: dict[tuple[str, date], int] = defaultdict(int)
+    for s in summaries.values():
+        for key, n in s.intents.items():
+            per_day[key] += n
+    _add_up(
+        conn,
+        INTENT_DAYS,
+        ["day", "intent"],
+        ["turns"],
+        [{"day": day, "intent": intent, "turns": n} for (intent, day), n in per_day.items()],
+    )
+    offered = [
+        {"conversation_id": s.id, "offer_id": offer_id, "shown_at": at, "event_id": event_id}
+        for s in summaries.values()
+        for offer_id, (at, event_id) in s.offers.items()
+    ]
+    if offered:
+        conn.execute(_insert(conn, OFFERS).on_conflict_do_nothing(), offered)
+        with_offers = sorted({int(s.id) for s in summaries.values() if s.offers and s.id is not None})
+        count = (
+            select(func.count())
+            .select_from(OFFERS)
+            .where(OFFERS.c.conversation_id == CONVERSATIONS.c.id)
+            .scalar_subquery()
+        )
+        for chunk in _chunks(with_offers):
+            conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id.in_(chunk)).values(offers_made=count))
+    return len(summaries)
+
+
+class _Overtaken(Exception):
+    """The high-water mark moved since it was read."""
+
+
+def catch_up(
+    store: Engine,
+    tracker: Engine,
+    batch_size: int = BATCH,
+    progress: Progress | None = None,
+    max_batches: int | None = None,
+) -> IndexRun:
+    """Index the events not indexed yet (all of them, or ``max_batches`` batches); cheap when
+    there is none."""
+    started = time.perf_counter()
+    run = IndexRun()
+    if not events_table_exists(tracker):
+        return run
+    total: int | None = None
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        batches += 1
+        last = _read_state(store)
+        run.last_event_id = last
+        if progress and total is None:
+            with tracker.connect() as conn:
+                total = (
+                    conn.scalar(select(func.count()).select_from(RASA_EVENTS).where(RASA_EVENTS.c.id > last))
+                    or 0
+                )
+        fetched = _read_events(tracker, last, batch_size)
+        rows = _settled(fetched, last, time.time())
+        if not rows:
+            break
+        try:
+            with store.begin() as conn:
+                claimed = conn.execute(
+                    update(STATE_TABLE)
+                    .where(STATE_TABLE.c.name == STATE, STATE_TABLE.c.last_event_id == last)
+                    .values(last_event_id=rows[-1].id, updated_at=utcnow())
+                ).rowcount
+                if claimed != 1:
+                    raise _Overtaken
+                run.conversations += _apply(conn, rows)
+        except _Overtaken:  # another process indexed this batch first (rolled back): read again
+            continue
+        run.events += len(rows)
+        run.last_event_id = rows[-1].id
+        if progress:
+            progress(run.events, max(total or 0, run.events))
+        if len(rows) < len(fetched) or len(fetched) < batch_size:
+            break
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def clear(store: Engine) -> None:
+    """Empty the index (the next catch-up reads every event again)."""
+    with store.begin() as conn:
+        for table in (OFFERS, INTENTS, DAYS, INTENT_DAYS):
+            conn.execute(delete(table))
+        conn.execute(delete(CONVERSATIONS))
+        conn.execute(
+            update(STATE_TABLE)
+            .where(STATE_TABLE.c.name == STATE)
+            .values(last_event_id=0, updated_at=utcnow())
+        )
+
+
+def rebuild(
+    store: Engine, tracker: Engine, batch_size: int = BATCH, progress: Progress | None = None
+) -> IndexRun:
+    """The index from scratch, from every row of ``events``."""
+    clear(store)
+    return catch_up(store, tracker, batch_size, progress)
+
+
+def forget(store: Engine, sender_id: str) -> bool:
+    """Drop one conversation from the index (after its events were erased)."""
+    with store.begin() as conn:
+        ids = list(conn.scalars(select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.sender_id == sender_id)))
+        counted = conn.execute(
+            select(INTENTS.c.intent, INTENTS.c.day, INTENTS.c.turns).where(INTENTS.c.conversation_id.in_(ids))
+        ).all()
+        if counted:  # its turns leave the per-day intent totals
+            conn.execute(
+                update(INTENT_DAYS)
+                .where(INTENT_DAYS.c.intent == bindparam("b_intent"), INTENT_DAYS.c.day == bindparam("b_day"))
+                .values(turns=INTENT_DAYS.c.turns - bindparam("b_turns")),
+                [{"b_intent": i, "b_day": d, "b_turns": n} for i, d, n in counted],
+            )
+        for table in (OFFERS, INTENTS, DAYS):
+            conn.execute(delete(table).where(table.c.conversation_id.in_(ids)))
+        conn.execute(delete(CONVERSATIONS).where(CONVERSATIONS.c.id.in_(ids)))
+    return bool(ids)

@@ -1,0 +1,81 @@
+"""What every console API route stands on: the console's databases and who is asking.
+
+``logged_in`` is the gate of every route but login: no live session cookie is a 401; an unsafe
+method (POST, PUT, PATCH, DELETE) without the session's CSRF token in ``X-CSRF-Token`` is a 403.
+``admin`` adds the role check (403 for marketers).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy import Engine
+
+from smartmkt.console import index, sessions
+from smartmkt.settings import Settings
+from smartmkt.store.db import make_engine
+
+CATCH_UP_BATCHES = 10  # at most 50,000 new events indexed inside one request; the rest next time
+
+
+@dataclass
+class ConsoleBackend:
+    """The store and the tracker store (the same database by default), owned by one app."""
+
+    settings: Settings
+    store: Engine = field(init=False)
+    tracker: Engine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = make_engine(self.settings.resolved_database_url)
+        same = self.settings.resolved_tracker_url.split("?")[0] == self.settings.resolved_database_url
+        self.tracker = self.store if same else make_engine(self.settings.resolved_tracker_url)
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(hours=self.settings.console_session_hours)
+
+    def catch_up(self) -> index.IndexRun:
+        """Fold Rasa's new events into the conversation index before a query reads it."""
+        return index.catch_up(self.store, self.tracker, max_batches=CATCH_UP_BATCHES)
+
+
+_lock = threading.Lock()
+
+
+def backend(request: Request) -> ConsoleBackend:
+    state = request.app.state
+    with _lock:
+        if getattr(state, "console", None) is None:
+            state.console = ConsoleBackend(state.smartmkt.settings)
+    return state.console  # type: ignore[no-any-return]
+
+
+Backend = Annotated[ConsoleBackend, Depends(backend)]
+
+
+def logged_in(request: Request, console: Backend) -> sessions.LoggedIn:
+    session = sessions.find(console.store, request.cookies.get(sessions.COOKIE))
+    if session is None:
+        raise HTTPException(401, "log in first")
+    if request.method not in sessions.SAFE_METHODS and not session.csrf_matches(
+        request.headers.get(sessions.CSRF_HEADER)
+    ):
+        raise HTTPException(403, f"missing or wrong {sessions.CSRF_HEADER} header")
+    return session
+
+
+LoggedIn = Annotated[sessions.LoggedIn, Depends(logged_in)]
+
+
+def admin(session: LoggedIn) -> sessions.LoggedIn:
+    if not session.user.is_admin:
+        raise HTTPException(403, "only an admin can do this")
+    return session
+
+
+Admin = Annotated[sessions.LoggedIn, Depends(admin)]
