@@ -4,6 +4,9 @@ apply each event once, gaps in event ids are waited for and then passed, and the
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +23,7 @@ from smartmkt.console.events import RASA_EVENTS
 from smartmkt.console.reviews import save
 from smartmkt.nlu.data import load_nlu_file
 from smartmkt.settings import Settings
+from smartmkt.training import bot_python
 
 DAY = 1_772_445_600.0  # 2026-03-02 10:00 UTC
 
@@ -249,3 +253,15 @@ def test_export_reviewed_writes_rasa_nlu_yaml(
     assert {(s.start, s.end) for s in examples[(texts[1], "ask_recommendation")].entities} == {(25, 28)}
     stdout = cli_env.invoke(app, ["nlu", "export-reviewed"])
     assert stdout.exit_code == 0 and 'version: "3.1"' in stdout.stdout
+
+    # Rasa itself accepts the bot's data with the export added (warnings fail, as in make test)
+    project = tmp_path / "bot"
+    shutil.copytree(bot_dir / "data", project / "data")
+    for name in ("domain.yml", "config.yml"):
+        shutil.copy(bot_dir / name, project / name)
+    shutil.copy(out, project / "data" / "nlu" / "reviewed.yml")
+    validate = [str(bot_python(base_settings)), "-m", "rasa", "data", "validate", "--domain", "domain.yml"]
+    validate += ["--data", "data", "--config", "config.yml", "--fail-on-warnings"]
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    checked = subprocess.run(validate, cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
