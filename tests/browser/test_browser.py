@@ -1,0 +1,376 @@
+"""The web chat and the marketer console in a real browser: Debian's chromium driven by
+Playwright (never a browser Playwright downloads), against the real Rasa server, action server
+and app on free ports (``web_stack``: their own copy of the demo store).
+
+The tests in this module follow one customer's visit and then the marketer who reviews it, so
+they run in file order and share one browser context (its localStorage is the chat's memory).
+Screenshots land in test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+
+from smartmkt.console.users import create_user
+from smartmkt.speech.tts import wav_file
+from smartmkt.stack import RunningStack
+from smartmkt.store.db import make_engine
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+XSS = "<img src=x onerror=alert(1)>"
+REPLY_TIMEOUT_MS = 60_000
+MARKETER = ("marketer@shop.example", "a long enough password")
+
+
+@dataclass
+class Tab:
+    """A page and what it did that a test must check: dialogs (alert...) and script errors."""
+
+    page: Page
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, context: BrowserContext) -> Tab:
+        tab = cls(context.new_page())
+        tab.page.on("dialog", lambda d: (tab.dialogs.append(d.message), d.dismiss()))
+        tab.page.on("pageerror", lambda e: tab.errors.append(str(e)))
+        return tab
+
+    def shot(self, name: str, full_page: bool = True) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / name
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+
+@pytest.fixture(scope="module")
+def pw() -> Iterator[Playwright]:
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(pw: Playwright) -> Iterator[Browser]:
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def chat(browser: Browser, web_stack: RunningStack) -> Iterator[Tab]:
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    tab = Tab.open(context)
+    yield tab
+    context.close()
+
+
+def connected(page: Page) -> None:
+    expect(page.locator("body")).to_have_attribute("data-connected", "true", timeout=REPLY_TIMEOUT_MS)
+
+
+def say(page: Page, text: str) -> None:
+    """Types a message and sends it with Enter; waits until the bot's answer is on the page."""
+    bot_before = page.locator(".from-bot").count()
+    page.locator("#chat-input").fill(text)
+    page.locator("#chat-input").press("Enter")
+    expect(page.locator(".from-customer .msg-text").last).to_have_text(text)
+    expect(page.locator(".from-bot")).to_have_count(bot_before + 1, timeout=REPLY_TIMEOUT_MS)
+
+
+def last_bot(page: Page) -> str:
+    return page.locator(".from-bot").last.inner_text()
+
+
+def card_titles(section) -> list[str]:  # type: ignore[no-untyped-def]
+    return [t.strip() for t in section.locator(".card-title").all_inner_texts()]
+
+
+def pick_customer(page: Page, customer: str) -> None:
+    page.get_by_label("Customer number (1 to 943)").fill(customer)
+    page.get_by_role("button", name="Switch to this customer").click()
+    expect(page.locator("#customer-now")).to_have_text(f"You are chatting as demo customer {customer}.")
+    connected(page)
+
+
+# --- the customer's visit ---------------------------------------------------------------------
+def test_customer_42_gets_product_cards_and_quick_replies_work(chat: Tab, web_stack: RunningStack) -> None:
+    page = chat.page
+    page.goto(web_stack.settings.app_url + "/")
+    pick_customer(page, "42")
+    expect(page.locator(".from-bot").first).to_contain_text("Welcome back", timeout=REPLY_TIMEOUT_MS)
+
+    # the typing indicator shows while the bot works (watched from before the message is sent)
+    page.evaluate(
+        """() => { window.__typingSeen = false;
+        new MutationObserver(() => { if (document.getElementById('typing').classList.contains('on'))
+          window.__typingSeen = true; }).observe(document.getElementById('typing'), {attributes: true}); }"""
+    )
+    say(page, "can you recommend a comedy?")
+    assert page.evaluate("window.__typingSeen") is True
+
+    first = page.locator(".recs").last
+    expect(first.locator(".card").first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    assert first.locator(".card").count() >= 3
+    for card in first.locator(".card").all():
+        assert card.locator(".card-title").inner_text().strip()
+        assert "Comedy" in card.locator(".card-meta").inner_text()
+        assert re.search(r"\$\d+\.\d\d", card.locator(".card-price").inner_text())
+    offer_card = first.locator(".card.has-offer")
+    expect(offer_card).to_have_count(1)  # the policy's one offer, on the top pick
+    badge = offer_card.locator(".badge").inner_text()
+    assert re.fullmatch(r"\d+% off until [A-Z][a-z]{2} \d{1,2}", badge.strip()), badge
+    # the text reply keeps its intro and offer line; the list itself is the cards
+    assert "Special offer for you" in last_bot(page)
+    assert not re.search(r"^\d+\. ", last_bot(page), re.MULTILINE)
+    chat.shot("chat-42-cards.png")
+
+    # "show more like this": a new set of titles like it, without it
+    liked = card_titles(first)[0]
+    first.locator(".card").first.get_by_role("button", name=f"Show more like this: {liked}").click()
+    expect(page.locator(".from-customer .msg-text").last).to_have_text(f"Show more like {liked}")
+    expect(page.locator(".recs")).to_have_count(2, timeout=REPLY_TIMEOUT_MS)
+    more = page.locator(".recs").last
+    assert liked not in card_titles(more)
+
+    # "add to cart" buys that title (the bot has no separate cart step)
+    chosen_card = (
+        more.locator(".card.has-offer")
+        if more.locator(".card.has-offer").count()
+        else more.locator(".card").first
+    )
+    chosen = chosen_card.locator(".card-title").inner_text().strip()
+    bot_before = page.locator(".from-bot").count()
+    chosen_card.get_by_role("button", name=f"Add to cart: {chosen}").click()
+    expect(page.locator(".from-bot")).to_have_count(bot_before + 1, timeout=REPLY_TIMEOUT_MS)
+    assert "I've ordered " + chosen in last_bot(page)
+
+    # "no thanks" with nothing pending: the bot says fine and asks what else
+    bot_before = page.locator(".from-bot").count()
+    more.locator(".card").nth(1).get_by_role("button", name=re.compile("^No thanks")).click()
+    expect(page.locator(".from-bot")).to_have_count(bot_before + 1, timeout=REPLY_TIMEOUT_MS)
+    assert "No problem" in last_bot(page)
+    assert not chat.dialogs and not chat.errors
+
+
+def test_a_reload_keeps_the_conversation(chat: Tab) -> None:
+    page = chat.page
+    before = page.locator("#log > *").count()
+    texts = page.locator(".msg").all_inner_texts()
+    page.reload()
+    connected(page)
+    expect(page.locator("#customer-now")).to_have_text("You are chatting as demo customer 42.")
+    expect(page.locator("#log > *")).to_have_count(before)
+    assert page.locator(".msg").all_inner_texts() == texts
+    # and the bot remembers too: the same customer and the same Rasa conversation
+    say(page, "what did I order?")
+    assert "order" in last_bot(page).lower()
+
+
+def test_html_in_a_message_is_shown_as_text(chat: Tab) -> None:
+    page = chat.page
+    say(page, XSS)
+    expect(page.locator(".from-customer .msg-text").last).to_have_text(XSS)
+    assert page.locator("#log img").count() == 0
+    page.wait_for_timeout(500)  # an <img src=x> would have failed to load by now
+    assert chat.dialogs == [] and not chat.errors
+
+
+def test_phone_width_has_no_horizontal_overflow(chat: Tab) -> None:
+    page = chat.page
+    page.set_viewport_size({"width": 375, "height": 812})
+    try:
+        page.wait_for_timeout(300)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        sticking_out = page.evaluate(
+            """() => [...document.querySelectorAll('body *')]
+              .filter(e => !e.closest('.visually-hidden') && !e.classList.contains('skip-link'))
+              .filter(e => { const r = e.getBoundingClientRect(); return r.width && r.right > 375.5; })
+              .map(e => e.tagName + '.' + e.className)"""
+        )
+        assert sticking_out == []
+        page.locator("#log").evaluate("log => { log.scrollTop = log.scrollHeight - 900; }")
+        chat.shot("chat-phone-375.png", full_page=False)  # the chat's height follows the viewport
+    finally:
+        page.set_viewport_size({"width": 1100, "height": 900})
+
+
+def test_keyboard_only(chat: Tab) -> None:
+    page = chat.page
+    page.reload()
+    connected(page)
+    # the first Tab stop is the skip link, and it lands in the message box
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "chat-input"
+    # from the top of the page, Tab alone reaches the message box (through the cards' buttons)
+    page.evaluate("document.activeElement.blur()")
+    for _ in range(300):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "chat-input":
+            break
+    assert page.evaluate("document.activeElement.id") == "chat-input"
+    bot_before = page.locator(".from-bot").count()
+    page.keyboard.type("thank you")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "send"
+    page.keyboard.press("Enter")
+    expect(page.locator(".from-customer .msg-text").last).to_have_text("thank you")
+    expect(page.locator(".from-bot")).to_have_count(bot_before + 1, timeout=REPLY_TIMEOUT_MS)
+    # a card's quick reply by keyboard: focus it, press Enter
+    button = page.locator(".recs").last.get_by_role("button", name=re.compile("^No thanks")).first
+    button.focus()
+    bot_before = page.locator(".from-bot").count()
+    page.keyboard.press("Enter")
+    expect(page.locator(".from-bot")).to_have_count(bot_before + 1, timeout=REPLY_TIMEOUT_MS)
+    assert page.evaluate("document.activeElement.id") == "chat-input"  # back to typing
+
+
+# --- the marketer reviews it ----------------------------------------------------------------------
+def test_console_finds_the_conversation_and_shows_intent_and_offer(
+    browser: Browser, web_stack: RunningStack
+) -> None:
+    engine = make_engine(web_stack.settings.resolved_database_url)
+    create_user(engine, *MARKETER, role="marketer")
+    engine.dispose()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = Tab.open(context)
+    page = tab.page
+    app = web_stack.settings.app_url
+
+    page.goto(app + "/console/conversations")
+    expect(page).to_have_url(re.compile(r"/console/login\?next="))
+    page.get_by_label("E-mail").fill(MARKETER[0])
+    page.get_by_label("Password").fill("wrong password, surely")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#login-status")).to_have_text("Wrong e-mail or password.")
+    page.get_by_label("Password").fill(MARKETER[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/console/conversations$"))
+    expect(page.locator("#console-nav")).to_contain_text(MARKETER[0])
+    expect(page.get_by_role("link", name="Users")).to_have_count(0)  # admins only
+
+    page.get_by_label("Customer id").fill("42")
+    page.get_by_label("Intent").select_option("ask_recommendation")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page).to_have_url(re.compile(r"customer=42"))
+    rows = page.locator("#results tbody tr[data-sender]")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("ask_recommendation")
+    csv_link = page.get_by_role("link", name="Export CSV").get_attribute("href") or ""
+    assert "customer=42" in csv_link and "intent=ask_recommendation" in csv_link
+    tab.shot("console-conversations.png")
+
+    rows.first.get_by_role("link", name="42").click()
+    expect(page).to_have_url(re.compile(r"/console/conversations/42$"))
+    expect(page.locator("#title")).to_have_text("Conversation with customer 42")
+    asked = page.locator(".turn.customer", has_text="can you recommend a comedy?")
+    expect(asked).to_have_count(1)
+    expect(asked.locator(".facts")).to_contain_text("ask_recommendation")
+    expect(asked.locator(".facts")).to_contain_text(re.compile(r"\d+\.\d% confidence"))
+    offered = page.locator(".turn.bot", has_text="Special offer for you").first
+    expect(offered.locator(".facts")).to_contain_text(re.compile(r"% off"))
+    outcome = re.compile(r"shown|accepted|declined|withdrawn")
+    expect(offered.locator(".facts .tag.offer")).to_have_text(outcome)
+    expect(offered.locator(".facts")).to_contain_text("Recommended")
+
+    # the HTML message from the chat is text here too
+    xss_turn = page.locator(".turn.customer .turn-text", has_text="onerror")
+    expect(xss_turn).to_have_text(XSS)
+    assert page.locator("#turns img").count() == 0
+    page.wait_for_timeout(500)
+    tab.shot("console-transcript.png")
+
+    # NLU review: mark the right intent (and an entity) for the comedy request
+    asked.get_by_text("Review NLU").click()
+    expect(asked.get_by_label("Correct intent")).to_have_value("ask_recommendation")  # the NLU's, to correct
+    asked.get_by_label("Correct intent").select_option("ask_recommendation")
+    for remove in asked.get_by_role("button", name=re.compile("^Remove")).all():  # what the NLU found
+        remove.click()
+    expect(asked.locator(".entity-row")).to_have_count(0)
+    asked.get_by_role("button", name="Add an entity").click()
+    asked.locator(".entity-row").last.get_by_label("Type").select_option("category")
+    asked.locator(".entity-row").last.get_by_label("Words in the message").fill("comedy")
+    asked.get_by_role("button", name="Save review").click()
+    expect(asked.locator(".review-form .status")).to_have_text(re.compile(r"^Saved: ask_recommendation"))
+    page.goto(app + "/console/nlu-reviews")
+    expect(page.locator("#reviews")).to_contain_text("can you recommend a comedy?")
+
+    page.goto(app + "/console/dashboard")
+    expect(page.locator("#kpis")).to_contain_text("Offers made")
+    assert page.evaluate("typeof Chart === 'function' && !!Chart.getChart('c-days')")
+    tab.shot("console-dashboard.png")
+    assert tab.dialogs == [] and not tab.errors
+    context.close()
+
+
+# --- push to talk -----------------------------------------------------------------------------------
+def test_push_to_talk_shows_the_transcript_and_the_reply(
+    pw: Playwright, web_stack: RunningStack, tmp_path: Path
+) -> None:
+    """Chromium's fake microphone plays an espeak-ng recording once; the mic button is held
+    while it plays. The page records it with MediaRecorder (webm/opus) and posts it to /voice."""
+    spoken = wav_file(tmp_path / "spoken.wav", "can you recommend a comedy under ten dollars")
+    padded = tmp_path / "ask.wav"  # 0.3 s before, 2 s after: the whole request is recorded
+    subprocess.run(["sox", str(spoken), "-r", "48000", str(padded), "pad", "0.3", "2"], check=True)
+    browser = pw.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={padded}%noloop",
+        ],
+    )
+    try:
+        context = browser.new_context(viewport={"width": 1100, "height": 900})
+        context.grant_permissions(["microphone"], origin=web_stack.settings.app_url)
+        tab = Tab.open(context)
+        page = tab.page
+        page.goto(web_stack.settings.app_url + "/")
+        page.get_by_role("button", name="New customer").click()
+        connected(page)
+        expect(page.locator(".from-bot").first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+
+        # sound on: the replies go to speechSynthesis (recorded here; headless has no speakers)
+        page.evaluate(
+            "() => { window.__spoken = []; speechSynthesis.speak = (u) => window.__spoken.push(u.text); }"
+        )
+        page.get_by_label("Read replies aloud").check()
+
+        mic = page.locator("#mic")
+        mic.hover()
+        page.mouse.down()
+        expect(mic).to_have_attribute("aria-pressed", "true")
+        page.wait_for_timeout(4500)  # the recording is ~2.5 s of speech in 4.8 s
+        page.mouse.up()
+        expect(mic).to_have_attribute("aria-pressed", "false")
+        transcript = page.locator(".from-customer .msg-text").last
+        expect(transcript).to_contain_text(re.compile("comedy", re.I), timeout=REPLY_TIMEOUT_MS)
+        expect(page.locator(".recs .card").first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+        spoken = page.evaluate("window.__spoken")
+        assert any("Special offer" in text for text in spoken), spoken  # the welcome offer, read aloud
+        tab.shot("chat-voice.png")
+        assert tab.dialogs == [] and not tab.errors
+        context.close()
+    finally:
+        browser.close()
