@@ -81,11 +81,12 @@ def catalog_titles(engine: Engine) -> list[str]:
 
 
 def _reuse(settings: Settings, kind: str, target: Path, fingerprint: str, gated: bool = True) -> bool:
-    """True when ``target`` is served already. Otherwise a copy from the local model cache (same
-    fingerprint: same inputs, code and seed) saves the training; a gated kind then still goes
-    through the promotion gate, an ungated one is served at once."""
+    """True when ``target`` is served already (with its held-out figures). Otherwise a copy from
+    the local model cache (same fingerprint: same inputs, code and seed) saves the training; a
+    gated kind then still goes through the promotion gate, an ungated one is served at once."""
     if registry.is_current(settings.models_dir, kind, fingerprint):
-        return True
+        # one served from before metadata.json existed goes through the gate once for its figures
+        return not gated or registry.read_metadata(target) is not None
     restored = not target.exists() and registry.restore_from_cache(settings.model_cache_dir, kind, target)
     if restored and not gated:
         registry.record(settings.models_dir, kind, target, fingerprint, restored_from_cache=True)

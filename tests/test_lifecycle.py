@@ -179,6 +179,11 @@ def test_the_training_gate_compares_on_the_same_held_out_data(
     assert served.promoted and served.metrics["auc"] > 0.75
     meta = registry.read_metadata(served.path)
     assert meta is not None and meta.data_fingerprint and meta.params["seed"] == 7 and meta.created_at
+    registry.metadata_path(served.path).unlink()  # as if served from before metadata.json existed
+    again = train_purchase_model(settings, demo_engine)  # gated again for its figures, not retrained
+    refigured = registry.read_metadata(served.path)
+    assert again.reused and again.promoted and refigured is not None
+    assert refigured.metrics["auc"] == pytest.approx(meta.metrics["auc"])
 
     days = purchase_days(demo_engine)
     split = scoring.holdout_split(days, settings.purchase_horizon_days)
