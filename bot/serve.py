@@ -1,5 +1,5 @@
-"""Start Rasa (``rasa run ...``) with one performance fix and three socket.io channel fixes;
-runs in the bot environment.
+"""Start Rasa (``rasa run ...``) with one performance fix, three socket.io channel fixes and the
+reliability fixes below; runs in the bot environment.
 
 Rasa 3.6 validates every action-server response with ``jsonschema.validate(result, schema)``,
 which re-checks the (large, constant) events schema against the JSON-Schema meta-schema on
@@ -17,10 +17,42 @@ The socket.io channel (the web chat) does not work as shipped on this Python and
 - Sanic 21.12 passes bare coroutines to ``asyncio.wait``, which Python 3.11 refuses: every
   websocket upgrade failed. Its websocket module gets a ``wait`` that wraps them in tasks.
 
+Reliability (the faults are tested in tests/test_faults.py):
+- Action server down, restarting, hanging or failing: Rasa 3.6 logs the error and says nothing, so
+  the customer met silence. Here a connection refused is tried again twice (0.2 s, then 0.5 s:
+  the request never reached the server, so nothing can run twice), a call gets
+  ``SMARTMKT_ACTION_TIMEOUT_S`` (default 20 s; Rasa's was 5 minutes), and when any custom action
+  failed while handling a message, the bot ends its answer with the domain's
+  ``utter_service_unavailable`` (once). The next message calls the action server again, so the
+  bot recovers by itself.
+- NLU app down or hanging: Rasa answers its fallback (``utter_default``); its parse request gets
+  ``SMARTMKT_NLU_TIMEOUT_S`` (default 10 s; Rasa's aiohttp session waited 5 minutes).
+- Tracker store briefly unavailable (PostgreSQL restarting, SQLite locked past its busy
+  timeout): Rasa reads and writes are retried with exponential backoff for up to
+  ``SMARTMKT_DB_RETRY_S`` (default 30 s). Without this Rasa's FailSafeTrackerStore answered a
+  failed read with an empty conversation (slots forgotten) and kept a failed write in memory,
+  never in the database (events lost). Pooled PostgreSQL connections are pinged before use, so
+  connections a database restart killed are replaced rather than failing a turn.
+
 Usage: python serve.py run --model ... (any ``rasa`` arguments).
 """
 
-from typing import Any
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+log = logging.getLogger("smartmkt.serve")
+T = TypeVar("T")
+
+SERVICE_UNAVAILABLE = "utter_service_unavailable"
+CONNECT_RETRIES_S = (0.2, 0.5)
+
+
+def _env_seconds(name: str, default: float) -> float:
+    return float(os.environ.get(name) or default)
 
 
 def _install_cached_action_validation() -> None:
@@ -74,9 +106,170 @@ def _install_socketio_fixes() -> None:
     impl.asyncio = patched
 
 
+def _install_action_server_fallback() -> None:
+    import contextvars
+
+    import aiohttp
+    from rasa.core.actions import action as rasa_action
+    from rasa.core.actions.action import ActionExecutionRejection, RemoteAction, create_bot_utterance
+    from rasa.core.processor import MessageProcessor
+
+    rasa_action.DEFAULT_REQUEST_TIMEOUT = _env_seconds("SMARTMKT_ACTION_TIMEOUT_S", 20)  # read per call
+    # the custom actions that failed while Rasa handles one customer message
+    failed: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("failed", default=None)
+    run_action, prediction_loop = RemoteAction.run, MessageProcessor._run_prediction_loop
+
+    def never_connected(exc: BaseException | None) -> bool:
+        while exc is not None:
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                return True
+            exc = exc.__cause__ or exc.__context__
+        return False
+
+    async def run(self: Any, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> list[Any]:
+        for delay in (*CONNECT_RETRIES_S, None):
+            try:
+                return await run_action(self, output_channel, nlg, tracker, domain)
+            except ActionExecutionRejection:
+                raise  # the action server's own "not now" (e.g. a form rejecting a slot)
+            except Exception as exc:
+                if delay is not None and never_connected(exc):
+                    await asyncio.sleep(delay)
+                    continue
+                log.error("custom action %s failed (%s: %s)", self.name(), type(exc).__name__, exc)
+                failures = failed.get()
+                if failures is not None:
+                    failures.append(self.name())
+                return []
+        raise AssertionError("unreachable")
+
+    async def _run_prediction_loop(self: Any, output_channel: Any, tracker: Any) -> None:
+        """Rasa's loop; then, if a custom action failed on the way, one apology (a form's
+        validation can fail and then be rejected, so the apology is said here, at the end)."""
+        token = failed.set([])
+        try:
+            await prediction_loop(self, output_channel, tracker)
+            failures = failed.get()
+        finally:
+            failed.reset(token)
+        if not failures:
+            return
+        draft = await self.nlg.generate(SERVICE_UNAVAILABLE, tracker, output_channel.name())
+        if not draft:  # a model trained before the response existed
+            draft = {"text": "Sorry, part of the shop isn't answering right now. Please try again soon."}
+        draft["utter_action"] = SERVICE_UNAVAILABLE
+        apology = create_bot_utterance(draft)
+        tracker.update(apology)
+        await output_channel.send_response(tracker.sender_id, apology.message())
+        log.warning("told %s the service is unavailable (%s failed)", tracker.sender_id, ", ".join(failures))
+
+    RemoteAction.run = run
+    MessageProcessor._run_prediction_loop = _run_prediction_loop
+
+
+def _install_nlu_timeout() -> None:
+    import aiohttp
+    from rasa.core import constants
+    from rasa.core.http_interpreter import RasaNLUHttpInterpreter
+    from rasa.utils.endpoints import EndpointConfig
+
+    timeout = aiohttp.ClientTimeout(total=_env_seconds("SMARTMKT_NLU_TIMEOUT_S", 10))
+
+    def __init__(self: Any, endpoint_config: Any = None) -> None:
+        self.session = aiohttp.ClientSession(timeout=timeout)
+        self.endpoint_config = endpoint_config or EndpointConfig(constants.DEFAULT_SERVER_URL)
+
+    RasaNLUHttpInterpreter.__init__ = __init__
+
+
+async def _retrying(what: str, attempt: Callable[[], Awaitable[T]], budget_s: float) -> T:
+    """``attempt()`` again with exponential backoff (0.1 s doubling to 2 s) while the database
+    is unreachable or locked, for up to ``budget_s``; then the last error."""
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+    deadline, delay, failures = time.monotonic() + budget_s, 0.1, 0
+    while True:
+        try:
+            result = await attempt()
+        except (DBAPIError, DisconnectionError) as exc:  # not e.g. an IntegrityError: that is no outage
+            transient = isinstance(exc, (OperationalError, InterfaceError, DisconnectionError)) or bool(
+                getattr(exc, "connection_invalidated", False)
+            )
+            failures += 1
+            if not transient or time.monotonic() + delay > deadline:
+                log.error("tracker store: %s failed %d times, giving up: %s", what, failures, exc)
+                raise
+            log.warning("tracker store: %s failed (%s); retrying in %.1f s", what, type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        else:
+            if failures:
+                log.warning("tracker store: %s succeeded after %d retries", what, failures)
+            return result
+
+
+def _install_tracker_store_retries() -> None:
+    import json
+
+    from rasa.core import tracker_store
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+    budget = _env_seconds("SMARTMKT_DB_RETRY_S", 30)
+    engine_kwargs = tracker_store.create_engine_kwargs
+
+    def create_engine_kwargs(url: Any) -> dict[str, Any]:
+        return {**engine_kwargs(url), "pool_pre_ping": True}
+
+    tracker_store.create_engine_kwargs = create_engine_kwargs
+    retrieve, keys = SQLTrackerStore._retrieve, SQLTrackerStore.keys
+
+    async def _retrieve(self: Any, sender_id: str, fetch_events_from_all_sessions: bool) -> Any:
+        def read() -> Awaitable[Any]:
+            return retrieve(self, sender_id, fetch_events_from_all_sessions)
+
+        return await _retrying(f"reading {sender_id!r}", read, budget)
+
+    async def keys_retrying(self: Any) -> Any:
+        return await _retrying("listing conversations", lambda: keys(self), budget)
+
+    def store_new_events(self: Any, tracker: Any) -> None:
+        """Rasa 3.6.21's SQLTrackerStore.save without the event broker: one transaction that
+        adds the events the database does not hold yet (so it can simply run again)."""
+        with self.session_scope() as session:
+            for event in self._additional_events(session, tracker):
+                data = event.as_dict()
+                session.add(
+                    self.SQLEvent(
+                        sender_id=tracker.sender_id,
+                        type_name=event.type_name,
+                        timestamp=data.get("timestamp"),
+                        intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                        action_name=data.get("name"),
+                        data=json.dumps(data),
+                    )
+                )
+            session.commit()
+
+    async def save(self: Any, tracker: Any) -> None:
+        await self.stream_events(tracker)  # once, before the retried write, as Rasa does
+
+        async def write() -> None:
+            store_new_events(self, tracker)
+
+        await _retrying(f"saving {tracker.sender_id!r}", write, budget)
+
+    SQLTrackerStore._retrieve = _retrieve
+    SQLTrackerStore.keys = keys_retrying
+    SQLTrackerStore.save = save
+
+
 if __name__ == "__main__":
     from rasa.__main__ import main
 
     _install_cached_action_validation()
     _install_socketio_fixes()
+    _install_action_server_fallback()
+    _install_nlu_timeout()
+    _install_tracker_store_retries()
     main()

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     tracker_db: str = ""  # empty: the store's database
     tracker_url: str = ""  # a full URL wins over dialect + db
     tracker_busy_timeout_s: float = 30.0  # SQLite: how long Rasa waits for another writer
+    # Faults (bot/serve.py, smartmkt/store/db.py): how long Rasa waits for an action (then says
+    # utter_service_unavailable) and for the NLU (then its fallback); how long Rasa's tracker
+    # store and smartmkt's connections to a database server retry, with backoff, while it is down.
+    action_timeout_s: float = 20.0
+    nlu_timeout_s: float = 10.0
+    db_retry_s: float = 30.0
+    db_connect_retry_s: float = 8.0
 
     # Marketer console: session length, the Secure cookie flag (on behind HTTPS), and the NLU
     # confidence under which a conversation counts as "low confidence" in the console's filter.

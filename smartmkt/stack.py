@@ -5,11 +5,13 @@ Each process logs to its own file under ``log_dir``; on exit all are terminated 
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from smartmkt.services import ServiceSpec, service_specs, wait_healthy
@@ -27,6 +29,7 @@ class RunningStack:
     settings: Settings
     processes: dict[str, subprocess.Popen[bytes]]
     log_dir: Path
+    specs: dict[str, ServiceSpec] = field(default_factory=dict)
 
     @property
     def rest_url(self) -> str:
@@ -38,6 +41,34 @@ class RunningStack:
     def alive(self) -> dict[str, bool]:
         return {name: proc.poll() is None for name, proc in self.processes.items()}
 
+    def stop(self, name: str, kill: bool = False) -> None:
+        """Stop one service: SIGTERM (a clean shutdown), or with ``kill`` SIGKILL to the service
+        and every process it started (a crash)."""
+        proc = self.processes[name]
+        if proc.poll() is None:
+            if kill:
+                os.killpg(proc.pid, signal.SIGKILL)  # each service leads its own session
+            else:
+                proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def start(self, name: str, timeout: float = 300.0) -> None:
+        """Start a stopped service again (its log continues) and wait until it is healthy."""
+        spec = self.specs[name]
+        if self.processes[name].poll() is None:
+            raise RuntimeError(f"{name} is still running")
+        self.processes[name] = _start(spec, self.log_dir, append=True)
+        if not wait_healthy([spec.health_url], timeout=timeout)[spec.health_url]:
+            raise RuntimeError(f"{name} not healthy again within {timeout:g} s; see {self.log_dir}")
+
+    def restart(self, name: str, kill: bool = False, timeout: float = 300.0) -> None:
+        self.stop(name, kill=kill)
+        self.start(name, timeout=timeout)
+
 
 def with_free_ports(settings: Settings) -> Settings:
     return settings.model_copy(
@@ -45,11 +76,16 @@ def with_free_ports(settings: Settings) -> Settings:
     )
 
 
-def _start(spec: ServiceSpec, log_dir: Path) -> subprocess.Popen[bytes]:
-    log = (log_dir / f"{spec.name}.log").open("wb")
-    return subprocess.Popen(
-        spec.command, cwd=spec.cwd, env=spec.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+def _start(spec: ServiceSpec, log_dir: Path, append: bool = False) -> subprocess.Popen[bytes]:
+    with (log_dir / f"{spec.name}.log").open("ab" if append else "wb") as log:  # the child keeps its copy
+        return subprocess.Popen(
+            spec.command,
+            cwd=spec.cwd,
+            env=spec.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 @contextmanager
@@ -58,7 +94,7 @@ def running_stack(settings: Settings, log_dir: Path, timeout: float = 300.0) -> 
     log_dir.mkdir(parents=True, exist_ok=True)
     specs = service_specs(settings)
     processes = {spec.name: _start(spec, log_dir) for spec in specs}
-    stack = RunningStack(settings, processes, log_dir)
+    stack = RunningStack(settings, processes, log_dir, {spec.name: spec for spec in specs})
     try:
         ready = wait_healthy([s.health_url for s in specs], timeout=timeout)
         if not all(ready.values()):
