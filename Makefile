@@ -86,8 +86,8 @@ pytest: train
 	  SMARTMKT_TEST_POSTGRES_URL=$$url $(VENV)/bin/pytest; rc=$$?; bash .ci/postgres stop; exit $$rc
 
 lint: setup
-	$(VENV)/bin/ruff check smartmkt actions tests bot/serve.py
-	$(VENV)/bin/ruff format --check smartmkt actions tests bot/serve.py
+	$(VENV)/bin/ruff check smartmkt actions tests bot/serve.py bot/redacting_store.py
+	$(VENV)/bin/ruff format --check smartmkt actions tests bot/serve.py bot/redacting_store.py
 	$(VENV)/bin/mypy smartmkt actions
 
 test: lint validate story-test pytest

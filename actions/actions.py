@@ -343,9 +343,14 @@ class ActionEraseData(Action):
         if tracker.get_slot("erasure_confirmed") is not True:
             dispatcher.utter_message(response="utter_erasure_cancelled")
             return [SlotSet("erasure_confirmed", None)]
-        get_assistant().erase(customer_ref(tracker), requested_by="customer")
-        dispatcher.utter_message(
-            text="Your personal data has been deleted: profile, offers and consents, and your "
-            "orders are no longer linked to you. If you chat again you start as a new customer."
+        get_assistant().erase(
+            customer_ref(tracker), requested_by=f"customer:{channel(tracker)}", senders=[tracker.sender_id]
         )
+        dispatcher.utter_message(
+            text="Your personal data has been deleted: profile, offers, consents and our "
+            "conversations, and your orders are no longer linked to you. If you chat again you "
+            "start as a new customer."
+        )
+        # AllSlotsReset right after action_erase_data also tells Rasa's tracker store to write
+        # nothing of this turn (bot/redacting_store.py; smartmkt.privacy.rasa_events).
         return [AllSlotsReset()]

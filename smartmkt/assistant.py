@@ -7,6 +7,7 @@ offer, what gets stored) is the same whichever way a customer or a data person r
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -157,8 +158,7 @@ class ShopAssistant:
         )
 
     def open_offers(self, customer_ref: str) -> list[OfferView]:
-        if self.repo.is_opted_out(customer_ref):
-            return []
+        """The customer's open offers (none if they opted out of marketing)."""
         return self.repo.open_offers(customer_ref)
 
     def decline_offer(self, customer_ref: str, offer_id: int) -> bool:
@@ -181,5 +181,8 @@ class ShopAssistant:
     def opt_out(self, customer_ref: str, channel: str = "text") -> None:
         self.repo.opt_out(customer_ref, channel)
 
-    def erase(self, customer_ref: str, requested_by: str = "customer") -> dict[str, int]:
-        return self.repo.erase_customer(customer_ref, requested_by)
+    def erase(
+        self, customer_ref: str, requested_by: str = "customer", senders: Sequence[str] = ()
+    ) -> dict[str, int]:
+        """Erase the customer and their conversations (``senders``: the chat's sender ids)."""
+        return self.repo.erase_customer(customer_ref, requested_by, senders)

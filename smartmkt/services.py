@@ -45,6 +45,9 @@ def service_env(settings: Settings) -> dict[str, str]:
         "SMARTMKT_TRACKER_DIALECT": settings.tracker_dialect,
         "SMARTMKT_TRACKER_DB": settings.tracker_db,
         "SMARTMKT_TRACKER_URL": settings.rasa_tracker_url,
+        # What Rasa's tracker store masks (bot/redacting_store.py).
+        "SMARTMKT_REDACT": settings.redact,
+        "SMARTMKT_REDACT_PHONE_REGIONS": settings.redact_phone_regions,
         "SMARTMKT_ACTION_TIMEOUT_S": str(settings.action_timeout_s),
         "SMARTMKT_NLU_TIMEOUT_S": str(settings.nlu_timeout_s),
         "SMARTMKT_DB_RETRY_S": str(settings.db_retry_s),

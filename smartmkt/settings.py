@@ -9,8 +9,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartmkt.privacy.redact import DEFAULT_KINDS, DEFAULT_PHONE_REGIONS, parse_kinds, parse_regions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,6 +60,28 @@ class Settings(BaseSettings):
     console_session_hours: float = 8.0
     console_secure_cookie: bool = False
     console_low_confidence: float = 0.7
+
+    # Privacy (smartmkt/privacy): the kinds of personal data masked in conversations before Rasa's
+    # tracker store writes them and before the console shows them (email, card, phone, address;
+    # "all"; "none" turns masking off), the regions whose phone numbers are recognised without a
+    # "+" (the home region first), and how many days conversations are kept (`smartmkt retention
+    # run`; `smartmkt run` runs it every retention_interval_hours).
+    redact: str = DEFAULT_KINDS
+    redact_phone_regions: str = DEFAULT_PHONE_REGIONS
+    retention_days: int = Field(default=365, ge=1)
+    retention_interval_hours: float = Field(default=24.0, gt=0)
+
+    @field_validator("redact")
+    @classmethod
+    def _known_kinds(cls, value: str) -> str:
+        parse_kinds(value)  # a ValueError names the unknown kind
+        return value
+
+    @field_validator("redact_phone_regions")
+    @classmethod
+    def _region_codes(cls, value: str) -> str:
+        parse_regions(value)
+        return value
 
     # NLU: below this top-intent confidence the parse becomes ``nlu_fallback`` (ask to rephrase).
     nlu_fallback_threshold: float = 0.55

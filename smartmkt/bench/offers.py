@@ -11,6 +11,7 @@ Random targeting spends the same budget: customers in random order get the polic
 discount on their top product until the policy's spend is reached; averaged over 20 draws.
 Lift = the policy's conversion / random targeting's. This is an offline replay: the offers were
 never shown, so conversions measure whom the policy picks, not what the discount caused.
+Customers who opted out of marketing (their latest consent decision) visit in neither arm.
 """
 
 from __future__ import annotations
@@ -99,7 +100,9 @@ def run_offers_bench(
         [CatalogItem(p.id, p.title, p.year, p.genres, p.price_cents) for p in catalog],
         list(histories.values()),
     )
-    visitors = sorted(histories)
+    # Customers who opted out of marketing are never offered anything, by either arm.
+    opted_out = StoreRepository(engine).opted_out_customer_ids()
+    visitors = sorted(set(histories) - opted_out)
     random.Random(seed).shuffle(visitors)
     top = {c: recommender.recommend(histories[c], k=1) for c in visitors}
     made: list[tuple[int, int, int]] = []
@@ -139,6 +142,7 @@ def run_offers_bench(
         "dataset": "demo store (MovieLens-100k)",
         "window": f"{cutoff.date()}..{(end - timedelta(days=1)).date()} ({horizon_days} days)",
         "customers": len(visitors),
+        "opted_out_skipped": len(opted_out & set(histories)),
         "customers_buying_in_window": len(bought_any & set(visitors)),
         "policy": {**chosen, "by_rule": dict(rules)},
         "random_same_budget": random_rates,

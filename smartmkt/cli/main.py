@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from smartmkt.cli.console_commands import bench_console, console_app, nlu_app
+from smartmkt.cli.privacy_commands import customer_app, retention_app
 from smartmkt.cli.progress import console, counting_bars, progress_bars
 from smartmkt.settings import get_settings
 
@@ -47,6 +48,8 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(bot_app, name="bot")
 app.add_typer(console_app, name="console")
 app.add_typer(nlu_app, name="nlu")
+app.add_typer(customer_app, name="customer")
+app.add_typer(retention_app, name="retention")
 bench_app.command("console")(bench_console)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -741,8 +744,31 @@ def run_cmd(
         )
 
     threading.Thread(target=announce, daemon=True).start()
+    _schedule_retention(settings, specs)
     manager.loop()
     sys.exit(manager.returncode)
+
+
+def _schedule_retention(settings: Any, specs: list[Any]) -> Any:
+    """Conversations older than SMARTMKT_RETENTION_DAYS are purged once the services are up, then
+    every SMARTMKT_RETENTION_INTERVAL_HOURS (24), while `smartmkt run` runs (smartmkt.privacy)."""
+    from smartmkt.privacy.retention import DailyRetention, run_retention
+    from smartmkt.services import wait_healthy
+
+    def job() -> Any:
+        from smartmkt.cli.console_commands import _engines
+
+        store, tracker = _engines()
+        run = run_retention(store, tracker, settings.retention_days)
+        console.print(f"{run.summary()}; next run in {settings.retention_interval_hours:g} h", soft_wrap=True)
+        return run
+
+    def services_up() -> bool:  # Rasa has made its events table by then
+        return all(wait_healthy([s.health_url for s in specs]).values())
+
+    scheduler = DailyRetention(job, settings.retention_interval_hours * 3600, wait_for=services_up)
+    scheduler.start()
+    return scheduler
 
 
 # --- bench ------------------------------------------------------------------------------------

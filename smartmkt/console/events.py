@@ -21,6 +21,9 @@ from typing import Any
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
 
+from smartmkt.privacy.redact import Redactor, redactor
+from smartmkt.settings import get_settings
+
 FALLBACK_INTENT = "nlu_fallback"  # the NLU was unsure (smartmkt.nlu.parser)
 FALLBACK_ACTION = "action_default_fallback"  # the dialogue policy was unsure
 IGNORED_ACTIONS = frozenset({"action_listen", "action_session_start"})
@@ -100,14 +103,23 @@ def _entity(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _redactor() -> Redactor:
+    settings = get_settings()
+    return redactor(settings.redact, settings.redact_phone_regions)
+
+
 def customer_message(data: dict[str, Any], intent_name: str | None = None) -> CustomerMessage:
-    """A user event's text, channel, intent, confidence and entities."""
+    """A user event's text, channel, intent, confidence and entities, with personal data masked
+    (Rasa's tracker store writes it masked already; an event stored before masking was on, or by
+    another writer, is masked here, so the console never shows or indexes it)."""
     parse = data.get("parse_data") or {}
     metadata = {**(parse.get("metadata") or {}), **(data.get("metadata") or {})}
     intent = (parse.get("intent") or {}).get("name") or intent_name
-    entities = [_entity(e) for e in parse.get("entities") or [] if isinstance(e, dict)]
+    masked = _redactor().redaction(str(data.get("text") or ""))
+    raw_entities = [e for e in parse.get("entities") or [] if isinstance(e, dict)]
+    entities = [_entity(e) for e in _redactor().mask_entities(masked, raw_entities)]
     return CustomerMessage(
-        text=str(data.get("text") or ""),
+        text=masked.text,
         channel="voice" if metadata.get("channel") == "voice" else "text",
         intent=intent,
         confidence=_confidence(parse) if intent else None,
@@ -130,4 +142,4 @@ def bot_message(data: dict[str, Any]) -> BotMessage:
     offers = [custom["offer"]] if isinstance(custom.get("offer"), dict) else []
     offers += [o for o in custom.get("offers") or [] if isinstance(o, dict)]
     offers = [o for o in offers if isinstance(o.get("id"), int)]
-    return BotMessage(str(data.get("text") or ""), recommendations, offers)
+    return BotMessage(_redactor().redact(str(data.get("text") or "")), recommendations, offers)

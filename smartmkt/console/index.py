@@ -31,6 +31,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    Select,
     Table,
     bindparam,
     case,
@@ -234,23 +235,24 @@ def _read_state(store: Engine) -> int:
     return int(last)
 
 
+def _event_rows() -> Select[Any]:
+    """The columns of ``events`` the index folds (only user and bot events need their JSON)."""
+    e = RASA_EVENTS.c
+    wanted = e.type_name.in_(("user", "bot"))
+    return select(
+        e.id,
+        e.sender_id,
+        e.type_name,
+        e.timestamp,
+        e.intent_name,
+        e.action_name,
+        case((wanted, e.data)).label("data"),
+    )
+
+
 def _read_events(tracker: Engine, after: int, limit: int) -> list[Row[Any]]:
     e = RASA_EVENTS.c
-    wanted = e.type_name.in_(("user", "bot"))  # only these need their JSON
-    query = (
-        select(
-            e.id,
-            e.sender_id,
-            e.type_name,
-            e.timestamp,
-            e.intent_name,
-            e.action_name,
-            case((wanted, e.data)).label("data"),
-        )
-        .where(e.id > after)
-        .order_by(e.id)
-        .limit(limit)
-    )
+    query = _event_rows().where(e.id > after).order_by(e.id).limit(limit)
     with tracker.connect() as conn:
         return list(conn.execute(query))
 
@@ -432,9 +434,21 @@ def rebuild(
 def forget(store: Engine, sender_id: str) -> bool:
     """Drop one conversation from the index (after its events were erased)."""
     with store.begin() as conn:
-        ids = list(conn.scalars(select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.sender_id == sender_id)))
+        return bool(forget_in(conn, [sender_id]))
+
+
+def forget_in(conn: Connection, sender_ids: Sequence[str]) -> int:
+    """Drop these conversations from the index in the caller's transaction (their rows, and their
+    turns from the per-day intent totals); returns how many were indexed. On SQLite the search
+    table's triggers remove their text from the FTS index."""
+    ids: list[int] = []
+    for chunk in _chunks(list(sender_ids)):
+        ids += conn.scalars(select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.sender_id.in_(chunk)))
+    for chunk in _chunks(ids):
         counted = conn.execute(
-            select(INTENTS.c.intent, INTENTS.c.day, INTENTS.c.turns).where(INTENTS.c.conversation_id.in_(ids))
+            select(INTENTS.c.intent, INTENTS.c.day, INTENTS.c.turns).where(
+                INTENTS.c.conversation_id.in_(chunk)
+            )
         ).all()
         if counted:  # its turns leave the per-day intent totals
             conn.execute(
@@ -444,6 +458,29 @@ def forget(store: Engine, sender_id: str) -> bool:
                 [{"b_intent": i, "b_day": d, "b_turns": n} for i, d, n in counted],
             )
         for table in (OFFERS, INTENTS, DAYS):
-            conn.execute(delete(table).where(table.c.conversation_id.in_(ids)))
-        conn.execute(delete(CONVERSATIONS).where(CONVERSATIONS.c.id.in_(ids)))
-    return bool(ids)
+            conn.execute(delete(table).where(table.c.conversation_id.in_(chunk)))
+        conn.execute(delete(CONVERSATIONS).where(CONVERSATIONS.c.id.in_(chunk)))
+    if ids:
+        conn.execute(delete(INTENT_DAYS).where(INTENT_DAYS.c.turns <= 0))
+    return len(ids)
+
+
+def refold_in(conn: Connection, tracker: Engine, sender_ids: Sequence[str]) -> int:
+    """Index these conversations again from the events they have left (after some were purged),
+    in the caller's transaction: up to the index's high-water mark, as if every event the index
+    has read had been read now; later events are the next catch-up's. Returns the events folded.
+
+    The transaction's first statement takes the index state row (a write: SQLite's write lock,
+    PostgreSQL's row lock), so a concurrent catch-up waits and then folds only events above it."""
+    conn.execute(update(STATE_TABLE).where(STATE_TABLE.c.name == STATE).values(updated_at=utcnow()))
+    last = conn.scalar(select(STATE_TABLE.c.last_event_id).where(STATE_TABLE.c.name == STATE)) or 0
+    forget_in(conn, sender_ids)
+    e = RASA_EVENTS.c
+    rows: list[Row[Any]] = []
+    for chunk in _chunks(list(sender_ids)):
+        with tracker.connect() as read:
+            rows += read.execute(_event_rows().where(e.sender_id.in_(chunk), e.id <= last))
+    rows.sort(key=lambda r: r.id)
+    if rows:
+        _apply(conn, rows)
+    return len(rows)

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from smartmkt.store.db import session_scope
-from smartmkt.store.models import Consent, Customer, CustomerScore, ErasureAudit, Offer, Order, Product
+from smartmkt.store.models import Consent, Customer, CustomerScore, Offer, Order, Product
 
 
 def utcnow() -> datetime:
@@ -149,19 +149,34 @@ class StoreRepository:
             return {int(pid): int(n) for pid, n in rows}
 
     # --- consent ---------------------------------------------------------------------------
+    @staticmethod
+    def _opted_out(session: Session, customer_id: int) -> bool:
+        """The customer's latest marketing consent decision is a refusal. Every offer path asks
+        this in its own transaction: no offer is made, shown or applied to an opted-out customer."""
+        latest = session.scalar(
+            select(Consent.granted)
+            .where(Consent.customer_id == customer_id, Consent.purpose == "marketing")
+            .order_by(Consent.recorded_at.desc(), Consent.id.desc())
+            .limit(1)
+        )
+        return latest is False
+
     def is_opted_out(self, customer_ref: str) -> bool:
         """True when the customer's latest marketing consent decision is a refusal."""
         with session_scope(self.engine) as session:
             customer = self._customer(session, customer_ref)
-            if customer is None:
-                return False
-            latest = session.scalar(
-                select(Consent.granted)
-                .where(Consent.customer_id == customer.id, Consent.purpose == "marketing")
-                .order_by(Consent.recorded_at.desc(), Consent.id.desc())
-                .limit(1)
+            return customer is not None and self._opted_out(session, customer.id)
+
+    def opted_out_customer_ids(self) -> set[int]:
+        """Every customer whose latest marketing consent decision is a refusal."""
+        with session_scope(self.engine) as session:
+            rows = session.execute(
+                select(Consent.customer_id, Consent.granted)
+                .where(Consent.purpose == "marketing")
+                .order_by(Consent.customer_id, Consent.recorded_at, Consent.id)
             )
-            return latest is False
+            latest = {int(customer_id): bool(granted) for customer_id, granted in rows}
+        return {customer_id for customer_id, granted in latest.items() if not granted}
 
     def opt_out(self, customer_ref: str, channel: str) -> None:
         with session_scope(self.engine) as session:
@@ -193,9 +208,12 @@ class StoreRepository:
         scores: dict[str, float],
         channel: str,
         expires_in: timedelta,
-    ) -> OfferView:
+    ) -> OfferView | None:
+        """Store an offer made to the customer; None (nothing stored) if they opted out."""
         with session_scope(self.engine) as session:
             customer = self._get_or_create_customer(session, customer_ref)
+            if self._opted_out(session, customer.id):
+                return None
             now = utcnow()
             offer = Offer(
                 customer_id=customer.id,
@@ -226,10 +244,11 @@ class StoreRepository:
         )
 
     def open_offers(self, customer_ref: str) -> list[OfferView]:
-        """Offers shown to the customer that are neither decided nor expired, newest first."""
+        """Offers shown to the customer that are neither decided nor expired, newest first; none
+        for a customer who opted out."""
         with session_scope(self.engine) as session:
             customer = self._customer(session, customer_ref)
-            if customer is None:
+            if customer is None or self._opted_out(session, customer.id):
                 return []
             offers = session.scalars(
                 select(Offer)
@@ -299,17 +318,19 @@ class StoreRepository:
             if product is None:
                 raise LookupError(f"no product {product_id}")
             now = utcnow()
-            offer = session.scalar(
-                select(Offer)
-                .where(
-                    Offer.customer_id == customer.id,
-                    Offer.product_id == product_id,
-                    Offer.status == "shown",
-                    Offer.expires_at > now,
+            offer = None
+            if not self._opted_out(session, customer.id):  # an opted-out customer pays full price
+                offer = session.scalar(
+                    select(Offer)
+                    .where(
+                        Offer.customer_id == customer.id,
+                        Offer.product_id == product_id,
+                        Offer.status == "shown",
+                        Offer.expires_at > now,
+                    )
+                    .order_by(Offer.percent_off.desc())
+                    .limit(1)
                 )
-                .order_by(Offer.percent_off.desc())
-                .limit(1)
-            )
             discount = offer.percent_off if offer else 0
             amount = round(product.price_cents * (100 - discount) / 100)
             order = Order(
@@ -364,24 +385,14 @@ class StoreRepository:
             return total, [self._order_view(o, p) for o, p in rows]
 
     # --- erasure ---------------------------------------------------------------------------
-    def erase_customer(self, customer_ref: str, requested_by: str) -> dict[str, int]:
-        """Delete the customer's personal rows; orders stay for accounting but lose the link.
+    def erase_customer(
+        self, customer_ref: str, requested_by: str, senders: Sequence[str] = ()
+    ) -> dict[str, int]:
+        """Erase the customer everywhere (smartmkt.privacy.erasure): personal rows, offers, scores,
+        consents, their conversations' events, console index rows and NLU reviews; orders stay for
+        accounting but lose the link. Leaves an audit row with counts only. Returns the counts."""
+        from smartmkt.privacy.erasure import erase_customer, tracker_engine
 
-        Leaves an audit row with counts only (no id, no personal data).
-        """
-        with session_scope(self.engine) as session:
-            customer = self._customer(session, customer_ref)
-            if customer is None:
-                return {}
-            cid = customer.id
-            counts = {
-                "offers": session.execute(delete(Offer).where(Offer.customer_id == cid)).rowcount,  # type: ignore[attr-defined]
-                "consents": session.execute(delete(Consent).where(Consent.customer_id == cid)).rowcount,  # type: ignore[attr-defined]
-                "orders_unlinked": session.execute(
-                    update(Order).where(Order.customer_id == cid).values(customer_id=None)
-                ).rowcount,  # type: ignore[attr-defined]
-            }
-            session.execute(delete(Customer).where(Customer.id == cid))
-            counts["customers"] = 1
-            session.add(ErasureAudit(erased_at=utcnow(), requested_by=requested_by, rows_deleted=counts))
-            return counts
+        return erase_customer(
+            self.engine, tracker_engine(self.engine), customer_ref, requested_by, senders
+        ).counts

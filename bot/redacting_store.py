@@ -1,0 +1,89 @@
+"""Rasa's SQL tracker store, writing the customer's personal data masked (bot/endpoints.yml
+``tracker_store: type: redacting_store.RedactingSQLTrackerStore``); runs in the bot environment.
+
+Rasa keeps the turn in memory while it runs: the NLU, the policies and the custom actions see the
+message exactly as the customer wrote it. Only when Rasa stores the turn (``SQLTrackerStore.save``
+writes ``event.as_dict()`` of each event the table does not hold yet, counted per conversation
+session; rasa/core/tracker_store.py) does this store hand it masked copies instead
+(``smartmkt.privacy.rasa_events.mask_event``): the ``events`` row's ``data`` JSON, and the
+``intent_name``/``action_name`` columns beside it, come from the masked copy. The count of stored
+events is unchanged, so Rasa's bookkeeping is too. An event broker, if one is configured, gets
+the same masked copies. The next turn reads the conversation back masked.
+
+Erasure: when a turn holds ``action_erase_data`` followed by its slot reset (the customer
+confirmed), the action has already erased the customer's data and the conversation's events
+(smartmkt.privacy.erasure); this store then deletes whatever rows of the conversation are left
+and writes none of the turn, so nothing of it comes back.
+
+Configuration (environment, as ``smartmkt run`` passes it): ``SMARTMKT_REDACT`` (kinds:
+``email,card,phone,address``, ``all`` or ``none``) and ``SMARTMKT_REDACT_PHONE_REGIONS``
+(``US``: the home region first), or the same as ``redact`` / ``phone_regions`` in endpoints.yml.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rasa.core.tracker_store import SQLTrackerStore
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # smartmkt.privacy: the standard library and phonenumbers only
+    sys.path.append(str(ROOT))
+
+from smartmkt.privacy.rasa_events import erasure_confirmed, mask_event  # noqa: E402
+from smartmkt.privacy.redact import DEFAULT_KINDS, DEFAULT_PHONE_REGIONS, Redactor  # noqa: E402
+
+
+class _StoredEvent:
+    """An event as the tracker store writes it: its type and its (masked) JSON."""
+
+    def __init__(self, type_name: str, data: dict[str, Any]) -> None:
+        self.type_name = type_name
+        self._data = data
+
+    def as_dict(self) -> dict[str, Any]:
+        return self._data
+
+
+class RedactingSQLTrackerStore(SQLTrackerStore):
+    """``SQLTrackerStore`` that never writes a customer's personal data (module doc)."""
+
+    def __init__(
+        self, *args: Any, redact: str | None = None, phone_regions: str | None = None, **kwargs: Any
+    ):
+        self.redactor = Redactor.from_spec(
+            redact if redact is not None else os.environ.get("SMARTMKT_REDACT", DEFAULT_KINDS),
+            phone_regions or os.environ.get("SMARTMKT_REDACT_PHONE_REGIONS") or DEFAULT_PHONE_REGIONS,
+        )
+        super().__init__(*args, **kwargs)
+
+    def _additional_events(self, session: Any, tracker: Any) -> Iterator[Any]:
+        new = list(super()._additional_events(session, tracker))
+        data = [event.as_dict() for event in new]
+        if erasure_confirmed(data):
+            if session.bind.dialect.name == "sqlite":
+                session.execute(_sql("PRAGMA secure_delete = ON"))  # deleted rows are zeroed on disk
+            session.query(self.SQLEvent).filter(self.SQLEvent.sender_id == tracker.sender_id).delete(
+                synchronize_session=False
+            )
+            return iter(())
+        return iter(
+            _StoredEvent(event.type_name, mask_event(d, self.redactor))
+            for event, d in zip(new, data, strict=True)
+        )
+
+    async def _stream_new_events(self, event_broker: Any, new_events: list[Any], sender_id: str) -> None:
+        for event in new_events:
+            body = {"sender_id": sender_id}
+            body.update(mask_event(event.as_dict(), self.redactor))
+            event_broker.publish(body)
+
+
+def _sql(statement: str) -> Any:
+    import sqlalchemy as sa
+
+    return sa.text(statement)
