@@ -95,7 +95,7 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
             [
                 str(venv / "python"),
                 "-m",
-                "rasa_sdk",
+                "actions.serve",  # rasa_sdk, with the actions on worker threads
                 "--actions",
                 "actions",
                 "--port",

@@ -907,8 +907,27 @@ def bench_chat_cmd(
     users: Annotated[int, typer.Option("--users", min=1, max=200)] = 4,
     turns: Annotated[int, typer.Option("--turns", min=1, max=100, help="Turns per customer.")] = 20,
     think_ms: Annotated[
-        int, typer.Option("--think-ms", min=0, max=60_000, help="Mean pause between a customer's turns.")
-    ] = 0,
+        int | None,
+        typer.Option(
+            "--think-ms",
+            min=0,
+            max=60_000,
+            help="Mean pause between a customer's turns (default 0; with --minutes 5000).",
+        ),
+    ] = None,
+    minutes: Annotated[
+        float | None,
+        typer.Option(
+            "--minutes",
+            min=0.1,
+            max=600,
+            help="Load and soak: realistic conversations for this long after the warm-up "
+            "(adds errors, p95_ms, rss_growth_pct); --turns is then ignored.",
+        ),
+    ] = None,
+    warmup_s: Annotated[
+        float, typer.Option("--warmup-s", min=0, max=600, help="With --minutes: unmeasured warm-up.")
+    ] = 30.0,
     rasa_url: Annotated[
         str | None,
         typer.Option("--rasa-url", help="Use a running Rasa; default: start everything on free ports."),
@@ -918,7 +937,15 @@ def bench_chat_cmd(
     """Simulated customers chatting concurrently over REST; prints latency and throughput."""
     from smartmkt.bench.chat import run_chat_bench
 
-    report = run_chat_bench(get_settings(), users=users, turns=turns, think_ms=think_ms, rasa_url=rasa_url)
+    report = run_chat_bench(
+        get_settings(),
+        users=users,
+        turns=turns,
+        think_ms=think_ms,
+        rasa_url=rasa_url,
+        minutes=minutes,
+        warmup_s=warmup_s,
+    )
     if as_json:
         print(json.dumps(report, indent=2))
     else:
