@@ -71,8 +71,10 @@ demo: setup
 train: demo
 	$(SMARTMKT) train all
 
+# The demo page's picker gets customer tokens from the app (SMARTMKT_DEMO_TOKENS); production
+# leaves it off. Secrets not set in the environment are generated once into var/secrets/.
 run: train
-	$(SMARTMKT) run --no-train
+	SMARTMKT_DEMO_TOKENS=$${SMARTMKT_DEMO_TOKENS:-true} $(SMARTMKT) run --no-train
 
 validate: setup
 	$(SMARTMKT) bot validate
@@ -86,8 +88,8 @@ pytest: train
 	  SMARTMKT_TEST_POSTGRES_URL=$$url $(VENV)/bin/pytest; rc=$$?; bash .ci/postgres stop; exit $$rc
 
 lint: setup
-	$(VENV)/bin/ruff check smartmkt actions tests bot/serve.py bot/redacting_store.py
-	$(VENV)/bin/ruff format --check smartmkt actions tests bot/serve.py bot/redacting_store.py
+	$(VENV)/bin/ruff check smartmkt actions tests bot/serve.py bot/customer_identity.py bot/redacting_store.py
+	$(VENV)/bin/ruff format --check smartmkt actions tests bot/serve.py bot/customer_identity.py bot/redacting_store.py
 	$(VENV)/bin/mypy smartmkt actions
 
 test: lint validate story-test pytest

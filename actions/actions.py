@@ -19,6 +19,7 @@ from actions.services import get_assistant
 from smartmkt.recommend.preferences import Preferences
 from smartmkt.recommend.query_text import content_text
 from smartmkt.recommend.text_encoder import product_text
+from smartmkt.security.identity import guest_ref
 from smartmkt.store.repository import ProductView
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,13 @@ ENTITY_SLOT: dict[tuple[Any, Any], str] = {
 
 
 def customer_ref(tracker: Tracker) -> str:
-    """The sender id names the customer (demo ids 1-943; anything else is a new customer)."""
-    return str(tracker.sender_id)
+    """The customer this message speaks for, as Rasa verified it (bot/customer_identity.py puts
+    ``metadata.customer`` on every message: the customer token's subject, or ``guest:<sender
+    id>``). Never the raw sender id: without that metadata the customer is a guest."""
+    customer = (tracker.latest_message.get("metadata") or {}).get("customer")
+    if isinstance(customer, dict) and isinstance(customer.get("ref"), str) and customer["ref"]:
+        return str(customer["ref"])
+    return guest_ref(str(tracker.sender_id))
 
 
 def channel(tracker: Tracker) -> str:

@@ -272,4 +272,7 @@ if __name__ == "__main__":
     _install_action_server_fallback()
     _install_nlu_timeout()
     _install_tracker_store_retries()
+    import customer_identity  # beside this file: every customer message checked (issue 7)
+
+    customer_identity.install()
     main()

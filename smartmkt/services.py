@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from smartmkt import registry
+from smartmkt.security.secrets import local_secret
 from smartmkt.settings import Settings
 
 
@@ -48,6 +49,9 @@ def service_env(settings: Settings) -> dict[str, str]:
         # What Rasa's tracker store masks (bot/redacting_store.py).
         "SMARTMKT_REDACT": settings.redact,
         "SMARTMKT_REDACT_PHONE_REGIONS": settings.redact_phone_regions,
+        # Rasa checks customer tokens with the same secret (bot/serve.py, smartmkt.security).
+        "SMARTMKT_CUSTOMER_TOKEN_SECRET": local_secret(settings, "customer_token_secret"),
+        "SMARTMKT_DEMO_TOKENS": "true" if settings.demo_tokens else "false",
         "SMARTMKT_ACTION_TIMEOUT_S": str(settings.action_timeout_s),
         "SMARTMKT_NLU_TIMEOUT_S": str(settings.nlu_timeout_s),
         "SMARTMKT_DB_RETRY_S": str(settings.db_retry_s),
@@ -85,6 +89,14 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
                 str(settings.app_port),
                 "--log-level",
                 "warning",
+                # slow or idle clients: idle keep-alive connections closed after 5 s, request
+                # headers capped at 16 KiB (bodies: smartmkt.security.http), bounded connections
+                "--timeout-keep-alive",
+                "5",
+                "--h11-max-incomplete-event-size",
+                "16384",
+                "--limit-concurrency",
+                "512",
             ],
             root,
             env,
@@ -102,7 +114,9 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
                 str(settings.action_port),
             ],
             root,
-            env,
+            # rasa-sdk listens on 0.0.0.0 unless SANIC_HOST says otherwise; it trusts the customer
+            # Rasa verified (metadata.customer), so only Rasa may reach it: the configured host
+            {**env, "SANIC_HOST": host},
             f"http://{host}:{settings.action_port}/health",
         ),
         ServiceSpec(
@@ -123,6 +137,12 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
                 str(settings.rasa_port),
                 "--cors",
                 "*",
+                # Rasa's HTTP API (trackers, models) only when asked for, and then with a token
+                *(
+                    ["--enable-api", "--auth-token", local_secret(settings, "rasa_auth_token")]
+                    if settings.rasa_enable_api
+                    else []
+                ),
             ],
             settings.bot_dir,
             env,

@@ -55,7 +55,12 @@ class ServedModel(Generic[T]):
         return self._model
 
     def _refresh(self, entry: tuple[str, str] | None) -> None:
-        self._seen = entry
+        try:
+            self._load(entry)
+        finally:  # only once settled: a get() on another thread meanwhile waits on the lock
+            self._seen = entry
+
+    def _load(self, entry: tuple[str, str] | None) -> None:
         if entry is None:
             self.last_error = (
                 f"no trained {self.kind} model in {self.models_dir}; "

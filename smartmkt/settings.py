@@ -108,6 +108,17 @@ class Settings(BaseSettings):
     asr_max_seconds: float = 60.0
     asr_max_bytes: int = 10 * 1024 * 1024
 
+    # Security (smartmkt/security). Secrets come from the environment; when unset, `smartmkt run`
+    # and the test stacks generate them once into var/secrets/ (mode 600), never into the repo.
+    customer_token_secret: str = ""  # HMAC-SHA256 key of customer tokens (JWT HS256), 32+ chars
+    customer_token_ttl_s: int = 3600  # tokens the demo endpoint issues
+    demo_tokens: bool = False  # POST /chat/demo-token (the demo page's picker); `make run` turns it on
+    rasa_auth_token: str = ""  # Rasa's HTTP API token, when the API is enabled (rasa_enable_api)
+    rasa_enable_api: bool = False  # nothing of smartmkt uses Rasa's HTTP API: off unless asked
+    max_json_bytes: int = 64 * 1024  # request bodies of the app's JSON endpoints (larger: 413)
+    login_max_failures: int = 5  # per e-mail + client address in login_window_s, then 429
+    login_window_s: int = 900
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'smartmkt.db'}"

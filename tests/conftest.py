@@ -124,7 +124,8 @@ def start_stack(
     settings = with_free_ports(
         base_settings.model_copy(
             # Rasa's tracker store defaults to the same database (its events table beside ours)
-            update={"database_url": f"sqlite:///{tmp / 'smartmkt.db'}"}
+            # the demo page's token endpoint on, as `make run` has it (production leaves it off)
+            update={"database_url": f"sqlite:///{tmp / 'smartmkt.db'}", "demo_tokens": True}
         )
     )
     artifacts = Path(__file__).resolve().parent.parent / "test-artifacts" / f"{name}-logs"

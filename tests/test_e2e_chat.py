@@ -1,6 +1,6 @@
 """End to end over Rasa's REST channel: the real Rasa server, action server and app, started on
 free ports against a private copy of the demo store. Conversations as demo customer 42 and as a
-brand-new customer, then bad input."""
+brand-new customer (each with a signed customer token on a session bound to it), then bad input."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from smartmkt.security.secrets import signed_in
 from smartmkt.stack import RunningStack
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Customer, Offer, Order, Product
@@ -20,8 +21,17 @@ pytestmark = pytest.mark.e2e
 LOST_TRACK = "lost track"  # utter_default: the dialogue policy found no rule or story
 
 
-def say(stack: RunningStack, sender: str, message: str) -> list[dict[str, Any]]:
-    r = httpx.post(stack.rest_url, json={"sender": sender, "message": message}, timeout=60)
+SESSIONS: dict[str, tuple[str, str]] = {}  # customer -> (session id, token), as the shop's site issues
+
+
+def say(stack: RunningStack, customer: str, message: str) -> list[dict[str, Any]]:
+    """``message`` from ``customer``: their signed token, on a chat session bound to them."""
+    session, token = SESSIONS.setdefault(customer, signed_in(stack.settings, customer))
+    r = httpx.post(
+        stack.rest_url,
+        json={"sender": session, "message": message, "metadata": {"customer_token": token}},
+        timeout=60,
+    )
     assert r.status_code == 200, r.text
     replies: list[dict[str, Any]] = r.json()
     assert not any(LOST_TRACK in reply.get("text", "") for reply in replies), (message, replies)

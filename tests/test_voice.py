@@ -15,6 +15,7 @@ from conftest import espeak_wav
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from smartmkt.security.secrets import signed_in
 from smartmkt.settings import Settings
 from smartmkt.stack import RunningStack, free_port
 from smartmkt.store.db import session_scope
@@ -96,11 +97,13 @@ def test_the_bot_being_down_is_a_503(base_settings: Settings, request_wav: bytes
 def test_a_voice_turn_then_a_typed_one_in_the_same_conversation(
     stack: RunningStack, db, request_wav: bytes
 ) -> None:  # type: ignore[no-untyped-def]
-    # customer 88: no other end-to-end test talks as them (77 opts out in test_e2e_chat)
+    # customer 88: no other end-to-end test talks as them (77 opts out in test_e2e_chat); their
+    # signed token on a session bound to them, as the web chat sends it
+    session, token = signed_in(stack.settings, "88")
     r = httpx.post(
         f"{stack.settings.app_url}/voice",
         files={"audio": ("request.wav", request_wav, "audio/wav")},
-        data={"sender": "88", "speak": "true"},
+        data={"sender": session, "customer_token": token, "speak": "true"},
         timeout=120,
     )
     assert r.status_code == 200, r.text
@@ -116,7 +119,11 @@ def test_a_voice_turn_then_a_typed_one_in_the_same_conversation(
     with session_scope(db) as s:
         assert s.get(Offer, offer["id"]).channel == "voice"  # type: ignore[union-attr]
     # the customer types the answer: the same tracker knows which offer "yes" accepts
-    typed = httpx.post(stack.rest_url, json={"sender": "88", "message": "yes"}, timeout=60).json()
+    typed = httpx.post(
+        stack.rest_url,
+        json={"sender": session, "message": "yes", "metadata": {"customer_token": token}},
+        timeout=60,
+    ).json()
     assert "ordered" in " ".join(x.get("text", "") for x in typed)
     with session_scope(db) as s:
         order = s.scalars(select(Order).where(Order.customer_id == 88).order_by(Order.id.desc())).first()

@@ -733,12 +733,15 @@ def run_cmd(
             f"  smartmkt app (NLU,API) {settings.app_url}  (docs: {settings.app_url}/docs)\n"
             f"  web chat               {settings.app_url}/\n"
             f"  marketer console       {settings.app_url}/console  (accounts: smartmkt user create)\n\n"
-            "Talk to the bot as demo customer 42:\n"
+            "Talk to the bot as demo customer 42 (a signed customer token and a session bound to it):\n"
+            '  eval "$(smartmkt token 42 --shell)"\n'
             f"  curl -s {rest} -H 'Content-Type: application/json' \\\n"
-            '    -d \'{"sender": "42", "message": "recommend a comedy under $10"}\'\n'
+            '    -d "{\\"sender\\": \\"$SESSION\\", \\"message\\": \\"recommend a comedy under \\$10\\", '
+            '\\"metadata\\": {\\"customer_token\\": \\"$TOKEN\\"}}"\n'
             "or by voice (any recording; espeak-ng makes one):\n"
             '  espeak-ng -w /tmp/ask.wav "can you recommend a comedy under ten dollars"\n'
-            f"  curl -s {settings.app_url}/voice -F audio=@/tmp/ask.wav -F sender=42\n"
+            f"  curl -s {settings.app_url}/voice -F audio=@/tmp/ask.wav -F sender=$SESSION \\\n"
+            "    -F customer_token=$TOKEN\n"
             "Ctrl-C stops everything.\n",
             soft_wrap=True,
         )
@@ -747,6 +750,28 @@ def run_cmd(
     _schedule_retention(settings, specs)
     manager.loop()
     sys.exit(manager.returncode)
+
+
+@app.command("token")
+def token_cmd(
+    customer: Annotated[str, typer.Argument(help="The customer reference (the shop's customer id).")],
+    hours: Annotated[float, typer.Option(min=0.01, max=24 * 30)] = 1.0,
+    shell: Annotated[bool, typer.Option("--shell", help="SESSION=... TOKEN=... for eval.")] = False,
+) -> None:
+    """A signed customer token and a chat session id bound to it, as the shop's site would issue."""
+    from smartmkt.security.identity import Refused, issue_token, new_session_id
+    from smartmkt.security.secrets import local_secret
+
+    secret = local_secret(get_settings(), "customer_token_secret")
+    try:
+        token = issue_token(secret, customer, hours * 3600)
+    except Refused as exc:
+        raise typer.BadParameter(str(exc), param_hint="CUSTOMER") from exc
+    session = new_session_id(secret, customer)
+    if shell:
+        print(f"SESSION={shlex.quote(session)}\nTOKEN={shlex.quote(token)}")
+    else:
+        print(json.dumps({"customer_ref": customer, "session_id": session, "token": token}))
 
 
 def _schedule_retention(settings: Any, specs: list[Any]) -> Any:

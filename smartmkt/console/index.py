@@ -94,6 +94,7 @@ class _Summary:
     last_event_at: datetime
     last_event_id: int
     id: int | None = None
+    customer_ref: str | None = None  # the customer Rasa verified (metadata.customer), issue 7
     turns: int = 0
     voice_turns: int = 0
     fallback_turns: int = 0
@@ -113,6 +114,7 @@ class _Summary:
             last_event_at=as_utc(row.last_event_at),
             last_event_id=row.last_event_id,
             id=row.id,
+            customer_ref=row.customer_ref,
             turns=row.turns,
             voice_turns=row.voice_turns,
             fallback_turns=row.fallback_turns,
@@ -137,7 +139,10 @@ class _Summary:
                 self.offers.setdefault(int(offer["id"]), (at, event.id))
 
     def _customer_turn(self, event: Row[Any], at: datetime) -> None:
-        message = customer_message(load(event.data), event.intent_name)
+        data = load(event.data)
+        message = customer_message(data, event.intent_name)
+        if self.customer_ref is None or self.customer_ref == self.sender_id:
+            self.customer_ref = verified_customer(data) or self.customer_ref
         day = self.days[at.date()]
         self.turns += 1
         day[0] += 1
@@ -171,7 +176,9 @@ class _Summary:
     def values(self) -> dict[str, Any]:
         return {
             "sender_id": self.sender_id,
-            "customer_ref": self.sender_id,  # until signed customer tokens bind customers (issue 7)
+            # the customer Rasa verified for this session (bot/customer_identity.py); a
+            # conversation from before customer tokens keeps its sender id
+            "customer_ref": self.customer_ref or self.sender_id,
             "started_at": self.started_at,
             "last_event_at": self.last_event_at,
             "last_event_id": self.last_event_id,
@@ -183,6 +190,14 @@ class _Summary:
             "search_text": self.search_text,
             "turn_fallback": self.turn_fallback,
         }
+
+
+def verified_customer(data: dict[str, Any]) -> str | None:
+    """The customer reference Rasa put on a customer message (``metadata.customer.ref``)."""
+    metadata = data.get("metadata")
+    customer = metadata.get("customer") if isinstance(metadata, dict) else None
+    ref = customer.get("ref") if isinstance(customer, dict) else None
+    return ref[:255] if isinstance(ref, str) and ref else None
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:

@@ -368,6 +368,19 @@ class ErasureAudit(Base):
     rows_deleted: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
 
 
+class LoginFailure(Base):
+    """A failed console login, kept for the login rate limit (smartmkt.security.login_limit): in
+    the database so every app replica counts the same failures. ``key_hash`` is the SHA-256 of
+    the e-mail (lower case) and the client address, so neither is stored in clear."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_time", "key_hash", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 __all__ = [
     "Base",
     "Consent",

@@ -11,8 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from smartmkt.security.http import Hardening
 from smartmkt.settings import Settings, get_settings
 from smartmkt.web.routers import (
+    chat_identity,
     console_auth,
     console_conversations,
     console_reviews,
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(nlu.router)
     app.include_router(voice.router)
+    app.include_router(chat_identity.router)  # customer tokens -> chat sessions (smartmkt.security)
     for console_api in (console_auth, console_conversations, console_reviews):
         app.include_router(console_api.router)  # the marketer console's JSON API
     app.include_router(pages.router)  # the web chat (GET /) and the console pages
@@ -62,4 +65,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def model_missing(_request: Request, exc: FileNotFoundError) -> JSONResponse:
         return JSONResponse({"error": "model not available", "reason": str(exc)}, status_code=503)
 
+    # security headers, body size limits and a body timeout on every response (smartmkt.security.http)
+    app.add_middleware(Hardening, settings=settings)
     return app

@@ -36,6 +36,12 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 XSS = "<img src=x onerror=alert(1)>"
+# more markup a customer might type (issue 7): each must show as the text typed, run nothing
+MORE_XSS = [
+    "<script>alert(2)</script>",
+    '"><svg onload=alert(3)>',
+    "<iframe src=javascript:alert(4)></iframe>",
+]
 REPLY_TIMEOUT_MS = 60_000
 MARKETER = ("marketer@shop.example", "a long enough password")
 
@@ -53,6 +59,11 @@ class Tab:
         tab = cls(context.new_page())
         tab.page.on("dialog", lambda d: (tab.dialogs.append(d.message), d.dismiss()))
         tab.page.on("pageerror", lambda e: tab.errors.append(str(e)))
+        # the app's Content-Security-Policy must not block anything the pages themselves do
+        tab.page.on(
+            "console",
+            lambda m: tab.errors.append(m.text) if "Content Security Policy" in m.text else None,
+        )
         return tab
 
     def shot(self, name: str, full_page: bool = True) -> Path:
@@ -187,9 +198,10 @@ def test_a_reload_keeps_the_conversation(chat: Tab) -> None:
 
 def test_html_in_a_message_is_shown_as_text(chat: Tab) -> None:
     page = chat.page
-    say(page, XSS)
-    expect(page.locator(".from-customer .msg-text").last).to_have_text(XSS)
-    assert page.locator("#log img").count() == 0
+    for payload in (*MORE_XSS, XSS):
+        say(page, payload)
+        expect(page.locator(".from-customer .msg-text").last).to_have_text(payload)
+    assert page.locator("#log img, #log script, #log svg:not(.mic-icon), #log iframe").count() == 0
     page.wait_for_timeout(500)  # an <img src=x> would have failed to load by now
     assert chat.dialogs == [] and not chat.errors
 
@@ -281,7 +293,8 @@ def test_console_finds_the_conversation_and_shows_intent_and_offer(
     tab.shot("console-conversations.png")
 
     rows.first.get_by_role("link", name="42").click()
-    expect(page).to_have_url(re.compile(r"/console/conversations/42$"))
+    # the conversation is the chat's random session id; the console names the verified customer
+    expect(page).to_have_url(re.compile(r"/console/conversations/s1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"))
     expect(page.locator("#title")).to_have_text("Conversation with customer 42")
     asked = page.locator(".turn.customer", has_text="can you recommend a comedy?")
     expect(asked).to_have_count(1)
@@ -296,7 +309,9 @@ def test_console_finds_the_conversation_and_shows_intent_and_offer(
     # the HTML message from the chat is text here too
     xss_turn = page.locator(".turn.customer .turn-text", has_text="onerror")
     expect(xss_turn).to_have_text(XSS)
-    assert page.locator("#turns img").count() == 0
+    assert page.locator("#turns img, #turns script, #turns iframe").count() == 0
+    for payload in MORE_XSS:
+        expect(page.locator(".turn.customer .turn-text", has_text=payload)).to_have_text(payload)
     page.wait_for_timeout(500)
     tab.shot("console-transcript.png")
 

@@ -69,8 +69,16 @@ def fill(text: str, **values: str) -> HTMLResponse:
 
 
 def _file(base: Path, relative: str) -> FileResponse:
-    path = (base / relative).resolve()
-    if not path.is_file() or not path.is_relative_to(base.resolve()):
+    """A file under ``base`` only: no ``..`` out of it, no absolute path, no symlink leading out,
+    no NUL or control character (a NUL made ``resolve`` raise: a 500 before), else 404."""
+    if not relative or any(ord(ch) < 32 for ch in relative) or relative.startswith(("/", "\\")):
+        raise HTTPException(404, "not found")
+    try:
+        path = (base / relative).resolve()
+        inside = path.is_relative_to(base.resolve()) and path.is_file()
+    except (OSError, ValueError):
+        inside = False
+    if not inside:
         raise HTTPException(404, "not found")
     return FileResponse(path, headers=NO_STALE)
 

@@ -2,8 +2,9 @@
 conversation as typed text.
 
 multipart form: ``audio`` (the recording: wav, flac, mp3, ogg/opus, webm/opus, m4a, ...),
-``sender`` (the same id the web chat uses, so a customer can mix voice and text), optional
-``speak=true`` (the replies spoken by espeak-ng, as base64 WAV).
+``sender`` (the same session id the web chat uses, so a customer can mix voice and text),
+``customer_token`` (the customer token of that session; without one the sender is a guest, see
+smartmkt.security.identity), optional ``speak=true`` (the replies spoken by espeak-ng, as base64 WAV).
 
 The transcript goes to Rasa's REST channel with ``metadata: {"channel": "voice", ...}``; Rasa
 keeps it in the conversation's tracker (so marketers see which turns were spoken) and the
@@ -11,6 +12,7 @@ actions record offers and orders with channel "voice".
 
   200  {"transcript", "language", "duration_s", "asr_ms", "responses": [Rasa's replies], "audio"?}
   400  empty upload, not audio, no ``sender``          413  longer or larger than the limits
+  401  a forged or expired token, a token for another customer's session, or none for a bound one
   503  speech recognition or the bot is unavailable (the text channel is unaffected)
 A recording with no speech gets a 200 with a reply asking to repeat; Rasa is not called.
 """
@@ -26,6 +28,8 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from smartmkt.security.identity import Refused, customer_for
+from smartmkt.security.secrets import local_secret
 from smartmkt.settings import Settings
 from smartmkt.speech.asr import Transcript
 from smartmkt.speech.audio import AudioError, decode
@@ -47,11 +51,15 @@ def _error(status: int, error: str, reason: str) -> JSONResponse:
     return JSONResponse({"error": error, "reason": reason}, status_code=status)
 
 
-async def _ask_rasa(settings: Settings, sender: str, transcript: Transcript) -> list[dict[str, Any]]:
-    metadata = {
+async def _ask_rasa(
+    settings: Settings, sender: str, transcript: Transcript, token: str | None
+) -> list[dict[str, Any]]:
+    metadata: dict[str, Any] = {
         "channel": "voice",
         "asr": {"backend": transcript.backend, "model": transcript.model, "language": transcript.language},
     }
+    if token:
+        metadata["customer_token"] = token  # Rasa checks it again (bot/customer_identity.py)
     async with httpx.AsyncClient(timeout=60) as client:
         reply = await client.post(
             f"{settings.rasa_url}/webhooks/rest/webhook",
@@ -67,9 +75,14 @@ async def voice(
     audio: Annotated[UploadFile, File(description="The recording.")],
     sender: Annotated[str, Form(min_length=1, max_length=200)],
     speak_replies: Annotated[bool, Form(alias="speak")] = False,
+    customer_token: Annotated[str | None, Form(max_length=2048)] = None,
 ) -> Any:
     state = request.app.state.smartmkt
     settings: Settings = state.settings
+    try:  # before any work: a refused sender costs no decoding or transcription
+        customer_for(local_secret(settings, "customer_token_secret"), sender, customer_token)
+    except Refused as exc:
+        return _error(401, "not your session", str(exc))
     data = await audio.read(settings.asr_max_bytes + 1)  # never more than one byte past the limit
     try:
         samples = await run_in_threadpool(decode, data, settings.asr_max_seconds, settings.asr_max_bytes)
@@ -82,7 +95,7 @@ async def voice(
         return _error(503, "speech recognition unavailable", f"{type(exc).__name__}: {exc}")
     if transcript.text:
         try:
-            responses = await _ask_rasa(settings, sender, transcript)
+            responses = await _ask_rasa(settings, sender, transcript, customer_token)
         except (httpx.HTTPError, ValueError) as exc:
             return _error(503, "the bot is unavailable", f"{type(exc).__name__}: {exc}")
     else:

@@ -2,10 +2,13 @@
  * button payloads, POST /voice for push-to-talk. Every text from the customer or the bot is put
  * on the page with textContent, never parsed as HTML. No inline handlers: this file wires all.
  *
- * Identity: the conversation's session id is the Rasa sender id, which names the customer. Here
- * it comes from the demo picker (demo ids 1-943, or a random id for a new customer); a shop
- * would pass a signed customer token instead (see customerSession below, the one place to
- * change). */
+ * Identity (smartmkt/security/identity.py): the shop's site issues a signed, expiring customer
+ * token; the page trades it once for a random session id bound to that customer (POST
+ * /chat/session) and sends the token with every message and with the socket's session request.
+ * Rasa checks both before it reads the conversation. In this demo the picker plays the shop's
+ * site: POST /chat/demo-token issues the token (only when the app runs with
+ * SMARTMKT_DEMO_TOKENS=true). The token is kept in memory only; the session id per customer in
+ * localStorage, so a reload continues the same conversation. */
 "use strict";
 
 (function () {
@@ -43,8 +46,10 @@
       return {};
     }
   }
-  const store = Object.assign({ sender: null, sound: false, conversations: {}, recent: [] }, load());
+  const store = Object.assign({ customer: null, sound: false, conversations: {}, recent: [], sessions: {} }, load());
   if (!Array.isArray(store.recent)) store.recent = [];
+  if (!store.sessions || typeof store.sessions !== "object") store.sessions = {};
+  delete store.sender; // before customer tokens the sender id named the customer
   function save() {
     try {
       localStorage.setItem(STORE_KEY, JSON.stringify(store));
@@ -57,28 +62,54 @@
     return store.conversations[sender];
   }
   function remember(entry) {
-    const list = history(store.sender);
+    const list = history(store.customer);
     list.push(entry);
     if (list.length > KEEP_MESSAGES) list.splice(0, list.length - KEEP_MESSAGES);
     save();
   }
 
   // --- identity -----------------------------------------------------------------------------
-  function newCustomerId() {
-    const bytes = new Uint8Array(8);
-    crypto.getRandomValues(bytes);
-    return "web-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  const REFRESH_MS = 60000; // a token this close to its expiry is renewed before a message
+  let auth = null; // {customer, token, expiresAt, session}: this customer's token, in memory only
+  function isDemoId(customer) {
+    return /^\d+$/.test(customer) && Number(customer) >= 1 && Number(customer) <= DEMO_CUSTOMERS;
   }
-  function isDemoId(sender) {
-    return /^\d+$/.test(sender) && Number(sender) >= 1 && Number(sender) <= DEMO_CUSTOMERS;
+  async function postJson(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data && data.error ? String(data.error) : "HTTP " + response.status);
+    return data;
   }
-  /* The session id sent to Rasa. Demo: the picked id. With signed tokens (issue 7) this returns
-   * the token the shop put in the page, and the picker is not shown. */
-  function customerSession() {
-    return store.sender;
+  /* A customer token from the shop's site; here the demo's stand-in (null: a new customer). */
+  async function customerToken(customer) {
+    const issued = await postJson("/chat/demo-token", { customer: customer });
+    return { customer: String(issued.customer_ref), token: String(issued.token), expiresAt: Date.parse(issued.expires_at) };
   }
-  function describeCustomer(sender) {
-    return isDemoId(sender) ? "You are chatting as demo customer " + sender + "." : "You are chatting as a new customer.";
+  /* The token plus this customer's session id: the one kept in this browser, or a new one. */
+  async function identify(customer) {
+    const issued = await customerToken(customer);
+    let session = store.sessions[issued.customer];
+    if (typeof session !== "string" || !session) {
+      session = String((await postJson("/chat/session", { token: issued.token })).session_id);
+      store.sessions[issued.customer] = session;
+    }
+    return Object.assign(issued, { session: session });
+  }
+  async function freshAuth() {
+    if (auth && auth.expiresAt - Date.now() < REFRESH_MS) {
+      const renewed = await customerToken(auth.customer);
+      auth.token = renewed.token;
+      auth.expiresAt = renewed.expiresAt;
+    }
+    return auth;
+  }
+  function describeCustomer(customer) {
+    return isDemoId(customer) ? "You are chatting as demo customer " + customer + "." : "You are chatting as a new customer.";
   }
 
   // --- rendering ----------------------------------------------------------------------------
@@ -268,7 +299,7 @@
 
   function renderHistory() {
     el.log.replaceChildren();
-    history(store.sender).forEach((entry) => {
+    history(store.customer).forEach((entry) => {
       if (entry.from === "customer") renderCustomer(entry.text, false);
       else if (entry.from === "bot" && Array.isArray(entry.messages)) renderBotTurn(entry.messages, false);
     });
@@ -329,11 +360,22 @@
     }
     el.connection.textContent = "Connecting…";
     socket = window.io(socketUrl, { path: "/socket.io", transports: ["websocket", "polling"] });
-    socket.on("connect", () => socket.emit("session_request", { session_id: customerSession() }));
+    socket.on("connect", async () => {
+      const current = await freshAuth().catch(() => null);
+      if (!current) {
+        el.connection.textContent = "Can't sign you in to the assistant right now; reload to retry.";
+        return;
+      }
+      socket.emit("session_request", { session_id: current.session, customer_token: current.token });
+    });
     socket.on("session_confirm", () => {
       el.connection.textContent = "";
       document.body.dataset.connected = "true";
-      if (!history(store.sender).length) sendPayload("/greet", null); // the bot says hello first
+      if (!history(store.customer).length) sendPayload("/greet", null); // the bot says hello first
+    });
+    socket.on("session_refused", () => {
+      document.body.dataset.connected = "false";
+      el.connection.textContent = "The assistant did not accept this chat session; reload the page.";
     });
     socket.on("bot_uttered", onBotMessage);
     socket.on("disconnect", () => {
@@ -348,13 +390,25 @@
 
   /* Sends a message or a button payload; ``display`` is what the customer sees as theirs. */
   function sendPayload(message, display) {
-    if (!socket || !socket.connected) {
+    if (!socket || !socket.connected || !auth) {
       notice("Not connected yet; your message was not sent. Please try again in a moment.");
       return false;
     }
     if (display) renderCustomer(display, true);
-    socket.emit("user_uttered", { message: message, session_id: customerSession() });
     typing(true);
+    const target = socket;
+    freshAuth()
+      .then((current) =>
+        target.emit("user_uttered", {
+          message: message,
+          session_id: current.session,
+          metadata: { customer_token: current.token },
+        })
+      )
+      .catch(() => {
+        typing(false);
+        notice("Your sign-in could not be renewed; your message was not sent. Please reload the page.");
+      });
     return true;
   }
 
@@ -377,16 +431,39 @@
   });
 
   // --- customer picker ------------------------------------------------------------------------
-  function switchTo(sender) {
-    store.sender = sender;
-    store.recent = [...store.recent.filter((s) => s !== sender), sender].slice(-KEEP_CONVERSATIONS);
+  let switching = 0;
+  async function switchTo(customer) {
+    const attempt = ++switching;
+    el.customerId.value = customer && isDemoId(customer) ? customer : ""; // now, not after the await
+    if (socket) {
+      socket.removeAllListeners();
+      socket.disconnect();
+      socket = null;
+    }
+    document.body.dataset.connected = "false";
+    el.connection.textContent = "Signing in…";
+    let identity;
+    try {
+      identity = await identify(customer);
+    } catch (err) {
+      if (attempt === switching) el.connection.textContent = "Can't sign in to the assistant (" + err.message + ").";
+      return;
+    }
+    if (attempt !== switching) return; // the customer picked someone else meanwhile
+    auth = identity;
+    const ref = identity.customer;
+    store.customer = ref;
+    store.recent = [...store.recent.filter((s) => s !== ref), ref].slice(-KEEP_CONVERSATIONS);
     Object.keys(store.conversations).forEach((s) => {
       if (!store.recent.includes(s)) delete store.conversations[s];
     });
+    Object.keys(store.sessions).forEach((s) => {
+      if (!store.recent.includes(s)) delete store.sessions[s];
+    });
     save();
-    el.customerId.value = isDemoId(sender) ? sender : "";
-    el.customerNow.textContent = describeCustomer(sender);
-    document.body.dataset.sender = sender;
+    el.customerNow.textContent = describeCustomer(ref);
+    document.body.dataset.customer = ref;
+    document.body.dataset.sender = identity.session;
     typing(false);
     pending = [];
     renderHistory();
@@ -404,7 +481,7 @@
     el.input.focus();
   });
   el.customerNew.addEventListener("click", () => {
-    switchTo(newCustomerId());
+    switchTo(null);
     el.input.focus();
   });
 
@@ -482,11 +559,13 @@
     const form = new FormData();
     const ext = blob.type.includes("ogg") ? "ogg" : blob.type.includes("mp4") ? "m4a" : "webm";
     form.append("audio", blob, "speech." + ext);
-    form.append("sender", customerSession());
     typing(true, "Listening to your message…");
     let body = null;
     let status = 0;
     try {
+      const current = await freshAuth();
+      form.append("sender", current.session);
+      form.append("customer_token", current.token);
       const response = await fetch("/voice", { method: "POST", body: form, credentials: "same-origin" });
       status = response.status;
       body = await response.json();
@@ -553,5 +632,5 @@
   });
 
   // --- start ----------------------------------------------------------------------------------
-  switchTo(store.sender && typeof store.sender === "string" ? store.sender : newCustomerId());
+  switchTo(store.customer && typeof store.customer === "string" ? store.customer : null);
 })();

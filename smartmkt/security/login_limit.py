@@ -1,0 +1,51 @@
+"""The console's login rate limit: after ``SMARTMKT_LOGIN_MAX_FAILURES`` (5) failed logins for
+one e-mail from one client address within ``SMARTMKT_LOGIN_WINDOW_S`` (15 min), further attempts
+get a 429 until the oldest failure leaves the window, before any password is checked. Failures
+live in the database (``login_failures``), so every app replica shares them; a successful login
+clears its key. Only a SHA-256 of e-mail + address is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete, func, insert, select
+
+from smartmkt.store.models import LoginFailure
+
+
+def login_key(email: str, address: str) -> str:
+    return hashlib.sha256(f"{email.strip().lower()}\n{address}".encode()).hexdigest()
+
+
+def retry_after(
+    engine: Engine, key: str, max_failures: int, window_s: int, now: datetime | None = None
+) -> int:
+    """Seconds until ``key`` may try again (0: now)."""
+    now = now or datetime.now(UTC)
+    since = now - timedelta(seconds=window_s)
+    with engine.connect() as conn:
+        count, oldest = conn.execute(
+            select(func.count(), func.min(LoginFailure.failed_at)).where(
+                LoginFailure.key_hash == key, LoginFailure.failed_at > since
+            )
+        ).one()
+    if count < max_failures or oldest is None:
+        return 0
+    if oldest.tzinfo is None:  # SQLite returns naive UTC
+        oldest = oldest.replace(tzinfo=UTC)
+    return max(1, int((oldest + timedelta(seconds=window_s) - now).total_seconds()) + 1)
+
+
+def record_failure(engine: Engine, key: str, window_s: int, now: datetime | None = None) -> None:
+    """One more failure for ``key``; failures older than the window are dropped on the way."""
+    now = now or datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - timedelta(seconds=window_s)))
+        conn.execute(insert(LoginFailure).values(key_hash=key, failed_at=now))
+
+
+def clear(engine: Engine, key: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(LoginFailure).where(LoginFailure.key_hash == key))
