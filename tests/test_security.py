@@ -394,3 +394,76 @@ def test_rasa_api_only_with_a_token_and_every_service_on_the_configured_host(app
     assert "--enable-api" in command
     token = command[command.index("--auth-token") + 1]
     assert len(token) >= 32 and token == local_secret(app_settings, "rasa_auth_token")
+
+
+# --- the command line: file arguments and tokens ---------------------------------------------
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+    import sys
+
+    env = {
+        **os.environ,
+        "SMARTMKT_VAR_DIR": str(tmp_path),
+        "SMARTMKT_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
+    }
+    smartmkt = Path(sys.executable).parent / "smartmkt"
+    return subprocess.run([str(smartmkt), *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("data", "import", "--customers", "/nonexistent/../../etc/customers.csv"),
+        ("data", "import", "--orders", "/etc"),
+        ("data", "quarantine", "export", "/nonexistent-folder/q.csv"),
+        ("data", "quarantine", "export", "/tmp"),
+        ("transcribe", "../../../../nonexistent.wav"),
+        ("transcribe", "/etc"),
+        ("eval", "nlu", "--test-file", "/nonexistent.yml"),
+    ],
+)
+def test_cli_file_arguments_fail_with_a_clear_error(tmp_path: Path, args: tuple[str, ...]) -> None:
+    done = _cli(tmp_path, *args)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "error" in out.lower() and "Traceback" not in out, out[-2000:]
+
+
+def test_cli_issues_a_token_and_a_bound_session(tmp_path: Path) -> None:
+    done = _cli(tmp_path, "token", "42", "--shell")
+    assert done.returncode == 0, done.stderr
+    values = dict(line.split("=", 1) for line in done.stdout.split())
+    secret = (tmp_path / "secrets" / "customer_token_secret").read_text()
+    assert verify_token(secret, values["TOKEN"]) == "42"
+    assert session_belongs_to(secret, values["SESSION"], "42")
+    assert _cli(tmp_path, "token", "guest:42").returncode != 0
+
+
+def test_a_body_that_arrives_too_slowly_gets_408(
+    monkeypatch: pytest.MonkeyPatch, app_settings: Settings
+) -> None:
+    import asyncio
+
+    from smartmkt.security import http
+
+    monkeypatch.setattr(http, "BODY_TIMEOUT_S", 0.2)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:  # reads the whole body, as a route does
+        while (await receive()).get("more_body"):
+            pass
+
+    async def trickle() -> dict[str, Any]:  # a client that sends one byte, then nothing
+        if not sent:
+            sent.append(1)
+            return {"type": "http.request", "body": b"{", "more_body": True}
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    sent: list[int] = []
+    answers: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        answers.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/model/parse", "headers": [(b"host", b"x")]}
+    asyncio.run(asyncio.wait_for(http.Hardening(app, app_settings)(scope, trickle, send), 5))
+    assert answers[0]["status"] == 408 and b"too slowly" in answers[1]["body"]

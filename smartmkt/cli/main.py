@@ -290,6 +290,8 @@ def quarantine_export(
     """Write open quarantined rows to CSV for a person to fix."""
     from smartmkt.data.quarantine import export_quarantine
 
+    if output.is_dir() or not output.parent.is_dir():
+        fail(f"{output}: not a file in an existing folder")
     console.print(f"{export_quarantine(_store(), output, kind)} rows written to {output}")
 
 
