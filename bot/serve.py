@@ -25,6 +25,7 @@ Reliability (the faults are tested in tests/test_faults.py):
   failed while handling a message, the bot ends its answer with the domain's
   ``utter_service_unavailable`` (once). The next message calls the action server again, so the
   bot recovers by itself.
+- A message or sender id holding a lone UTF-16 surrogate is made well formed on arrival.
 - NLU app down or hanging: Rasa answers its fallback (``utter_default``); its parse request gets
   ``SMARTMKT_NLU_TIMEOUT_S`` (default 10 s; Rasa's aiohttp session waited 5 minutes).
 - Tracker store briefly unavailable (PostgreSQL restarting, SQLite locked past its busy
@@ -167,6 +168,27 @@ def _install_action_server_fallback() -> None:
     MessageProcessor._run_prediction_loop = _run_prediction_loop
 
 
+def _install_well_formed_messages() -> None:
+    """Every customer message's text and sender id without lone UTF-16 surrogates (JSON can
+    spell one, "\\ud800"): the NLU's tokenizer, the actions' database and the console cannot take
+    them (found by tests/test_fuzz_web.py). Each becomes U+FFFD, as smartmkt.wellformed does."""
+    import re
+
+    from rasa.core.channels.channel import UserMessage
+
+    surrogate = re.compile("[\ud800-\udfff]")
+    init = UserMessage.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if isinstance(self.text, str):
+            self.text = surrogate.sub("\ufffd", self.text)
+        if isinstance(self.sender_id, str):
+            self.sender_id = surrogate.sub("\ufffd", self.sender_id)
+
+    UserMessage.__init__ = __init__
+
+
 def _install_nlu_timeout() -> None:
     import aiohttp
     from rasa.core import constants
@@ -270,6 +292,7 @@ if __name__ == "__main__":
     _install_cached_action_validation()
     _install_socketio_fixes()
     _install_action_server_fallback()
+    _install_well_formed_messages()
     _install_nlu_timeout()
     _install_tracker_store_retries()
     import customer_identity  # beside this file: every customer message checked (issue 7)

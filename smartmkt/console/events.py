@@ -23,6 +23,7 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
 
 from smartmkt.privacy.redact import Redactor, redactor
 from smartmkt.settings import get_settings
+from smartmkt.wellformed import well_formed_json
 
 FALLBACK_INTENT = "nlu_fallback"  # the NLU was unsure (smartmkt.nlu.parser)
 FALLBACK_ACTION = "action_default_fallback"  # the dialogue policy was unsure
@@ -74,6 +75,8 @@ def load(data: str | None) -> dict[str, Any]:
         value = json.loads(data)
     except ValueError:
         return {}
+    if "\\ud" in data or "\\uD" in data:  # an escaped surrogate: a lone one can't be stored or shown
+        value = well_formed_json(value)
     return value if isinstance(value, dict) else {}
 
 

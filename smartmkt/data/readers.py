@@ -21,6 +21,7 @@ import io
 import json
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,8 @@ def _record_columns(info: SourceInfo, sample: int = 200) -> tuple[str, ...]:
     if info.format == "parquet":
         import pyarrow.parquet as pq
 
-        return tuple(pq.ParquetFile(info.path).schema_arrow.names)
+        with _damaged(info.path, "Parquet"):
+            return tuple(pq.ParquetFile(info.path).schema_arrow.names)
     names: dict[str, None] = {}
     for number, row in enumerate(read_rows(info)):
         if row.values:
@@ -204,17 +206,36 @@ def _json_array(info: SourceInfo, _columns: Sequence[str] | None) -> Iterator[So
             yield SourceRow(index, None, raw, "format.json")
 
 
+@contextmanager
+def _damaged(path: Path, kind: str) -> Iterator[None]:
+    """A damaged binary file makes its parsing library raise whatever it meets (BadZipFile,
+    KeyError, ArrowInvalid, thrift's OSError...; found by tests/test_fuzz_import.py): here that
+    is one ReaderError naming the file, as for every other unreadable file."""
+    try:
+        yield
+    except ReaderError:
+        raise
+    except Exception as exc:
+        raise ReaderError(f"{path.name}: not a readable {kind} file ({type(exc).__name__}: {exc})") from exc
+
+
 def _parquet(info: SourceInfo, _columns: Sequence[str] | None) -> Iterator[SourceRow]:
     import pyarrow.parquet as pq
 
     number = 1
-    for batch in pq.ParquetFile(info.path).iter_batches(batch_size=50_000):
-        for value in batch.to_pylist():
-            number += 1
-            yield SourceRow(number, value, json.dumps(value, ensure_ascii=False, default=str))
+    with _damaged(info.path, "Parquet"):
+        for batch in pq.ParquetFile(info.path).iter_batches(batch_size=50_000):
+            for value in batch.to_pylist():
+                number += 1
+                yield SourceRow(number, value, json.dumps(value, ensure_ascii=False, default=str))
 
 
 def _xlsx(info: SourceInfo, _columns: Sequence[str] | None) -> Iterator[SourceRow]:
+    with _damaged(info.path, "Excel"):
+        yield from _xlsx_rows(info)
+
+
+def _xlsx_rows(info: SourceInfo) -> Iterator[SourceRow]:
     from openpyxl import load_workbook
 
     book = load_workbook(info.path, read_only=True, data_only=True)

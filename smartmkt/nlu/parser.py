@@ -11,6 +11,7 @@ from typing import Any
 
 from smartmkt.nlu.encoding import decode_tags, encode_texts, to_rasa_entity
 from smartmkt.nlu.model import JointIntentEntityModel
+from smartmkt.wellformed import well_formed
 
 FALLBACK_INTENT = "nlu_fallback"
 # "/intent" or '/intent{"entity": "value"}': what Rasa buttons and quick replies send.
@@ -48,7 +49,7 @@ class NLUParser:
         results: dict[int, dict[str, Any]] = {}
         to_model: list[tuple[int, str]] = []
         for i, raw in enumerate(texts):
-            text = (raw or "")[: self.max_chars]
+            text = well_formed(raw or "")[: self.max_chars]
             if shortcut := self._shortcut(text):
                 results[i] = shortcut
             elif not text.strip() or not any(ch.isalnum() for ch in text):

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from smartmkt.wellformed import well_formed
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -37,7 +39,7 @@ def sentence_model() -> SentenceTransformer:
 def encode(texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
     """Unit-length float32 embeddings (n, 384) of ``texts``."""
     vectors = sentence_model().encode(
-        texts,
+        [well_formed(t) for t in texts],
         batch_size=batch_size,
         normalize_embeddings=True,
         convert_to_numpy=True,

@@ -61,4 +61,7 @@ def decode(data: bytes, max_seconds: float = 60.0, max_bytes: int = 10 * 1024 * 
         raise AudioError("empty", "the upload holds no audio samples")
     if samples.size > limit:
         raise AudioError("too_long", f"the audio is longer than the limit of {max_seconds:g} s")
-    return samples
+    # Float formats carry any value (a damaged float WAV decoded to 3.45, and NaN is a valid
+    # float32), and resampling overshoots near full scale: Whisper gets finite samples in [-1, 1].
+    np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.clip(samples, -1.0, 1.0, out=samples)
