@@ -207,6 +207,13 @@ def test_security_headers_on_pages_and_api(demo_client: TestClient, path: str) -
     assert r.headers["referrer-policy"] == "no-referrer"
 
 
+def test_fastapis_api_pages_get_their_own_policy(demo_client: TestClient) -> None:
+    """/docs is FastAPI's Swagger UI: an inline script and a bundle from jsDelivr."""
+    csp = demo_client.get("/docs").headers["content-security-policy"]
+    assert "https://cdn.jsdelivr.net" in csp and "frame-ancestors 'none'" in csp
+    assert "cdn.jsdelivr.net" not in demo_client.get("/").headers["content-security-policy"]
+
+
 def test_csp_lets_the_chat_reach_rasas_socket_only(demo_client: TestClient, app_settings: Settings) -> None:
     csp = demo_client.get("/", headers={"host": "shop.local:8000"}).headers["content-security-policy"]
     connect = next(d for d in csp.split("; ") if d.startswith("connect-src"))
