@@ -5,7 +5,8 @@ Rasa keeps the turn in memory while it runs: the NLU, the policies and the custo
 message exactly as the customer wrote it. Only when Rasa stores the turn (``SQLTrackerStore.save``
 writes ``event.as_dict()`` of each event the table does not hold yet, counted per conversation
 session; rasa/core/tracker_store.py) does this store hand it masked copies instead
-(``smartmkt.privacy.rasa_events.mask_event``): the ``events`` row's ``data`` JSON, and the
+(``smartmkt.privacy.rasa_events.mask_events``: what a message held is masked in the turn's
+slots and replies too): the ``events`` row's ``data`` JSON, and the
 ``intent_name``/``action_name`` columns beside it, come from the masked copy. The count of stored
 events is unchanged, so Rasa's bookkeeping is too. An event broker, if one is configured, gets
 the same masked copies. The next turn reads the conversation back masked.
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # smartmkt.privacy: the standard library and phonenumbers only
     sys.path.append(str(ROOT))
 
-from smartmkt.privacy.rasa_events import erasure_confirmed, mask_event  # noqa: E402
+from smartmkt.privacy.rasa_events import erasure_confirmed, mask_events  # noqa: E402
 from smartmkt.privacy.redact import DEFAULT_KINDS, DEFAULT_PHONE_REGIONS, Redactor  # noqa: E402
 
 
@@ -71,16 +72,12 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
                 synchronize_session=False
             )
             return iter(())
-        return iter(
-            _StoredEvent(event.type_name, mask_event(d, self.redactor))
-            for event, d in zip(new, data, strict=True)
-        )
+        masked = mask_events(data, self.redactor)
+        return iter(_StoredEvent(event.type_name, d) for event, d in zip(new, masked, strict=True))
 
     async def _stream_new_events(self, event_broker: Any, new_events: list[Any], sender_id: str) -> None:
-        for event in new_events:
-            body = {"sender_id": sender_id}
-            body.update(mask_event(event.as_dict(), self.redactor))
-            event_broker.publish(body)
+        for masked in mask_events([event.as_dict() for event in new_events], self.redactor):
+            event_broker.publish({"sender_id": sender_id, **masked})
 
 
 def _sql(statement: str) -> Any:

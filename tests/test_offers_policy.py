@@ -118,8 +118,13 @@ def test_the_assistant_offers_by_the_purchase_score(demo_engine: Engine, served_
 
 def test_bench_offers_replays_within_the_budget(demo_engine: Engine) -> None:
     from smartmkt.bench.offers import run_offers_bench
+    from smartmkt.store.repository import StoreRepository
 
+    repo = StoreRepository(demo_engine)
+    for customer in ("1", "2", "3"):  # opted out: neither arm of the replay visits them
+        repo.opt_out(customer, "text")
     report = run_offers_bench(demo_engine, 30, POLICY)
+    assert report["opted_out_skipped"] == 3
     chosen, rival = report["policy"], report["random_same_budget"]
     assert 0 < chosen["offers"] <= report["customers"]
     assert chosen["discount_spent"] <= report["budget"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from smartmkt.privacy.rasa_events import erasure_confirmed, mask_event
+from smartmkt.privacy.rasa_events import erasure_confirmed, mask_event, mask_events
 from smartmkt.privacy.redact import Redactor, luhn_ok, parse_kinds, parse_regions
 from smartmkt.settings import Settings
 from smartmkt.training import bot_python
@@ -188,6 +188,37 @@ def test_rasa_events_are_masked_where_customer_words_live() -> None:
     assert mask_event(user, Redactor([])) == user  # masking off
 
 
+def test_a_turns_slots_and_replies_lose_what_the_message_held() -> None:
+    """The NLU may cut an entity out of an e-mail address ("doe"); the slot it fills and a reply
+    quoting it are masked in the same turn."""
+    text = "recommend a comedy and email me at jane.doe@example.com"
+    turn = [
+        {
+            "event": "user",
+            "text": text,
+            "parse_data": {
+                "text": text,
+                "entities": [{"entity": "product", "value": "doe", "start": 40, "end": 43}],
+            },
+        },
+        {"event": "slot", "name": "product", "value": "doe"},
+        {"event": "bot", "text": 'I couldn\'t find "doe", but it does not matter'},
+        {"event": "bot", "text": "write to jane.doe@example.com"},
+    ]
+    user, slot, reply, echo = mask_events(turn, R)
+    assert user["text"] == "recommend a comedy and email me at [EMAIL]"
+    assert user["parse_data"]["entities"][0] == {
+        "entity": "product",
+        "value": "[EMAIL]",
+        "start": 35,
+        "end": 42,
+    }
+    assert slot["value"] == "[EMAIL]"
+    assert reply["text"] == 'I couldn\'t find "[EMAIL]", but it does not matter'
+    assert echo["text"] == "write to [EMAIL]"
+    assert mask_events(turn[1:3], R) == turn[1:3]  # without the message, "doe" is not known to hide
+
+
 def test_erasure_marker() -> None:
     erased = [{"event": "action", "name": "action_erase_data"}, {"event": "bot"}, {"event": "reset_slots"}]
     assert erasure_confirmed(erased)
@@ -209,13 +240,13 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 url, text = sys.argv[1], sys.argv[2]
 store = redacting_store.RedactingSQLTrackerStore(domain=Domain.load("domain.yml"), host=url)
-entity = {"entity": "product", "value": "jane@example.com", "start": 11, "end": 27}
+entity = {"entity": "product", "value": "jane", "start": 11, "end": 15}  # cut out of the e-mail
 parse = {"text": text, "intent": {"name": "ask_price", "confidence": 0.9}, "entities": [entity]}
 tracker = DialogueStateTracker("customer-1", store.domain.slots)
 tracker.update(UserUttered(text, parse["intent"], [entity], parse_data=parse, metadata={"channel": "text"}))
 tracker.update(ActionExecuted("action_price"))
-tracker.update(BotUttered('I couldn\'t find "jane@example.com"'))
-tracker.update(SlotSet("category", ["jane@example.com"]))
+tracker.update(SlotSet("product", "jane"))
+tracker.update(BotUttered('I couldn\'t find "jane"'))
 tracker.update(ActionExecuted("action_listen"))
 asyncio.run(store.save(tracker))
 seen = tracker.latest_message.text  # the turn in memory keeps what the customer wrote
@@ -257,7 +288,14 @@ def test_rasas_sql_tracker_store_writes_masked_rows(tmp_path: Path) -> None:
     everything = json.dumps(rows)
     assert "jane" not in everything and "415" not in everything and "0132" not in everything
     user = json.loads(next(r[4] for r in rows if r[1] == "user"))
-    assert user["parse_data"]["entities"][0]["value"] == "[EMAIL]"
-    assert user["parse_data"]["entities"][0]["start"] == 11 and user["parse_data"]["entities"][0]["end"] == 18
+    assert user["parse_data"]["entities"][0] | {"confidence_entity": None} == {
+        "entity": "product",
+        "value": "[EMAIL]",
+        "start": 11,
+        "end": 18,
+        "confidence_entity": None,
+    }
+    slot = json.loads(next(r[4] for r in rows if r[1] == "slot" and r[3] == "product"))
+    assert slot["value"] == "[EMAIL]"
     assert next(r[2] for r in rows if r[1] == "user") == "ask_price"  # the columns beside data are Rasa's
     assert [r[1] for r in rows].count("user") == 2  # saved twice, written once; the cancelled turn kept

@@ -11,7 +11,9 @@ What holds words a customer typed or said, per event type (Rasa 3.6, rasa/shared
 - ``entities``: ``entities[*].value``;
 - ``action``: ``action_text`` (end-to-end training's bot text);
 - every event: ``metadata``.
-Identifiers in metadata (``model_id``, ``assistant_id``, ``message_id``...) are kept as they are.
+Identifiers in metadata (``model_id``, ``assistant_id``, ``message_id``, ``customer.ref``...) are
+kept as they are. ``mask_events`` masks a turn's events together: what a customer message held is
+masked in the slots and replies of the same turn that repeat it, even a piece the NLU cut out of it.
 
 The standard library only (and ``redact``): used by Rasa's tracker store in the bot environment.
 """
@@ -19,7 +21,8 @@ The standard library only (and ``redact``): used by Rasa's tracker store in the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from smartmkt.privacy.redact import Redactor
@@ -102,6 +105,60 @@ def mask_event(data: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
     return masked
 
 
+def _leaks(user: Mapping[str, Any], redactor: Redactor) -> dict[str, str]:
+    """What of a user event could show up again in later events of the turn: each piece of
+    personal data found in its text, and each entity value the NLU cut from one ("doe" out of
+    "jane.doe@example.com", which a slot or a reply may repeat), with the mask it stands for."""
+    parse: Mapping[str, Any] = user["parse_data"] if isinstance(user.get("parse_data"), Mapping) else {}
+    text = user.get("text") if isinstance(user.get("text"), str) else parse.get("text")
+    if not isinstance(text, str):
+        return {}
+    redaction = redactor.redaction(text)
+    leaks = {text[s.start : s.end]: s.mask for s in redaction.spans}
+    for entity in parse.get("entities") or []:
+        if not isinstance(entity, Mapping):
+            continue
+        start, end, value = entity.get("start"), entity.get("end"), entity.get("value")
+        if isinstance(start, int) and isinstance(end, int) and isinstance(value, str) and len(value) > 1:
+            masks = [s.mask for s in redaction.spans if s.start < end and start < s.end]
+            if masks:
+                leaks[value] = " ".join(masks)
+    return leaks
+
+
+def _without(value: Any, leaks: Mapping[str, str]) -> Any:
+    """``value`` with every whole-word occurrence of a leaked piece replaced by its mask."""
+    if isinstance(value, str):
+        for piece, mask in sorted(leaks.items(), key=lambda kv: -len(kv[0])):
+            if piece in value:
+                value = re.sub(rf"(?<!\w){re.escape(piece)}(?!\w)", mask.replace("\\", "\\\\"), value)
+        return value
+    if isinstance(value, list):
+        return [_without(v, leaks) for v in value]
+    if isinstance(value, dict):
+        return {k: _without(v, leaks) for k, v in value.items()}
+    return value
+
+
+def mask_events(events: Sequence[Mapping[str, Any]], redactor: Redactor) -> list[dict[str, Any]]:
+    """A turn's events (in order) masked as ``mask_event`` does, and more: what a customer message
+    held that later events of the turn repeat (a slot filled from an entity cut out of an e-mail
+    address, a reply quoting it) is masked there too."""
+    leaks: dict[str, str] = {}
+    masked = []
+    for data in events:
+        if data.get("event") == "user" and redactor.enabled:
+            leaks.update(_leaks(data, redactor))
+        event = mask_event(data, redactor)
+        kind = event.get("event")
+        if leaks and kind in ("slot", "entities", "bot", "action"):
+            field = {"slot": "value", "entities": "entities", "bot": "text", "action": "action_text"}[kind]
+            if field in event:
+                event[field] = _without(event[field], leaks)
+        masked.append(event)
+    return masked
+
+
 def erasure_confirmed(events: Iterable[Mapping[str, Any]]) -> bool:
     """True when these events (a turn's, as dicts) hold the erasure action followed, before the
     next action, by its slot reset: the customer's data was erased in this turn."""
@@ -115,4 +172,4 @@ def erasure_confirmed(events: Iterable[Mapping[str, Any]]) -> bool:
     return False
 
 
-__all__ = ["ERASURE_ACTION", "erasure_confirmed", "mask_event"]
+__all__ = ["ERASURE_ACTION", "erasure_confirmed", "mask_event", "mask_events"]
