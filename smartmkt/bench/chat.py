@@ -163,8 +163,16 @@ async def _send(
 SessionFor = Callable[[str], tuple[str, dict[str, Any]]]
 
 
-def plain_session(ref: str) -> tuple[str, dict[str, Any]]:
-    return ref, {}
+def signed_sessions(settings: Settings) -> SessionFor:
+    """Each customer as the shop's site sends them: a chat session bound to them and their
+    signed token in every message (smartmkt.security), a new session for each visit."""
+    from smartmkt.security.secrets import signed_in
+
+    def session_for(ref: str) -> tuple[str, dict[str, Any]]:
+        session, token = signed_in(settings, ref, ttl_s=24 * 3600)
+        return session, {"customer_token": token}
+
+    return session_for
 
 
 async def _customer(
@@ -212,9 +220,7 @@ async def _warm_client(url: str, users: int, session_for: SessionFor) -> AsyncIt
         yield client
 
 
-async def _drive(
-    url: str, users: int, turns: int, think_s: float = 0.0, session_for: SessionFor = plain_session
-) -> dict[str, Any]:
+async def _drive(url: str, users: int, turns: int, think_s: float, session_for: SessionFor) -> dict[str, Any]:
     samples: list[Sample] = []
     async with _warm_client(url, users, session_for) as client:
         start = time.perf_counter()
@@ -351,10 +357,12 @@ def run_chat_bench(
     conversations for ``minutes`` after ``warmup_s`` (think time 5 s by default)."""
     think_s = (think_ms if think_ms is not None else (5000 if minutes else 0)) / 1000
 
+    session_for = signed_sessions(settings)
+
     def drive(url: str, processes: dict[str, int]) -> dict[str, Any]:
         if minutes:
-            return asyncio.run(_soak(url, users, minutes, think_s, warmup_s, processes, plain_session))
-        return asyncio.run(_drive(url, users, turns, think_s))
+            return asyncio.run(_soak(url, users, minutes, think_s, warmup_s, processes, session_for))
+        return asyncio.run(_drive(url, users, turns, think_s, session_for))
 
     if rasa_url:
         return drive(f"{rasa_url.rstrip('/')}/webhooks/rest/webhook", {})  # no process to measure
