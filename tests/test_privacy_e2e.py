@@ -23,6 +23,7 @@ from privacy_support import assert_nothing_of_the_customer_left
 from sqlalchemy import Engine, select, text
 
 from smartmkt.console.users import create_user
+from smartmkt.security.secrets import signed_in
 from smartmkt.speech.tts import wav_bytes
 from smartmkt.stack import RunningStack
 from smartmkt.store.db import session_scope
@@ -37,8 +38,12 @@ def visitor(kind: str) -> str:
     return f"privacy-{kind}-{uuid.uuid4().hex[:8]}"
 
 
-def say(stack: RunningStack, sender: str, message: str) -> list[dict[str, Any]]:
-    r = httpx.post(stack.rest_url, json={"sender": sender, "message": message}, timeout=60)
+def say(stack: RunningStack, sender: str, message: str, token: str | None = None) -> list[dict[str, Any]]:
+    """``message`` on chat session ``sender``: a guest's, or with ``token`` a signed-in customer's."""
+    metadata = {"customer_token": token} if token else {}
+    r = httpx.post(
+        stack.rest_url, json={"sender": sender, "message": message, "metadata": metadata}, timeout=60
+    )
     assert r.status_code == 200, r.text
     replies: list[dict[str, Any]] = r.json()
     assert replies, f"no reply to {message!r}"
@@ -215,6 +220,21 @@ def test_delete_my_data_after_confirmation_leaves_nothing_of_the_customer(
     again = text_of(say(stack, sender, "hi"))
     assert "Welcome back" not in again
     assert all(marker not in json.dumps(e) for e in stored_events(db, sender))
+
+
+def test_erasure_in_one_session_erases_the_customers_other_sessions(stack: RunningStack, db: Engine) -> None:
+    """A signed-in customer chats in two sessions (two devices); "delete my data" in one of them
+    erases both: the index knows both sessions under the customer's reference."""
+    ref, marker = f"privacy-token-{uuid.uuid4().hex[:8]}", "vorpalquince"
+    phone, laptop = signed_in(stack.settings, ref), signed_in(stack.settings, ref)
+    assert custom(say(stack, phone[0], f"recommend a {marker} comedy", phone[1]), "recommendations")
+    assert custom(say(stack, laptop[0], "recommend me a western", laptop[1]), "recommendations")
+    cid = customer_id(db, ref)
+    assert cid is not None and stored_events(db, phone[0]) and stored_events(db, laptop[0])
+    assert "cannot be undone" in text_of(say(stack, laptop[0], "delete my data", laptop[1]))
+    assert "deleted" in text_of(say(stack, laptop[0], "yes", laptop[1]))
+    assert stored_events(db, phone[0]) == [] and stored_events(db, laptop[0]) == []
+    assert_nothing_of_the_customer_left(db, (cid,), (ref, phone[0], laptop[0]), (marker,))
 
 
 def test_cancelled_erasure_keeps_everything(stack: RunningStack, db: Engine) -> None:

@@ -12,9 +12,10 @@ new table cannot be forgotten. In short:
 - added: one ``erasure_audit`` row: when, who asked (``customer``, ``operator:<name>``) and how
   many rows went, by table; no id, reference or text of the customer.
 
-A customer's conversations are the sender ids given, the customer's reference itself (the chat's
-sender id names the customer today) and every indexed conversation whose ``customer_ref`` is
-theirs (a session bound to a customer by a signed token is indexed under the customer).
+A customer's conversations are the sender ids given, the customer's reference itself (a sender id
+that named the customer before customer tokens), every conversation the console's index has under
+the customer's reference, and every chat session with a message Rasa verified as the customer's
+(``metadata.customer.ref``, which a signed customer token puts there), read from the events.
 
 On SQLite the deletions run with ``secure_delete`` (freed pages are zeroed), the search index is
 merged afterwards (``optimize``: no deleted word stays in its segments) and the write-ahead log is
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -133,16 +135,30 @@ def _table(model: Any) -> Table:
     return cast(Table, model.__table__)
 
 
-def senders_of(store: Engine, customer_ref: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
-    """The customer's conversations: ``extra``, the reference itself and the indexed conversations
-    under the customer's reference."""
-    conversations = _table(ConsoleConversation)
+def senders_of(
+    store: Engine, tracker: Engine, customer_ref: str, extra: Iterable[str] = ()
+) -> tuple[str, ...]:
+    """The customer's conversations: ``extra``, the reference itself, every conversation the
+    console's index has under the customer's reference, and every conversation in Rasa's events
+    with a customer message Rasa verified as theirs (``metadata.customer.ref``; read from the
+    events themselves, so a session the index has not read yet is found too)."""
+    index.catch_up(store, tracker)  # what is indexed before the erasure leaves no gap behind it
+    c = _table(ConsoleConversation).c
     with store.connect() as conn:
-        indexed = conn.scalars(
-            select(conversations.c.sender_id).where(conversations.c.customer_ref == customer_ref)
-        )
-        senders = {customer_ref, *extra, *indexed}
-    return tuple(sorted(senders))
+        indexed = set(conn.scalars(select(c.sender_id).where(c.customer_ref == customer_ref)))
+    verified: set[str] = set()
+    if index.events_table_exists(tracker):
+        e = RASA_EVENTS.c
+        marked = json.dumps({"ref": customer_ref})[1:-1]  # '"ref": "<ref>"' as Rasa's json.dumps writes it
+        with tracker.connect() as conn:
+            verified.update(
+                conn.scalars(
+                    select(e.sender_id)
+                    .where(e.type_name == "user", e.data.contains(marked, autoescape=True))
+                    .distinct()
+                )
+            )
+    return tuple(sorted({customer_ref, *extra, *indexed, *verified}))
 
 
 def secure_delete(conn: Connection) -> None:
@@ -286,8 +302,8 @@ def compact(engine: Engine) -> None:
 
 
 def preview(store: Engine, tracker: Engine, customer_ref: str, senders: Iterable[str] = ()) -> Erasure:
-    """What ``erase_customer`` would remove, changing nothing."""
-    who = senders_of(store, customer_ref, senders)
+    """What ``erase_customer`` would remove, changing nothing of the customer's."""
+    who = senders_of(store, tracker, customer_ref, senders)
     return Erasure(customer_ref, who, _erase_or_count(store, tracker, customer_ref, who, False, ""))
 
 
@@ -301,7 +317,7 @@ def erase_customer(
     """Erase the customer ``customer_ref`` and the conversations ``senders`` (and those found by
     ``senders_of``) as the module doc says, and record an anonymous audit row. Events go first
     (a separate tracker database commits on its own), then every store row in one transaction."""
-    who = senders_of(store, customer_ref, senders)
+    who = senders_of(store, tracker, customer_ref, senders)
     counts = _erase_or_count(store, tracker, customer_ref, who, True, requested_by)
     compact(store)
     if tracker is not store:
