@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from smartmkt.cli.console_commands import bench_console, console_app, nlu_app
-from smartmkt.cli.privacy_commands import customer_app, retention_app
+from smartmkt.cli.privacy_commands import customer_app, privacy_app, retention_app
 from smartmkt.cli.progress import console, counting_bars, progress_bars
 from smartmkt.settings import get_settings
 
@@ -50,6 +50,7 @@ app.add_typer(console_app, name="console")
 app.add_typer(nlu_app, name="nlu")
 app.add_typer(customer_app, name="customer")
 app.add_typer(retention_app, name="retention")
+app.add_typer(privacy_app, name="privacy")
 bench_app.command("console")(bench_console)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]

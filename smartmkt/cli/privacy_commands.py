@@ -15,6 +15,9 @@ from smartmkt.settings import get_settings
 
 customer_app = typer.Typer(help="A customer's personal data.", no_args_is_help=True)
 retention_app = typer.Typer(help="How long conversations are kept.", no_args_is_help=True)
+privacy_app = typer.Typer(help="Personal data in stored conversations.", no_args_is_help=True)
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Count what would change; change nothing.")]
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def _counts_table(counts: dict[str, int]) -> Table:
@@ -35,7 +38,7 @@ def customer_erase(
     by: Annotated[
         str | None, typer.Option("--by", help="Who asked, for the audit (default: operator:<login>).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    as_json: Json = False,
 ) -> None:
     """Erase a customer: profile, offers, consents, scores, conversations (events, console index,
     NLU reviews); their orders stay for accounting without the link. Asks first unless --yes."""
@@ -72,8 +75,8 @@ def retention_run(
         int | None,
         typer.Option("--days", min=1, help="Keep this many days (default: SMARTMKT_RETENTION_DAYS, 365)."),
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would go; change nothing.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    dry_run: DryRun = False,
+    as_json: Json = False,
 ) -> None:
     """Purge conversations older than the retention period: their events, console index rows
     and NLU reviews (smartmkt.privacy.retention says exactly what)."""
@@ -85,3 +88,29 @@ def retention_run(
         print(json.dumps(run.as_dict()))
     else:
         console.print(run.summary(), soft_wrap=True)
+
+
+@privacy_app.command("mask-stored")
+def privacy_mask_stored(
+    dry_run: DryRun = False,
+    as_json: Json = False,
+) -> None:
+    """Mask the personal data in conversations Rasa stored before masking was on (SMARTMKT_REDACT),
+    then rebuild the console's index."""
+    from dataclasses import asdict
+
+    from smartmkt.privacy.redact import redactor
+    from smartmkt.privacy.stored import mask_stored
+
+    settings = get_settings()
+    store, tracker = _engines()
+    run = mask_stored(store, tracker, redactor(settings.redact, settings.redact_phone_regions), dry_run)
+    if as_json:
+        print(json.dumps(asdict(run)))
+        return
+    verb = "would mask" if dry_run else "masked"
+    console.print(
+        f"{verb} {run.masked:,} of {run.events:,} events in {run.conversations:,} conversations"
+        + ("; console index rebuilt" if run.reindexed else ""),
+        soft_wrap=True,
+    )
