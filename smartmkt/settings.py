@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # Where browsers reach Rasa's socket.io channel (the web chat at GET /). Empty: Rasa's port
     # on the host name the chat page was loaded from. Behind a proxy: e.g. https://shop.example.
     chat_socket_url: str = ""
+    # Where the chat page gets the shopper's signed customer token in production: the shop site's
+    # own endpoint (same origin, so its login cookie says who is shopping), answering POST with
+    # {"customer_ref", "token", "expires_at"} like /chat/demo-token. Empty: the demo picker.
+    chat_token_url: str = ""
 
     # Rasa's SQL tracker store (conversations): by default the store's own database (Rasa keeps
     # its ``events`` table there, beside smartmkt's tables), so the console reads conversations,

@@ -37,6 +37,12 @@ def test_chat_page_points_the_widget_at_rasas_socket_on_the_same_host() -> None:
     assert r.headers["cache-control"] == "no-cache"
 
 
+def test_the_shops_token_endpoint_replaces_the_demo_picker() -> None:
+    assert '<meta name="smartmkt-token-url" content="">' in client().get("/").text  # the demo
+    settings = get_settings().model_copy(update={"chat_token_url": "/account/chat-token"})
+    assert '<meta name="smartmkt-token-url" content="/account/chat-token">' in client(settings).get("/").text
+
+
 def test_the_socket_url_can_be_set_and_is_escaped() -> None:
     settings = get_settings().model_copy(update={"chat_socket_url": 'https://chat.example"><script>'})
     r = client(settings).get("/")

@@ -44,6 +44,11 @@ MORE_XSS = [
 ]
 REPLY_TIMEOUT_MS = 60_000
 MARKETER = ("marketer@shop.example", "a long enough password")
+# Runs before the page's own scripts: the meta SMARTMKT_CHAT_TOKEN_URL=/account/chat-token writes
+SHOP_TOKEN_URL_SET = """new MutationObserver((_records, observer) => {
+  const meta = document.querySelector('meta[name="smartmkt-token-url"]');
+  if (meta) { meta.content = "/account/chat-token"; observer.disconnect(); }
+}).observe(document, { childList: true, subtree: true });"""
 
 
 @dataclass
@@ -389,3 +394,41 @@ def test_push_to_talk_shows_the_transcript_and_the_reply(
         context.close()
     finally:
         browser.close()
+
+
+def test_on_the_shops_own_page_the_shop_says_who_is_chatting(
+    browser: Browser, web_stack: RunningStack
+) -> None:
+    """Production (SMARTMKT_CHAT_TOKEN_URL set): no picker; the page asks the shop's own endpoint
+    for its logged-in shopper's signed token. The shop's site is outside the product, so Playwright
+    plays it here: it serves the token endpoint, and the page's token-URL meta is set as the app
+    sets it with the setting on (that the setting does so is tested in tests/test_web_chat.py).
+    Rewriting the served page instead would make Chromium treat it as a public page and block its
+    socket to Rasa on 127.0.0.1 (local network access checks)."""
+    from datetime import UTC, datetime, timedelta
+
+    from smartmkt.security.identity import issue_token
+    from smartmkt.security.secrets import local_secret
+
+    app = web_stack.settings.app_url
+    secret = local_secret(web_stack.settings, "customer_token_secret")
+    asked: list[str] = []
+
+    def shop_token(route) -> None:  # type: ignore[no-untyped-def]
+        asked.append(route.request.method)
+        expires = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+        token = issue_token(secret, "42", 600)
+        route.fulfill(json={"customer_ref": "42", "token": token, "expires_at": expires})
+
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    try:
+        tab = Tab.open(context)
+        tab.page.add_init_script(SHOP_TOKEN_URL_SET)
+        tab.page.route(app + "/account/chat-token", shop_token)
+        tab.page.goto(app + "/")
+        expect(tab.page.locator("#customer-form")).to_be_hidden()
+        connected(tab.page)
+        expect(tab.page.locator(".from-bot").first).to_contain_text("Welcome back", timeout=REPLY_TIMEOUT_MS)
+        assert asked == ["POST"] and not tab.errors and not tab.dialogs
+    finally:
+        context.close()

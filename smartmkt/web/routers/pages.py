@@ -87,7 +87,9 @@ def _file(base: Path, relative: str) -> FileResponse:
 async def chat_page(request: Request) -> HTMLResponse:
     settings: Settings = request.app.state.smartmkt.settings
     return fill(
-        (PAGES_DIR / "chat.html").read_text(encoding="utf-8"), socket_url=socket_url(settings, request)
+        (PAGES_DIR / "chat.html").read_text(encoding="utf-8"),
+        socket_url=socket_url(settings, request),
+        token_url=settings.chat_token_url,
     )
 
 

@@ -36,6 +36,9 @@
     customerNow: $("customer-now"),
   };
   const socketUrl = document.querySelector('meta[name="smartmkt-socket-url"]').content;
+  // The shop's own token endpoint (SMARTMKT_CHAT_TOKEN_URL): the shopper it names is the customer
+  // and there is no picker. Empty: the demo, where the picker asks POST /chat/demo-token.
+  const tokenUrl = document.querySelector('meta[name="smartmkt-token-url"]').content;
 
   // --- storage: the conversations seen in this browser, so a reload keeps them ---------------
   function load() {
@@ -85,9 +88,10 @@
     if (!response.ok) throw new Error(data && data.error ? String(data.error) : "HTTP " + response.status);
     return data;
   }
-  /* A customer token from the shop's site; here the demo's stand-in (null: a new customer). */
+  /* A customer token from the shop's site (its endpoint knows the shopper from its own login
+     cookie), or the demo's stand-in for ``customer`` (null: a new customer). */
   async function customerToken(customer) {
-    const issued = await postJson("/chat/demo-token", { customer: customer });
+    const issued = tokenUrl ? await postJson(tokenUrl, {}) : await postJson("/chat/demo-token", { customer: customer });
     return { customer: String(issued.customer_ref), token: String(issued.token), expiresAt: Date.parse(issued.expires_at) };
   }
   /* The token plus this customer's session id: the one kept in this browser, or a new one. */
@@ -632,5 +636,10 @@
   });
 
   // --- start ----------------------------------------------------------------------------------
-  switchTo(store.customer && typeof store.customer === "string" ? store.customer : null);
+  if (tokenUrl) {
+    el.customerForm.hidden = true; // the shop says who is chatting
+    switchTo(null);
+  } else {
+    switchTo(store.customer && typeof store.customer === "string" ? store.customer : null);
+  }
 })();
