@@ -24,6 +24,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def reap(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Wait for a process told to stop; kill it if it has not within ``timeout`` seconds."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @dataclass
 class RunningStack:
     settings: Settings
@@ -50,11 +59,7 @@ class RunningStack:
                 os.killpg(proc.pid, signal.SIGKILL)  # each service leads its own session
             else:
                 proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            reap(proc)
 
     def start(self, name: str, timeout: float = 300.0) -> None:
         """Start a stopped service again (its log continues) and wait until it is healthy."""
@@ -106,8 +111,4 @@ def running_stack(settings: Settings, log_dir: Path, timeout: float = 300.0) -> 
             if proc.poll() is None:
                 proc.terminate()
         for proc in processes.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            reap(proc)

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from smartmkt.settings import Settings
-from smartmkt.speech.asr import WHISPER_WINDOW_S, Transcriber
+from smartmkt.speech.asr import WHISPER_WINDOW_S, Transcriber, from_settings
 from smartmkt.speech.audio import decode
 from smartmkt.speech.tts import wav_bytes
 
@@ -111,22 +111,13 @@ def run_window_study(
     """WER and rtf of faster-whisper tiny.en per encoder window on every utterance in every
     study voice at two speeds: is the shorter window as accurate as Whisper's 30 s one?"""
     say = progress or (lambda _m: None)
-    cache = settings.var_dir / "cache" / "whisper"
     report: dict[str, Any] = {"voices": len(STUDY_VOICES), "utterances": len(UTTERANCES), "windows": {}}
     for speed in (SPEED, FAST_SPEED):
         say(f"speaking {len(STUDY_VOICES) * len(UTTERANCES)} clips at {speed} words a minute")
         clips = [(u, decode(wav_bytes(u, v, speed))) for v in STUDY_VOICES for u in UTTERANCES]
         for window in windows:
             say(f"{window} s window, {speed} words a minute")
-            transcriber = Transcriber(
-                "faster-whisper",
-                "tiny.en",
-                cache,
-                settings.asr_compute_type,
-                settings.asr_threads,
-                settings.asr_beam_size,
-                window,
-            )
+            transcriber = from_settings(settings, "faster-whisper", "tiny.en", window)
             figures = _backend_figures(transcriber, clips)
             figures.pop("texts")
             report["windows"].setdefault(f"{window}s", {})[f"{speed}_wpm"] = figures
@@ -155,7 +146,6 @@ def run_asr_bench(
     settings: Settings, turns: int = 20, progress: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
     say = progress or (lambda _m: None)
-    cache = settings.var_dir / "cache" / "whisper"
 
     def spoken(speed: int) -> list[tuple[str, Any]]:
         return [(t, decode(wav_bytes(t, VOICES[n % len(VOICES)], speed))) for n, t in enumerate(UTTERANCES)]
@@ -172,15 +162,7 @@ def run_asr_bench(
     for name, (backend, model, window) in runs.items():
         say(name)
         started = time.perf_counter()
-        transcriber = Transcriber(
-            backend,
-            model,
-            cache,
-            settings.asr_compute_type,
-            settings.asr_threads,
-            settings.asr_beam_size,
-            window,
-        )
+        transcriber = from_settings(settings, backend, model, window)
         load_s = time.perf_counter() - started
         figures = {**_backend_figures(transcriber, clips), "load_s": round(load_s, 2)}
         if backend == "faster-whisper" and model == "tiny.en":

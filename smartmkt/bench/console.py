@@ -40,7 +40,7 @@ from smartmkt.console.conversations import encode_cursor
 from smartmkt.console.index import CONVERSATIONS
 from smartmkt.console.users import create_user
 from smartmkt.settings import Settings
-from smartmkt.stack import free_port
+from smartmkt.stack import reap, with_free_ports
 from smartmkt.store.db import make_engine
 from smartmkt.store.migrate import upgrade
 from smartmkt.store.models import Customer, Offer, Product
@@ -314,9 +314,7 @@ def serving(settings: Settings, log: Path) -> Iterator[str]:
     """The app alone (the console needs no Rasa) on a free port; yields its URL."""
     from smartmkt.services import service_specs
 
-    bench = settings.model_copy(
-        update={"app_port": free_port(), "action_port": free_port(), "rasa_port": free_port()}
-    )
+    bench = with_free_ports(settings)
     spec = next(s for s in service_specs(bench) if s.name == "app")
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -336,11 +334,7 @@ def serving(settings: Settings, log: Path) -> Iterator[str]:
             yield bench.app_url
         finally:
             proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            reap(proc)
 
 
 def _figures(samples: list[float]) -> dict[str, Any]:

@@ -186,8 +186,10 @@ class Transcriber:
         )
 
 
-def from_settings(settings: Settings, backend: str | None = None, model: str | None = None) -> Transcriber:
-    """The transcriber the settings describe (``backend``/``model`` override them)."""
+def from_settings(
+    settings: Settings, backend: str | None = None, model: str | None = None, window_s: int | None = None
+) -> Transcriber:
+    """The transcriber the settings describe (``backend``/``model``/``window_s`` override them)."""
     return Transcriber(
         backend or settings.asr_backend,
         model or settings.asr_model,
@@ -195,7 +197,7 @@ def from_settings(settings: Settings, backend: str | None = None, model: str | N
         settings.asr_compute_type,
         settings.asr_threads,
         settings.asr_beam_size,
-        settings.asr_window_s,
+        window_s or settings.asr_window_s,
     )
 
 
