@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     asr_beam_size: int = 5
     asr_threads: int = 2
     # faster-whisper encodes utterances up to 15 s in a 20 s window instead of Whisper's 30 s:
-    # 1.6x faster at the same word error rate (smartmkt.speech.asr). 30 turns it off.
+    # 1.7x faster at the same word error rate (smartmkt.speech.asr). 30 turns it off.
     asr_window_s: int = Field(default=20, ge=20, le=30)
     asr_max_seconds: float = 60.0
     asr_max_bytes: int = 10 * 1024 * 1024
