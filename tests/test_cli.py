@@ -109,6 +109,31 @@ def test_data_import_json_report_and_quarantine(tmp_path: Path) -> None:
     assert missing.returncode != 0 and "no such file" in missing.stderr
 
 
+@pytest.mark.parametrize("depth", [0, 12], ids=["short-path", "long-path"])
+def test_cli_errors_are_one_line_in_a_pipe(tmp_path: Path, depth: int) -> None:
+    """An error written to a pipe is never split inside a phrase, whatever the path's length and
+    whatever COLUMNS says (a clean CI environment has none; a narrow one wraps Rich at 80)."""
+    folder = tmp_path.joinpath(*[f"folder-{i:02d}" for i in range(depth)])
+    missing = folder / "orders-that-do-not-exist.csv"
+    assert (len(str(missing)) > 120) == bool(depth)
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    for columns in (None, "40"):
+        run_env = {**env, "SMARTMKT_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"}
+        if columns:
+            run_env["COLUMNS"] = columns
+        result = subprocess.run(
+            [str(SMARTMKT), "data", "import", "--orders", str(missing)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=run_env,
+            timeout=300,
+        )
+        assert result.returncode != 0
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert lines == [f"error: {missing}: no such file"], result.stderr
+
+
 def test_cdnow_loads_through_the_pipeline(tmp_path: Path) -> None:
     """The real CDNOW file (from the lifetimes wheel) through the same importer as a shop's data."""
     url = f"sqlite:///{tmp_path / 'cdnow.db'}"

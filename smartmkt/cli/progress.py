@@ -18,6 +18,9 @@ from rich.progress import (
 )
 
 console = Console(stderr=True)
+# A message written to a pipe or a log is one line: Rich would otherwise wrap it at 80 columns
+# (or $COLUMNS) and split a path or a phrase in two. A terminal still wraps at its width.
+console.soft_wrap = not console.is_terminal
 
 
 @contextmanager
