@@ -7,6 +7,7 @@ replies are built in actions.replies; the assistant comes from actions.services.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -16,10 +17,12 @@ from rasa_sdk.types import DomainDict
 
 from actions import replies
 from actions.services import get_assistant
+from smartmkt.choice import pick, resolve_choice
 from smartmkt.recommend.preferences import Preferences
 from smartmkt.recommend.query_text import content_text
 from smartmkt.recommend.text_encoder import product_text
 from smartmkt.security.identity import guest_ref
+from smartmkt.settings import get_settings
 from smartmkt.store.repository import ProductView
 
 log = logging.getLogger(__name__)
@@ -110,6 +113,19 @@ class ActionGreet(Action):
         return []
 
 
+class ActionHandoff(Action):
+    """ "Talk to a human": how to reach the shop's team, from the settings. No one reads this chat
+    yet (no live inbox), so the reply never says a person will answer here."""
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        settings = get_settings()
+        dispatcher.utter_message(text=replies.handoff_text(settings.shop_contact, settings.shop_hours))
+        return []
+
+
 class ValidateRecommendationForm(FormValidationAction):
     """Ask a new customer with nothing stated for a genre; never make a regular wait.
 
@@ -194,29 +210,75 @@ class ActionSearchProduct(Action):
         return [SlotSet("shown_products", [str(product.id)])]
 
 
-def product_in_focus(tracker: Tracker) -> tuple[int | None, str | None]:
-    """(product id, unmatched title): the title named now, else the offer, else the last shown."""
-    title = next((e["value"] for e in latest_entities(tracker) if e.get("entity") == "product"), None)
-    assistant = get_assistant()
-    if title:
-        product = assistant.find_product(str(title))
-        return (product.id, None) if product else (None, str(title))
-    if tracker.get_slot("offer_pending") and tracker.get_slot("offer_id"):
-        for offer in assistant.open_offers(customer_ref(tracker)):
-            if str(offer.id) == str(tracker.get_slot("offer_id")):
-                return offer.product.id, None
-    shown = tracker.get_slot("shown_products") or []
-    return (int(shown[0]), None) if shown else (None, None)
+def named_titles(tracker: Tracker) -> list[str]:
+    return [
+        str(e["value"]) for e in latest_entities(tracker) if e.get("entity") == "product" and e.get("value")
+    ]
 
 
-def product_or_ask(dispatcher: CollectingDispatcher, tracker: Tracker, question: str) -> int | None:
-    """The product in focus, or None after telling the customer what is missing."""
-    product_id, unknown = product_in_focus(tracker)
-    if product_id is None:
+def table(tracker: Tracker) -> list[ProductView]:
+    """The titles last shown to the customer, in the order they were numbered."""
+    shown = [int(i) for i in tracker.get_slot("shown_products") or [] if str(i).isdigit()]
+    return get_assistant().products(shown)
+
+
+def pending_offer_index(tracker: Tracker, shown: list[ProductView]) -> int | None:
+    """Where the single offer waiting for a yes/no is on the table, if one is."""
+    offer_id = tracker.get_slot("offer_id")
+    if not (tracker.get_slot("offer_pending") and offer_id):
+        return None
+    for offer in get_assistant().open_offers(customer_ref(tracker)):
+        if str(offer.id) == str(offer_id):
+            ids = [p.id for p in shown]
+            return ids.index(offer.product.id) if offer.product.id in ids else None
+    return None
+
+
+@dataclass(frozen=True)
+class Focus:
+    """What a purchase or a price question is about: a product, a title the catalog does not
+    have, or the choices to ask among (smartmkt.choice decides; an order never comes from a guess)."""
+
+    product_id: int | None = None
+    unknown: str | None = None
+    choices: tuple[ProductView, ...] = ()
+
+
+def product_in_focus(tracker: Tracker) -> Focus:
+    """The item on the table the customer's words choose, else a title named from the catalog,
+    else the single pending offer, else the only item shown; several: ask which."""
+    shown = table(tracker)
+    named = named_titles(tracker)
+    text = str(tracker.latest_message.get("text") or "")
+    words = "" if text.lstrip().startswith("/") else text  # a button's payload: only its entities
+    chosen = pick(words, [p.title for p in shown], named, pending_offer_index(tracker, shown))
+    if chosen.index is not None:
+        return Focus(shown[chosen.index].id)
+    if chosen.ask:
+        return Focus(choices=tuple(shown))
+    if named:
+        product = get_assistant().find_product(named[0])
+        return Focus(product.id) if product else Focus(unknown=named[0])
+    return Focus()
+
+
+def product_or_ask(
+    dispatcher: CollectingDispatcher, tracker: Tracker, question: str, intent: str
+) -> int | None:
+    """The product in focus, or None after telling the customer what is missing: the title not
+    found, which of the items shown (numbered, with a button each for ``intent``), or ``question``."""
+    focus = product_in_focus(tracker)
+    if focus.choices:
+        offers = get_assistant().open_offers(customer_ref(tracker))
         dispatcher.utter_message(
-            text=f'I couldn\'t find "{unknown}" in our catalog.' if unknown else question
+            text=replies.which_text(focus.choices, offers, intent),
+            buttons=replies.which_buttons(focus.choices, intent),
         )
-    return product_id
+    elif focus.product_id is None:
+        dispatcher.utter_message(
+            text=f'I couldn\'t find "{focus.unknown}" in our catalog.' if focus.unknown else question
+        )
+    return focus.product_id
 
 
 class ActionPrice(Action):
@@ -225,7 +287,7 @@ class ActionPrice(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         product_id = product_or_ask(
-            dispatcher, tracker, 'Which title? Tell me its name, e.g. "how much is Toy Story?"'
+            dispatcher, tracker, 'Which title? Tell me its name, e.g. "how much is Toy Story?"', "ask_price"
         )
         if product_id is None:
             return []
@@ -275,8 +337,9 @@ class ActionShowOffers(Action):
                 "products": [replies.product_payload(o.product) for o in offers[:3]],
             },
         )
+        # One offer: a yes buys it. Several: no single one is pending, so a yes asks which.
         return [
-            SlotSet("offer_id", str(offers[0].id)),
+            SlotSet("offer_id", str(offers[0].id) if len(offers[:3]) == 1 else None),
             SlotSet("offer_pending", True),
             SlotSet("shown_products", [str(o.product.id) for o in offers[:3]]),
         ]
@@ -287,9 +350,10 @@ class ActionPurchase(Action):
         return "action_purchase"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        product_id = product_or_ask(dispatcher, tracker, "Which title would you like to buy?")
+        product_id = product_or_ask(dispatcher, tracker, "Which title would you like to buy?", "purchase")
         if product_id is None:
-            return []
+            # Nothing bought: the question asked stands, and no "yes" buys a guess meanwhile.
+            return [SlotSet("offer_pending", False), SlotSet("offer_id", None)]
         order = get_assistant().purchase(customer_ref(tracker), product_id, channel(tracker))
         dispatcher.utter_message(
             text=replies.purchase_text(order),
@@ -304,14 +368,28 @@ class ActionPurchase(Action):
         return [SlotSet("offer_pending", False), SlotSet("offer_id", None)]
 
 
+def declined_offers(tracker: Tracker) -> list[int]:
+    """The offers a "no" turns down: the one a card's "No thanks" names, else the single pending
+    offer, else every offer listed (a "no" to a list of offers, each asking "Want it?")."""
+    shown = table(tracker)
+    shown_ids = {p.id for p in shown}
+    offers = [o for o in get_assistant().open_offers(customer_ref(tracker)) if o.product.id in shown_ids]
+    if named := named_titles(tracker):
+        choice = resolve_choice("", [p.title for p in shown], named)
+        meant = shown[choice.index].id if choice.index is not None else None
+        return [o.id for o in offers if o.product.id == meant]
+    if offer_id := tracker.get_slot("offer_id"):
+        return [int(offer_id)]
+    return [o.id for o in offers]
+
+
 class ActionDeclineOffer(Action):
     def name(self) -> str:
         return "action_decline_offer"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        offer_id = tracker.get_slot("offer_id")
-        if offer_id:
-            get_assistant().decline_offer(customer_ref(tracker), int(offer_id))
+        for offer_id in declined_offers(tracker):
+            get_assistant().decline_offer(customer_ref(tracker), offer_id)
         dispatcher.utter_message(
             text="No problem. Want something else? Tell me a genre, a budget or a decade."
         )

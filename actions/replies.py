@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from smartmkt.assistant import RecommendationReply
@@ -111,3 +113,46 @@ def price_text(product: ProductView, offer: OfferView | None) -> str:
             f"({offer.percent_off}% off) until {offer.expires_at:%b %d}."
         )
     return text
+
+
+def handoff_text(contact: str, hours: str) -> str:
+    """What is true until a live inbox exists: no person reads this chat, so say how to reach
+    the shop's team (SMARTMKT_SHOP_CONTACT, SMARTMKT_SHOP_HOURS) and keep helping here."""
+    when = f" ({hours})" if hours.strip() else ""
+    return (
+        "No one from the shop reads this chat, so I can't pass you to a person here. "
+        f"You can reach the shop's team at {contact}{when}. "
+        "Meanwhile I can keep helping: recommendations, prices, your offers and your orders."
+    )
+
+
+WHICH_QUESTION = {
+    "purchase": "Which one would you like to buy?",
+    "ask_price": "Which one do you mean?",
+}
+
+
+def choice_line(n: int, product: ProductView, offers: Sequence[OfferView]) -> str:
+    """ "2. Home Alone (1990) · $5.59 with your offer": the price the customer would pay."""
+    offer = next((o for o in offers if o.product.id == product.id), None)
+    year = f" ({product.year})" if product.year else ""
+    if offer:
+        price = f"{money(offer.offer_price_cents, product.currency)} with your {offer.percent_off}% off"
+    else:
+        price = money(product.price_cents, product.currency)
+    return f"{n}. {product.title}{year} · {price}"
+
+
+def which_text(products: Sequence[ProductView], offers: Sequence[OfferView], intent: str) -> str:
+    """The question, with its choices numbered one a line, so a client without buttons (a plain
+    REST client, voice) still shows and reads them."""
+    lines = [WHICH_QUESTION.get(intent, "Which one do you mean?")]
+    lines += [choice_line(n, p, offers) for n, p in enumerate(products, start=1)]
+    lines.append('Say its number or its title, e.g. "the second one".')
+    return "\n".join(lines)
+
+
+def which_buttons(products: Sequence[ProductView], intent: str) -> list[dict[str, str]]:
+    """A button a choice: its payload names the title as the product entity, which resolves
+    against the same titles (smartmkt.choice)."""
+    return [{"title": p.title, "payload": f"/{intent}{json.dumps({'product': p.title})}"} for p in products]

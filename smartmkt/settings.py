@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # own endpoint (same origin, so its login cookie says who is shopping), answering POST with
     # {"customer_ref", "token", "expires_at"} like /chat/demo-token. Empty: the demo picker.
     chat_token_url: str = ""
+    # How a customer reaches the shop's people, and when they answer: "talk to a human" gets
+    # these (action_handoff), since no one reads the chat itself. Demo values; set the shop's own.
+    shop_contact: str = "help@shop.example"
+    shop_hours: str = "Mon-Fri 9:00-18:00"
 
     # Rasa's SQL tracker store (conversations): by default the store's own database (Rasa keeps
     # its ``events`` table there, beside smartmkt's tables), so the console reads conversations,

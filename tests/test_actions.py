@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 import actions.actions as acts
 from smartmkt.assistant import ShopAssistant
+from smartmkt.recommend.preferences import Preferences
 
 
 @pytest.fixture
@@ -197,3 +198,109 @@ def test_new_customer_cold_start(assistant: ShopAssistant) -> None:
     assert len(payload["products"]) == 5
     assert payload["offer"]["percent_off"] == 15  # welcome offer
     assert "popular picks" in messages[0]["text"]
+
+
+# --- "talk to a human" and choosing among several items (issue 15, parts 5 and 6) ----------------
+def slots_of(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+def test_handoff_names_the_configured_contact_and_promises_no_person(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from smartmkt.settings import get_settings
+
+    monkeypatch.setenv("SMARTMKT_SHOP_CONTACT", "care@films.example or +1 555 0100")
+    monkeypatch.setenv("SMARTMKT_SHOP_HOURS", "every day 10:00-16:00")
+    get_settings.cache_clear()
+    try:
+        messages, _ = run(acts.ActionHandoff(), tracker("5", "talk to a human", "human_handoff"))
+    finally:
+        get_settings.cache_clear()
+    text = messages[0]["text"]
+    assert "care@films.example or +1 555 0100 (every day 10:00-16:00)" in text
+    assert "keep helping" in text
+    assert "will reply" not in text and "passing this conversation" not in text
+
+
+def several_offers(assistant: ShopAssistant, customer: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Three recommendations make up to three offers; "any deals?" lists them (newest first).
+    Returns the offers listed and the slots the listing set."""
+    for genre in ("thriller", "comedy", "western"):
+        assistant.recommend(customer, Preferences.from_values([genre], None, None, None, None))
+    messages, events = run(acts.ActionShowOffers(), tracker(customer, "any deals for me?", "ask_offers"))
+    offers = messages[0]["custom"]["offers"]
+    assert len(offers) >= 2, f"the demo store made {len(offers)} offer(s) for {customer}"
+    slots = slots_of(events)
+    assert slots == {
+        "offer_id": None,  # several: none of them is the one a yes would buy
+        "offer_pending": True,
+        "shown_products": [str(o["product_id"]) for o in offers],
+    }
+    return offers, slots
+
+
+def test_yes_to_several_offers_asks_which_and_orders_nothing(assistant: ShopAssistant) -> None:
+    offers, shown = several_offers(assistant, "42")
+    titles = [assistant.repo.product(o["product_id"]).title for o in offers]  # type: ignore[union-attr]
+    before = assistant.order_history("42")[0]
+    for said, intent in (("yes", "affirm"), ("buy it", "purchase"), ("the fifth one", "purchase")):
+        messages, events = run(acts.ActionPurchase(), tracker("42", said, intent, slots=shown))
+        assert assistant.order_history("42")[0] == before, said  # no order from a guess
+        question = messages[0]
+        assert question["text"].startswith("Which one would you like to buy?")
+        for n, title in enumerate(titles, start=1):  # numbered, one a line, for clients without buttons
+            assert f"\n{n}. {title}" in question["text"]
+        assert [b["title"] for b in question["buttons"]] == titles
+        assert question["buttons"][1]["payload"] == f'/purchase{{"product": "{titles[1]}"}}'
+        assert slots_of(events)["offer_pending"] is False
+
+    # "the second one" buys the second listed, at its offer's discount
+    messages, _ = run(acts.ActionPurchase(), tracker("42", "the second one", "purchase", slots=shown))
+    order = messages[0]["custom"]
+    assert order["product"]["id"] == offers[1]["product_id"]
+    assert order["discount_pct"] == offers[1]["percent_off"]
+
+    # a button: its payload names the title as the product entity
+    payload = question["buttons"][0]["payload"]
+    t = tracker("42", payload, "purchase", [{"entity": "product", "value": titles[0]}], slots=shown)
+    messages, _ = run(acts.ActionPurchase(), t)
+    assert messages[0]["custom"]["product"]["id"] == offers[0]["product_id"]
+    assert assistant.order_history("42")[0] == before + 2
+
+
+def test_one_pending_offer_still_bought_by_yes_among_several_titles(assistant: ShopAssistant) -> None:
+    messages, events = run(acts.ActionRecommend(), tracker("42", "recommend something", "ask_recommendation"))
+    offer = messages[0]["custom"]["offer"]
+    products = messages[0]["custom"]["products"]
+    assert offer and len(products) > 1
+    slots = slots_of(events)
+    messages, _ = run(acts.ActionPurchase(), tracker("42", "yes", "affirm", slots=slots))
+    assert messages[0]["custom"]["product"]["id"] == offer["product_id"]
+    # and a position still chooses another of the titles shown, at its own price
+    messages, _ = run(
+        acts.ActionPurchase(), tracker("42", "I'll take the third one", "purchase", slots=slots)
+    )
+    assert messages[0]["custom"]["product"]["id"] == products[2]["id"]
+
+
+def test_price_of_one_of_several_asks_which(assistant: ShopAssistant) -> None:
+    offers, shown = several_offers(assistant, "42")
+    messages, _ = run(acts.ActionPrice(), tracker("42", "how much is it?", "ask_price", slots=shown))
+    assert messages[0]["text"].startswith("Which one do you mean?")
+    assert messages[0]["buttons"][0]["payload"].startswith('/ask_price{"product": ')
+    messages, _ = run(
+        acts.ActionPrice(), tracker("42", "how much is the last one?", "ask_price", slots=shown)
+    )
+    assert messages[0]["custom"]["product"]["id"] == offers[-1]["product_id"]
+
+
+def test_no_to_several_offers_declines_them_and_no_thanks_on_a_card_only_its_own(
+    assistant: ShopAssistant,
+) -> None:
+    offers, shown = several_offers(assistant, "42")
+    first = assistant.repo.product(offers[0]["product_id"]).title  # type: ignore[union-attr]
+    card = tracker("42", "/deny", "deny", [{"entity": "product", "value": first}], slots=shown)
+    run(acts.ActionDeclineOffer(), card)
+    open_ids = {o.id for o in assistant.open_offers("42")}
+    assert offers[0]["id"] not in open_ids and {o["id"] for o in offers[1:]} <= open_ids
+    run(acts.ActionDeclineOffer(), tracker("42", "no thanks", "deny", slots=shown))
+    assert not open_ids & {o.id for o in assistant.open_offers("42")}
