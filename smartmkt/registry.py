@@ -4,7 +4,8 @@ Artifacts live in models/<kind>/<fingerprint>/; the fingerprint hashes everythin
 read, so an unchanged input is never retrained and a changed one never served stale. Next to each
 artifact, a metadata file says what it was trained on (data fingerprint, parameters, seed), how it
 scored on held-out data, and when. ``promote`` points the manifest at a new artifact only when its
-held-out figure is at least the served one's on the same held-out data (or when forced).
+held-out figure beats the served one's on the same held-out data beyond noise, with enough
+held-out positives (or when forced); otherwise the served model stays and the reason says why.
 """
 
 from __future__ import annotations
@@ -152,31 +153,92 @@ class Promotion:
     reason: str
     candidate: float | None = None
     served: float | None = None
+    decided: bool = True  # False: too few held-out positives, or a difference within noise
+    positives: int | None = None  # the held-out positives the comparison rests on
 
 
-def decide(candidate: ModelMetadata, served_score: float | None, force: bool = False) -> Promotion:
-    """Promote when forced, when nothing comparable is served, or when the candidate's held-out
-    figure is at least the served model's (measured on the same held-out data)."""
+@dataclass(frozen=True)
+class Comparison:
+    """The candidate's primary figure minus the served model's, measured on the same held-out
+    data: a paired bootstrap confidence interval (``low``..``high``) and the number of held-out
+    positives the figures rest on (smartmkt.evaluation.compare)."""
+
+    positives: int
+    low: float
+    high: float
+    confidence: float
+    min_positives: int
+
+    def interval(self) -> str:
+        return f"{self.confidence:.0%} CI of the difference {self.low:+.4f}..{self.high:+.4f}"
+
+
+def decide(
+    candidate: ModelMetadata,
+    served_score: float | None,
+    force: bool = False,
+    comparison: Comparison | None = None,
+) -> Promotion:
+    """Promote when forced, when nothing comparable is served, or when the candidate is better
+    than the served model beyond noise: enough held-out positives and the whole confidence
+    interval of the paired difference above zero. A difference within noise, or a held-out set
+    with too few positives, cannot decide: the served model stays, and the reason says so."""
     metric = candidate.primary_metric
+    positives = comparison.positives if comparison else None
     if force:
-        return Promotion(True, "forced", candidate.score, served_score)
+        return Promotion(True, "forced", candidate.score, served_score, positives=positives)
     if served_score is None or metric is None:
-        return Promotion(True, "nothing comparable served", candidate.score, served_score)
+        reason = "nothing comparable served"
+        if comparison and comparison.positives < comparison.min_positives:
+            reason += f"; its figures rest on {comparison.positives} held-out positives only"
+        return Promotion(True, reason, candidate.score, served_score, positives=positives)
     if candidate.score is None:
-        return Promotion(False, f"the candidate has no {metric}", None, served_score)
-    if candidate.score >= served_score:
+        return Promotion(False, f"the candidate has no {metric}", None, served_score, positives=positives)
+    figures = f"{metric} {candidate.score:.4f} vs served {served_score:.4f}"
+    keep = "the served model stays"
+    if comparison is None:
         return Promotion(
-            True,
-            f"{metric} {candidate.score:.4f} >= served {served_score:.4f}",
+            False,
+            f"cannot decide: {figures} without a paired comparison on the held-out data; {keep}",
             candidate.score,
             served_score,
+            decided=False,
+        )
+    if comparison.positives < comparison.min_positives:
+        return Promotion(
+            False,
+            f"cannot decide: {comparison.positives} held-out positives, "
+            f"{comparison.min_positives} needed ({figures}); {keep}",
+            candidate.score,
+            served_score,
+            decided=False,
+            positives=positives,
+        )
+    evidence = f"{comparison.interval()}, {comparison.positives} held-out positives"
+    if comparison.low > 0:
+        return Promotion(
+            True,
+            f"{metric} {candidate.score:.4f} > served {served_score:.4f} beyond noise ({evidence})",
+            candidate.score,
+            served_score,
+            positives=positives,
+        )
+    if comparison.high < 0:
+        return Promotion(
+            False,
+            f"{metric} {candidate.score:.4f} < served {served_score:.4f} beyond noise ({evidence}): "
+            f"{keep} (--force to override)",
+            candidate.score,
+            served_score,
+            positives=positives,
         )
     return Promotion(
         False,
-        f"{metric} {candidate.score:.4f} < served {served_score:.4f}: "
-        "the served model stays (--force to override)",
+        f"cannot decide: {figures} is within noise ({evidence}); {keep}",
         candidate.score,
         served_score,
+        decided=False,
+        positives=positives,
     )
 
 
@@ -186,13 +248,14 @@ def promote(
     meta: ModelMetadata,
     served_score: float | None,
     force: bool = False,
+    comparison: Comparison | None = None,
     **info: Any,
 ) -> Promotion:
     """Write the candidate's metadata, then switch the manifest to it if ``decide`` says so.
 
     The manifest is replaced in one rename, so a reader sees the old model or the new one."""
     write_metadata(artifact, meta)
-    decision = decide(meta, served_score, force)
+    decision = decide(meta, served_score, force, comparison)
     if decision.promoted:
         record(models_dir, meta.kind, artifact, meta.fingerprint, metrics=meta.metrics, **info)
     return decision

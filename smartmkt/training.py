@@ -1,11 +1,13 @@
 """Train what the product serves (NLU, recommender, purchase model, Rasa dialogue), skipping
-what is current, and promote a new model only when it is at least as good as the served one.
+what is current, and promote a new model only when it is better than the served one beyond noise.
 
 Each trained artifact gets a metadata.json (data fingerprint, parameters, seed, held-out
 metrics, created_at). The candidate and the served model are measured on the same held-out data
-(smartmkt.evaluation); the manifest moves to the candidate only if its primary figure is at
-least the served one's, or with ``force``. The same seed gives the same model. Every function
-takes a ``progress(label, done, total)`` callback so the CLI can draw bars and tests stay quiet.
+(smartmkt.evaluation); the manifest moves to the candidate only if its primary figure beats the
+served one's beyond noise on enough held-out positives (smartmkt.registry.decide), or with
+``force``; otherwise the served model stays and the reason is printed. The same seed gives the
+same model. Every function takes a ``progress(label, done, total)`` callback so the CLI can draw
+bars and tests stay quiet.
 """
 
 from __future__ import annotations
@@ -102,14 +104,24 @@ def _gate(
     force: bool,
     **info: Any,
 ) -> registry.Promotion:
-    """Measure ``target`` on the held-out data, compare with the served model there, promote."""
+    """Measure ``target`` on the held-out data, compare with the served model there (a paired
+    bootstrap of the difference, smartmkt.evaluation.compare), promote only beyond noise.
+
+    Raises evaluation.NoPositives when the held-out data has no positive example at all."""
     from smartmkt import evaluation
 
     result = evaluation.evaluate_artifact(settings, engine, meta.kind, target)
     meta.metrics, meta.heldout = result.metrics, result.heldout
     meta.primary_metric = evaluation.PRIMARY_METRIC[meta.kind]
-    served = evaluation.served_score(settings, engine, meta.kind, target)
-    return registry.promote(settings.models_dir, target, meta, served, force, **info)
+    served = evaluation.served_evaluation(settings, engine, meta.kind, target)
+    comparison = None
+    if served is not None:
+        try:
+            comparison = evaluation.compare(result, served, settings)
+        except ValueError:  # not the same held-out examples: the gate cannot decide
+            comparison = None
+    score = evaluation.primary(served) if served else None
+    return registry.promote(settings.models_dir, target, meta, score, force, comparison, **info)
 
 
 def _needs_training(target: Path, force: bool) -> bool:
@@ -178,17 +190,17 @@ def train_nlu_model(
 
 
 # --- recommender ----------------------------------------------------------------------------
-def purchase_histories(engine: Engine) -> dict[int, list[int]]:
-    """Product ids per customer, oldest first."""
-    histories: dict[int, list[int]] = defaultdict(list)
+def purchase_histories(engine: Engine, column: Any = Order.product_id) -> dict[int, list[Any]]:
+    """Product ids per customer, oldest first (or another of the orders' columns, e.g. when)."""
+    histories: dict[int, list[Any]] = defaultdict(list)
     with session_scope(engine) as session:
         rows = session.execute(
-            select(Order.customer_id, Order.product_id)
+            select(Order.customer_id, column)
             .where(Order.customer_id.is_not(None))
             .order_by(Order.customer_id, Order.ordered_at, Order.id)
         )
-        for customer_id, product_id in rows:
-            histories[int(customer_id or 0)].append(int(product_id))
+        for customer_id, value in rows:
+            histories[int(customer_id or 0)].append(value)
     return histories
 
 

@@ -152,18 +152,67 @@ def _meta(score: float) -> registry.ModelMetadata:
     return registry.ModelMetadata("toy", f"fp{score}", "data", {"seed": 1}, {"auc": score}, "auc")
 
 
+def _difference(low: float, high: float, positives: int = 120) -> registry.Comparison:
+    return registry.Comparison(positives, low, high, confidence=0.95, min_positives=30)
+
+
 def test_promotion_refuses_a_worse_model_unless_forced(tmp_path: Path) -> None:
     good = _artifact(tmp_path, "good", "{}")
     first = registry.promote(tmp_path, good, _meta(0.8), served_score=None)
     assert first.promoted
     worse = _artifact(tmp_path, "worse", "{}")
-    refused = registry.promote(tmp_path, worse, _meta(0.7), served_score=0.8)
-    assert not refused.promoted and "0.7000 < served 0.8000" in refused.reason
+    refused = registry.promote(tmp_path, worse, _meta(0.7), 0.8, comparison=_difference(-0.15, -0.05))
+    assert not refused.promoted and refused.decided
+    assert (
+        "0.7000 < served 0.8000 beyond noise" in refused.reason and "120 held-out positives" in refused.reason
+    )
     assert registry.served_path(tmp_path, "toy") == good
     assert registry.read_metadata(worse).metrics == {"auc": 0.7}  # kept, with its figures
-    assert registry.promote(tmp_path, worse, _meta(0.8), served_score=0.8).promoted  # a tie is enough
+    better = registry.promote(tmp_path, worse, _meta(0.9), 0.8, comparison=_difference(0.02, 0.18))
+    assert better.promoted and "beyond noise" in better.reason
     assert registry.promote(tmp_path, good, _meta(0.1), served_score=0.8, force=True).promoted
     assert registry.served_path(tmp_path, "toy") == good
+
+
+def test_the_gate_cannot_decide_on_noise_or_on_few_positives(tmp_path: Path) -> None:
+    """Issue 15: "not promoted (auc 0.3163 < served 0.3599)" on a window holding one purchase."""
+    served = _artifact(tmp_path, "served", "{}")
+    registry.promote(tmp_path, served, _meta(0.36), served_score=None)
+    candidate = _artifact(tmp_path, "candidate", "{}")
+    few = registry.promote(tmp_path, candidate, _meta(0.3163), 0.3599, comparison=_difference(-0.3, -0.1, 1))
+    assert not few.promoted and not few.decided and few.positives == 1
+    assert few.reason.startswith("cannot decide: 1 held-out positives, 30 needed")
+    assert "the served model stays" in few.reason
+    tie = registry.promote(tmp_path, candidate, _meta(0.81), 0.80, comparison=_difference(-0.01, 0.03))
+    assert not tie.promoted and not tie.decided and "within noise" in tie.reason
+    blind = registry.promote(tmp_path, candidate, _meta(0.99), 0.80)  # no paired comparison at all
+    assert not blind.promoted and not blind.decided
+    assert registry.served_path(tmp_path, "toy") == served
+    first = registry.decide(_meta(0.7), None, comparison=_difference(-0.1, 0.1, 3))
+    assert first.promoted and "3 held-out positives only" in first.reason  # something must serve
+
+
+def test_the_paired_bootstrap_tells_a_real_difference_from_none(base_settings) -> None:  # type: ignore[no-untyped-def]
+    from smartmkt.evaluation import Evaluation, compare
+
+    rng = np.random.default_rng(3)
+    bought = rng.random(900) < 0.2
+    signal = bought * 0.6 + rng.random(900)
+    noise = rng.random(900)
+
+    def held(score: np.ndarray) -> Evaluation:
+        return Evaluation(
+            "purchase", "classification", {}, "", positives=int(bought.sum()), paired=(bought, score)
+        )
+
+    better = compare(held(signal), held(noise), base_settings)
+    assert better.low > 0.1 and better.positives == int(bought.sum())
+    assert roc_auc_score(bought, signal) - roc_auc_score(bought, noise) == pytest.approx(
+        (better.low + better.high) / 2, abs=0.03
+    )
+    same = compare(held(noise), held(noise + rng.normal(0, 1e-3, 900)), base_settings)
+    assert same.low <= 0 <= same.high
+    assert compare(held(signal), held(noise), base_settings) == better  # fixed seed: reproducible
 
 
 def test_the_training_gate_compares_on_the_same_held_out_data(
@@ -195,7 +244,8 @@ def test_the_training_gate_compares_on_the_same_held_out_data(
     scoring.save(fit_examples(parts, epochs=4, threads=1), bad)
     candidate = registry.ModelMetadata("purchase", "shuffled")
     refused = _gate(settings, demo_engine, bad, candidate, force=False)
-    assert not refused.promoted
+    assert not refused.promoted and refused.decided and "beyond noise" in refused.reason
+    assert refused.positives == served.metrics["heldout_positives"] >= settings.gate_min_positives
     assert refused.candidate is not None and refused.served == pytest.approx(served.metrics["auc"])
     assert refused.candidate < refused.served
     assert registry.served_path(settings.models_dir, "purchase") == served.path
@@ -257,6 +307,9 @@ def test_eval_reports_every_model_with_a_plot(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert set(report) == {"nlu", "purchase", "recommender"}
+    for entry in report.values():  # the shifted demo's windows hold enough positives: no warning
+        assert entry["positives"] >= 30 and entry["warning"] is None
+    assert report["purchase"]["metrics"]["heldout_positives"] == report["purchase"]["positives"]
     for name in ("accuracy", "precision", "recall", "f1", "auc"):
         assert 0.0 <= report["purchase"]["metrics"][name] <= 1.0
     assert report["nlu"]["metrics"]["intent_auc"] > 0.9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,7 @@ def test_the_assistant_offers_by_the_purchase_score(demo_engine: Engine, served_
 
 def test_bench_offers_replays_within_the_budget(demo_engine: Engine) -> None:
     from smartmkt.bench.offers import run_offers_bench
+    from smartmkt.data.demo import demo_shift
     from smartmkt.store.repository import StoreRepository
 
     repo = StoreRepository(demo_engine)
@@ -125,6 +127,10 @@ def test_bench_offers_replays_within_the_budget(demo_engine: Engine) -> None:
         repo.opt_out(customer, "text")
     report = run_offers_bench(demo_engine, 30, POLICY)
     assert report["opted_out_skipped"] == 3
+    shift = demo_shift(demo_engine)  # the demo's moved clock: its last 30 days are the window
+    assert shift is not None and report["window"]["end"] == shift.last_day.isoformat()
+    assert report["window"]["start"] == (shift.last_day - timedelta(days=29)).isoformat()
+    assert report["window"]["days"] == 30 and report["customers_buying_in_window"] >= 30
     chosen, rival = report["policy"], report["random_same_budget"]
     assert 0 < chosen["offers"] <= report["customers"]
     assert chosen["discount_spent"] <= report["budget"]

@@ -107,3 +107,4 @@ def test_bench_purchase_reports_every_model(base_settings) -> None:  # type: ign
         assert 0 <= m["precision"] <= 1 and 0 <= m["recall"] <= 1 and 0 <= m["f1"] <= 1, name
         assert m["mae"] > 0 and m["rmse"] >= m["mae"], name
     assert report["holdout_buyers"] < report["customers"]
+    assert report["window"] == {"start": "1997-10-01", "end": "1998-06-30", "days": 273}

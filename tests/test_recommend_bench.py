@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import scipy.sparse as sp
 from sqlalchemy import Engine
 
 from smartmkt.bench.recommend import faiss_scale, run_recommend_bench
+from smartmkt.data.demo import demo_shift
 from smartmkt.recommend.baselines import ALS, EASE, ItemKNN, Popularity
 from smartmkt.recommend.evaluate import ranking_figures, temporal_split
 
@@ -67,6 +69,11 @@ def test_bench_recommend_runs_every_model(demo_engine: Engine) -> None:
     # on this split the order of purchases matters: knowing it helps EASE and smartmkt alike
     assert report["models"]["ease_recency"]["ndcg@10"] > report["models"]["ease"]["ndcg@10"]
     assert report["faiss"]["index"] == "Flat" and report["faiss"]["recall@10_vs_exact"] == 1.0
+    shift = demo_shift(demo_engine)  # the window is stated: the demo's moved dates
+    assert shift is not None and report["window"]["end"] == shift.last_day.isoformat()
+    assert report["window"]["start"] == (date(1997, 9, 20) + timedelta(days=shift.days)).isoformat()
+    held = report["window"]["heldout"]
+    assert report["window"]["start"] < held["start"] < held["end"] == report["window"]["end"]
 
 
 def test_the_ordered_matrix_weights_the_latest_purchase_of_each_item() -> None:

@@ -12,6 +12,11 @@ discount on their top product until the policy's spend is reached; averaged over
 Lift = the policy's conversion / random targeting's. This is an offline replay: the offers were
 never shown, so conversions measure whom the policy picks, not what the discount caused.
 Customers who opted out of marketing (their latest consent decision) visit in neither arm.
+
+`smartmkt bench offers` runs on a scratch store loaded with the demo data for the run
+(smartmkt.bench.scratch), never on the product's store, so orders placed through the chat do not
+move its figures; the window is stated in the report. A window in which no visitor bought stops
+with ``NoPositives``: a conversion rate or a lift measured on nobody is not a figure.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, select
 
+from smartmkt.evaluation import NoPositives
 from smartmkt.offers.policy import (
     CustomerState,
     OfferPolicy,
@@ -65,12 +71,39 @@ def _rates(
     }
 
 
+def _window(cutoff: datetime, end: datetime) -> dict[str, Any]:
+    """The replay window as the report states it: its first and last day, both included."""
+    last = end - timedelta(days=1)
+    return {"start": f"{cutoff:%Y-%m-%d}", "end": f"{last:%Y-%m-%d}", "days": (end - cutoff).days}
+
+
 def run_offers_bench(
     engine: Engine, horizon_days: int, policy: OfferPolicy, seed: int = 11
 ) -> dict[str, Any]:
     days = purchase_days(engine)
     end = store_cutoff(days)
     cutoff = end - timedelta(days=horizon_days)
+    histories: dict[int, list[int]] = defaultdict(list)
+    spend: dict[int, int] = defaultdict(int)
+    bought: dict[int, set[int]] = defaultdict(set)
+    for customer, product_id, at, amount in _orders(engine):
+        if at < cutoff:
+            histories[customer].append(product_id)
+            spend[customer] += amount
+        elif at < end:
+            bought[customer].add(product_id)
+    bought_any = {c for c, items in bought.items() if items}
+    # Customers who opted out of marketing are never offered anything, by either arm.
+    opted_out = StoreRepository(engine).opted_out_customer_ids()
+    visitors = sorted(set(histories) - opted_out)
+    window = _window(cutoff, end)
+    buyers = len(bought_any & set(visitors))
+    if not buyers:  # checked before any model is fitted: nothing would be measured
+        raise NoPositives(
+            f"no customer bought in the replay window {window['start']}..{window['end']} "
+            f"({len(visitors)} visitors with earlier purchases): the offer policy's conversion "
+            "and lift cannot be measured on it"
+        )
     model = fit_until(days, cutoff)
     batch = examples(days, Window(cutoff, horizon_days / 7), with_labels=False)
     predicted = model.predict(batch)
@@ -84,25 +117,12 @@ def run_offers_bench(
             strict=True,
         )
     }
-    histories: dict[int, list[int]] = defaultdict(list)
-    spend: dict[int, int] = defaultdict(int)
-    bought: dict[int, set[int]] = defaultdict(set)
-    for customer, product_id, at, amount in _orders(engine):
-        if at < cutoff:
-            histories[customer].append(product_id)
-            spend[customer] += amount
-        elif at < end:
-            bought[customer].add(product_id)
-    bought_any = {c for c, items in bought.items() if items}
     catalog = StoreRepository(engine).all_products()
     prices = {p.id: p for p in catalog}
     recommender = Recommender.fit(
         [CatalogItem(p.id, p.title, p.year, p.genres, p.price_cents) for p in catalog],
         list(histories.values()),
     )
-    # Customers who opted out of marketing are never offered anything, by either arm.
-    opted_out = StoreRepository(engine).opted_out_customer_ids()
-    visitors = sorted(set(histories) - opted_out)
     random.Random(seed).shuffle(visitors)
     top = {c: recommender.recommend(histories[c], k=1) for c in visitors}
     made: list[tuple[int, int, int]] = []
@@ -140,10 +160,10 @@ def run_offers_bench(
     random_rates = {k: round(float(np.mean([d[k] for d in draws])), 4) for k in draws[0]}
     return {
         "dataset": "demo store (MovieLens-100k)",
-        "window": f"{cutoff.date()}..{(end - timedelta(days=1)).date()} ({horizon_days} days)",
+        "window": window,
         "customers": len(visitors),
         "opted_out_skipped": len(opted_out & set(histories)),
-        "customers_buying_in_window": len(bought_any & set(visitors)),
+        "customers_buying_in_window": buyers,
         "policy": {**chosen, "by_rule": dict(rules)},
         "random_same_budget": random_rates,
         "lift": {

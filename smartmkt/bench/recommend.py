@@ -12,21 +12,28 @@ FAISS: 1,000,000 synthetic item vectors drawn around the trained recommender's r
 (IVF above ``faiss_exact_max_items``); single queries shaped like a customer (the mean of a few
 items plus noise) with 20 products excluded, as a customer's history would be. Latency is per
 query, filter mask included; recall@10 compares the approximate top 10 with exact search.
+
+`smartmkt bench recommend` runs on a scratch store loaded with the demo data for the run
+(smartmkt.bench.scratch), never on the product's store; the report states the dates of the
+purchases read and of the held-out ones. No held-out purchase at all stops with ``NoPositives``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sqlalchemy import Engine
 
+from smartmkt.evaluation import NoPositives
 from smartmkt.recommend.baselines import PEERS, SEQUENCE_AWARE_PEERS, EASERecency
 from smartmkt.recommend.evaluate import HOLDOUT_SHARE, K, ranking_figures, temporal_split
 from smartmkt.recommend.recommender import CatalogItem, Recommender
+from smartmkt.store.models import Order
 from smartmkt.store.repository import StoreRepository
 from smartmkt.training import purchase_histories
 
@@ -63,6 +70,22 @@ def _peer_top(
     return [[int(ids[p]) for p in row] for row in ordered]
 
 
+def _span(moments: list[datetime]) -> dict[str, str]:
+    return {"start": f"{min(moments):%Y-%m-%d}", "end": f"{max(moments):%Y-%m-%d}"}
+
+
+def time_window(engine: Engine) -> dict[str, Any]:
+    """The dates of the purchases the benchmark reads and of the held-out ones: the same split as
+    ``temporal_split`` (each customer's latest 20%), applied to the purchases' timestamps."""
+    moments: dict[int, list[datetime]] = purchase_histories(engine, Order.ordered_at)
+    _train, held = temporal_split(moments)
+    every = [t for ts in moments.values() for t in ts]
+    held_out = [t for ts in held.values() for t in ts]
+    if not held_out:
+        raise NoPositives("no customer has two purchases: there is no held-out purchase to rank")
+    return {**_span(every), "heldout": _span(held_out)}
+
+
 def run_recommend_bench(
     engine: Engine,
     faiss_items: int = 1_000_000,
@@ -70,6 +93,7 @@ def run_recommend_bench(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     say = progress or (lambda _m: None)
+    window = time_window(engine)
     products = StoreRepository(engine).all_products()
     items = [CatalogItem(p.id, p.title, p.year, p.genres, p.price_cents) for p in products]
     ids = np.array([it.id for it in items])
@@ -109,6 +133,7 @@ def run_recommend_bench(
     return {
         "split": f"temporal: each customer's last {HOLDOUT_SHARE:.0%} of purchases held out "
         f"({sum(len(t) for t in test.values())} purchases of {len(test)} customers)",
+        "window": window,
         "k": K,
         "models": models,
         "smartmkt_vs_best_peer": {

@@ -81,8 +81,9 @@ def db_upgrade() -> None:
 
 
 @data_app.command("load-demo")
-def data_load_demo() -> None:
-    """Load the demo store (MovieLens-100k from the recbole 1.2.1 wheel); no-op if loaded."""
+def data_load_demo(as_json: JsonFlag = False) -> None:
+    """Load the demo store (MovieLens-100k from the recbole 1.2.1 wheel) with its clock moved so
+    its last purchase falls in the week before, weekdays kept (chosen once, stored); no-op if loaded."""
     from smartmkt.data.demo import load_demo
     from smartmkt.store.db import get_engine
     from smartmkt.store.migrate import upgrade
@@ -93,11 +94,21 @@ def data_load_demo() -> None:
     try:
         with counting_bars(totals=totals) as advance:
             counts = load_demo(get_engine(), settings.var_dir / "cache" / "wheels", progress=advance)
-    except ValueError as exc:
+    except (ValueError, RuntimeError) as exc:
         fail(str(exc))
+    shift = counts.shift
+    if as_json:
+        figures = {"customers": counts.customers, "products": counts.products, "orders": counts.orders}
+        print(json.dumps({**figures, "shift": shift.as_json() if shift else None}, indent=2))
+        return
     console.print(
         f"demo store: {counts.customers} customers, {counts.products} products, {counts.orders} orders"
     )
+    if shift:
+        console.print(
+            f"demo clock: moved {shift.days:+,} days (last demo purchase {shift.source_last_day} -> "
+            f"{shift.last_day}; chosen when first loaded, {shift.shifted_at:%Y-%m-%d})"
+        )
 
 
 quarantine_app = typer.Typer(help="Rows an import set aside.", no_args_is_help=True)
@@ -326,8 +337,13 @@ def _train(kind: str, force: bool, seed: int | None) -> TrainResult:
         "recommender": training.train_recommender_model,
         "purchase": training.train_purchase_model,
     }[kind]
-    with progress_bars() as update:
-        result = trainer(get_settings(), get_engine(), force, update, seed)
+    from smartmkt.evaluation import NoPositives
+
+    try:
+        with progress_bars() as update:
+            result = trainer(get_settings(), get_engine(), force, update, seed)
+    except NoPositives as exc:
+        fail(f"{kind}: {exc}; the served model stays")
     _report(result)
     return result
 
@@ -498,20 +514,25 @@ def eval_all(
             results = evaluation.evaluate_served(
                 get_settings(), _store(), kinds, reports, progress=lambda m: status.update(m)
             )
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, evaluation.NoPositives) as exc:
         fail(str(exc))
+    least = get_settings().gate_min_positives
     if as_json:
-        print(json.dumps(evaluation.as_json(results), indent=2))
+        print(json.dumps(evaluation.as_json(results, least), indent=2))
         return
     for task, figures in EVAL_FIGURES.items():
-        table = Table("model", *figures, "held-out data", title=f"{task} (held-out)")
+        table = Table("model", *figures, "positives", "held-out data", title=f"{task} (held-out)")
         for kind, r in results.items():
             if r.task == task:
                 names = [NLU_AS_CLASSIFIER[f] if kind == "nlu" else f for f in figures]
-                table.add_row(kind, *(str(r.metrics.get(n, "")) for n in names), r.heldout)
+                shown = (str(r.metrics.get(n, "")) for n in names)
+                table.add_row(kind, *shown, str(r.positives), r.heldout)
         if table.row_count:
             console.print(table)
     for r in results.values():
+        warning = r.warning(least)
+        if warning:
+            console.print(f"[yellow]warning:[/] {r.kind}: {warning}")
         console.print(f"{r.kind}: {r.plot}")
 
 
@@ -813,11 +834,15 @@ def bench_purchase_cmd(
     epochs: Annotated[int, typer.Option("--epochs", min=1, max=200)] = 12,
     as_json: JsonFlag = False,
 ) -> None:
-    """Purchase prediction on CDNOW: smartmkt vs BG/NBD, Pareto/NBD and RFM regression."""
+    """Purchase prediction on CDNOW (its own store, never the product's): smartmkt vs BG/NBD,
+    Pareto/NBD and RFM regression."""
     from smartmkt.bench.purchase import ensure_cdnow, run_purchase_bench
 
-    with console.status("loading CDNOW and fitting the models ...", spinner="dots"):
-        report = run_purchase_bench(ensure_cdnow(get_settings().var_dir), epochs=epochs)
+    try:
+        with console.status("loading CDNOW and fitting the models ...", spinner="dots"):
+            report = run_purchase_bench(ensure_cdnow(get_settings().var_dir), epochs=epochs)
+    except NoPositives as exc:
+        fail(str(exc))
     if as_json:
         print(json.dumps(report, indent=2))
         return
@@ -831,17 +856,24 @@ def bench_recommend_cmd(
     ] = 1_000_000,
     as_json: JsonFlag = False,
 ) -> None:
-    """Top-10 quality on the demo store vs popularity, ItemKNN, ALS and EASE; FAISS at scale."""
+    """Top-10 quality on the demo data (a scratch store loaded for the run, never the product's)
+    vs popularity, ItemKNN, ALS and EASE; FAISS at scale."""
     from smartmkt.bench.recommend import run_recommend_bench
 
     settings = get_settings()
-    with console.status("benchmarking ...", spinner="dots") as status:
-        report = run_recommend_bench(
-            _store(),
-            faiss_items=faiss_items,
-            exact_max_items=settings.faiss_exact_max_items,
-            progress=lambda message: status.update(message),
-        )
+    try:
+        with (
+            console.status("loading the demo into a scratch store ...", spinner="dots") as status,
+            scratch_demo_store(settings.var_dir / "cache" / "wheels") as scratch,
+        ):
+            report = run_recommend_bench(
+                scratch,
+                faiss_items=faiss_items,
+                exact_max_items=settings.faiss_exact_max_items,
+                progress=lambda message: status.update(message),
+            )
+    except NoPositives as exc:
+        fail(str(exc))
     if as_json:
         print(json.dumps(report, indent=2))
         return
@@ -853,23 +885,32 @@ def bench_recommend_cmd(
 
 @bench_app.command("offers")
 def bench_offers_cmd(as_json: JsonFlag = False) -> None:
-    """The offer policy replayed on the demo store's last period, against random targeting."""
+    """The offer policy replayed on the demo data's last period (a scratch store loaded for the
+    run, never the product's), against random targeting."""
     from smartmkt.bench.offers import run_offers_bench
     from smartmkt.offers.policy import OfferPolicy
 
     settings = get_settings()
-    with console.status("training both models on the earlier data and replaying ...", spinner="dots"):
-        report = run_offers_bench(
-            _store(), settings.purchase_horizon_days, OfferPolicy.load(settings.offer_policy)
-        )
+    try:
+        with (
+            console.status("loading the demo into a scratch store, training, replaying ...", spinner="dots"),
+            scratch_demo_store(settings.var_dir / "cache" / "wheels") as scratch,
+        ):
+            report = run_offers_bench(
+                scratch, settings.purchase_horizon_days, OfferPolicy.load(settings.offer_policy)
+            )
+    except NoPositives as exc:
+        fail(str(exc))
     if as_json:
         print(json.dumps(report, indent=2))
+    from smartmkt.evaluation import NoPositives
         return
     console.print(report)
 
 
 @bench_app.command("asr")
 def bench_asr_cmd(
+    console.print(f"holdout window: {report['window']['start']}..{report['window']['end']}")
     turns: Annotated[
         int, typer.Option("--turns", min=1, help="Voice turns through the running product.")
     ] = 20,
@@ -882,6 +923,8 @@ def bench_asr_cmd(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
+    from smartmkt.bench.scratch import scratch_demo_store
+    from smartmkt.evaluation import NoPositives
     """Whisper rtf and WER per backend on generated shopping speech; voice turn latency."""
     from smartmkt.bench.asr import run_asr_bench, run_window_study
 
@@ -904,6 +947,8 @@ def bench_asr_cmd(
     console.print(f"faster-whisper vs openai-whisper (tiny.en): {report['faster_vs_openai_tiny_en']}")
     console.print(f"voice turn p50 {report['voice_turn_p50_ms']} ms, p95 {report['voice_turn_p95_ms']} ms")
 
+    from smartmkt.bench.scratch import scratch_demo_store
+    from smartmkt.evaluation import NoPositives
 
 @bench_app.command("import")
 def bench_import_cmd(

@@ -56,7 +56,24 @@ def model_figures(models_dir: Path) -> dict[str, dict[str, float]]:
     return figures
 
 
-def dashboard(engine: Engine, start: date, end: date, models_dir: Path) -> dict[str, Any]:
+def model_warnings(models_dir: Path, min_positives: int) -> dict[str, str]:
+    """A warning per served model whose held-out figures rest on fewer than ``min_positives``
+    positives (recorded as ``heldout_positives`` when it was gated), so a marketer does not read
+    noise as a measurement."""
+    warnings: dict[str, str] = {}
+    for kind, metrics in model_figures(models_dir).items():
+        positives = metrics.get("heldout_positives")
+        if positives is not None and positives < min_positives:
+            warnings[kind] = (
+                f"only {int(positives)} held-out positives (fewer than {min_positives}): "
+                "these figures are noise, not a measurement"
+            )
+    return warnings
+
+
+def dashboard(
+    engine: Engine, start: date, end: date, models_dir: Path, min_positives: int = 30
+) -> dict[str, Any]:
     in_range = DAYS.c.day.between(start, end)
     since = datetime(start.year, start.month, start.day, tzinfo=UTC)
     until = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
@@ -133,4 +150,5 @@ def dashboard(engine: Engine, start: date, end: date, models_dir: Path) -> dict[
             "discount_spent_cents": sum(discount_cents(o.price_cents, o.percent_off) for o in accepted),
         },
         "models": model_figures(models_dir),
+        "model_warnings": model_warnings(models_dir, min_positives),
     }

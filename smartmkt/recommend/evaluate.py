@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -20,10 +21,13 @@ HOLDOUT_SHARE = 0.2
 CURVE_KS = (1, 2, 3, 5, 10, 20, 50)
 
 Histories = dict[int, list[int]]
+T = TypeVar("T")
 
 
-def temporal_split(histories: Histories) -> tuple[Histories, Histories]:
-    train, test = {}, {}
+def temporal_split(histories: dict[int, list[T]]) -> tuple[dict[int, list[T]], dict[int, list[T]]]:
+    """Each customer's latest 20% (at least one) held out; any ordered items (ids, timestamps)."""
+    train: dict[int, list[T]] = {}
+    test: dict[int, list[T]] = {}
     for customer, items in histories.items():
         if len(items) < 2:
             train[customer] = list(items)
@@ -31,6 +35,14 @@ def temporal_split(histories: Histories) -> tuple[Histories, Histories]:
         held = max(1, round(len(items) * HOLDOUT_SHARE))
         train[customer], test[customer] = list(items[:-held]), list(dict.fromkeys(items[-held:]))
     return train, test
+
+
+def ndcg(top: list[int], truth: list[int], k: int = K) -> float:
+    """One customer's ndcg@k: binary relevance, normalised by the best ordering of ``truth``."""
+    relevant = set(truth)
+    dcg = sum(1 / math.log2(i + 2) for i, p in enumerate(top[:k]) if p in relevant)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(k, len(relevant))))
+    return dcg / ideal
 
 
 def ranking_figures(
@@ -41,11 +53,8 @@ def ranking_figures(
         top = recommended.get(customer, [])[:k]
         shown.update(top)
         relevant = set(truth)
-        hits = [1.0 if p in relevant else 0.0 for p in top]
-        recalls.append(sum(hits) / len(relevant))
-        dcg = sum(h / math.log2(i + 2) for i, h in enumerate(hits))
-        ideal = sum(1 / math.log2(i + 2) for i in range(min(k, len(relevant))))
-        ndcgs.append(dcg / ideal)
+        recalls.append(sum(p in relevant for p in top) / len(relevant))
+        ndcgs.append(ndcg(top, truth, k))
     return {
         f"recall@{k}": round(float(np.mean(recalls)), 4),
         f"ndcg@{k}": round(float(np.mean(ndcgs)), 4),
@@ -74,4 +83,6 @@ def evaluate_ranker(
         **ranking_figures(recommended, test, catalog),
         "recall_curve": recall_curve(recommended, test),
         "customers": len(test),
+        # per test customer, in ``test`` order: what a paired comparison of two rankers resamples
+        "ndcg_by_customer": [ndcg(recommended[c], t) for c, t in test.items()],
     }

@@ -335,6 +335,22 @@ class ImportRun(Base):
     report: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
 
+class DemoClock(Base):
+    """How far the demo store's history was moved in time when it was loaded (one row).
+
+    MovieLens' purchases end in 1998, the product's clock is today: ``smartmkt data load-demo``
+    adds ``shift_days`` whole days to every demo timestamp, once, so that the last demo purchase
+    falls on the day before loading. Kept so the shift is never applied twice and can be shown."""
+
+    __tablename__ = "demo_clock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shift_days: Mapped[int] = mapped_column(Integer)
+    source_last_day: Mapped[date] = mapped_column(Date)  # the demo's last purchase as shipped
+    last_day: Mapped[date] = mapped_column(Date)  # the same purchase after the shift
+    shifted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class QuarantinedRow(Base):
     """A source row an import set aside, with everything needed to fix and retry it."""
 
@@ -385,6 +401,7 @@ __all__ = [
     "Base",
     "Consent",
     "Customer",
+    "DemoClock",
     "ErasureAudit",
     "ImportRun",
     "Offer",

@@ -140,4 +140,5 @@ def dashboard(request: Request, _session: LoggedIn, console: Backend, response: 
         raise HTTPException(400, str(exc)) from None
     console.catch_up()
     response.headers["Cache-Control"] = "no-store"
-    return dashboard_figures(console.store, start, end, console.settings.models_dir)
+    settings = console.settings
+    return dashboard_figures(console.store, start, end, settings.models_dir, settings.gate_min_positives)

@@ -91,9 +91,14 @@
       });
     });
     const models = document.getElementById("models");
+    // figures resting on too few held-out positives are flagged, never shown bare
+    const warnings = Object.entries(d.model_warnings || {}).map(([kind, text]) =>
+      h("p", { className: "status warning", role: "note" }, "Warning: " + kind + ": " + text)
+    );
     if (!rows.length) models.replaceChildren(h("p", { className: "status" }, "No evaluated model is served yet."));
     else
       models.replaceChildren(
+        ...warnings,
         h(
           "table",
           {},
