@@ -196,6 +196,11 @@ class ActionSearchProduct(Action):
         title = next((e["value"] for e in latest_entities(tracker) if e.get("entity") == "product"), None)
         if title is None:
             return ActionRecommend().run(dispatcher, tracker, domain)
+        asked = answering_which(tracker)
+        if asked and resolve_choice("", [p.title for p in table(tracker)], [str(title)]).index is not None:
+            # "Home Alone" alone, in answer to "Which one would you like to buy?": that choice
+            answer = ActionPurchase() if asked == "purchase" else ActionPrice()
+            return answer.run(dispatcher, tracker, domain)
         product = get_assistant().find_product(str(title))
         if product is None:
             dispatcher.utter_message(
@@ -208,6 +213,22 @@ class ActionSearchProduct(Action):
             json_message={"type": "product", "product": replies.product_payload(product)},
         )
         return [SlotSet("shown_products", [str(product.id)])]
+
+
+def answering_which(tracker: Tracker) -> str | None:
+    """The intent ("purchase", "ask_price") of the "Which one?" question the bot's last message
+    asked (its buttons' payloads say), when this message is the answer to it."""
+    before_this_message = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if before_this_message:
+                return None
+            before_this_message = True
+        elif event.get("event") == "bot" and before_this_message:
+            payloads = [str(b.get("payload", "")) for b in (event.get("data") or {}).get("buttons") or []]
+            intents = {p[1:].split("{", 1)[0] for p in payloads}
+            return intents.pop() if len(intents) == 1 and intents <= {"purchase", "ask_price"} else None
+    return None
 
 
 def named_titles(tracker: Tracker) -> list[str]:
@@ -324,9 +345,7 @@ class ActionShowOffers(Action):
             reply = assistant.recommend(ref, k=1, channel=channel(tracker))
             offers = [reply.offer] if reply.offer else []
         if not offers:
-            dispatcher.utter_message(
-                text="No offers for you right now, but new ones come often. Want a recommendation meanwhile?"
-            )
+            dispatcher.utter_message(text="No offers for you right now. Want a recommendation meanwhile?")
             return [SlotSet("offer_pending", False)]
         lines = [replies.offer_line(o) for o in offers[:3]]
         dispatcher.utter_message(

@@ -27,6 +27,7 @@ def tracker(
     intent: str,
     entities: list[dict[str, Any]] | None = None,
     slots: dict[str, Any] | None = None,
+    events: list[dict[str, Any]] | None = None,
 ) -> Tracker:
     return Tracker(
         sender_id=sender,
@@ -37,7 +38,7 @@ def tracker(
             "entities": entities or [],
             "metadata": {"customer": {"ref": sender, "verified": True}},  # as Rasa verified it
         },
-        events=[],
+        events=events or [],
         paused=False,
         followup_action=None,
         active_loop={},
@@ -127,7 +128,7 @@ def test_more_like_a_title_leans_on_it_and_leaves_it_out(assistant: ShopAssistan
 
 
 def test_add_to_cart_buys_the_named_title(assistant: ShopAssistant) -> None:
-    """The web chat's "add to cart" button: '/purchase{"product": ...}' orders that title."""
+    """The web chat's "Buy" button: '/purchase{"product": ...}' orders that title."""
     t = tracker("42", '/purchase{"product": "Fargo"}', "purchase", [{"entity": "product", "value": "Fargo"}])
     messages, _ = run(acts.ActionPurchase(), t)
     assert messages[0]["custom"]["product"]["title"] == "Fargo"
@@ -265,6 +266,26 @@ def test_yes_to_several_offers_asks_which_and_orders_nothing(assistant: ShopAssi
     messages, _ = run(acts.ActionPurchase(), t)
     assert messages[0]["custom"]["product"]["id"] == offers[0]["product_id"]
     assert assistant.order_history("42")[0] == before + 2
+
+
+def test_a_bare_title_answering_which_buys_it_and_otherwise_only_finds_it(assistant: ShopAssistant) -> None:
+    """The NLU reads "Home Alone" alone as a search; in answer to "Which one would you like to
+    buy?" (the bot's last message, its buttons say) it is that choice."""
+    offers, shown = several_offers(assistant, "42")
+    messages, _ = run(acts.ActionPurchase(), tracker("42", "yes", "affirm", slots=shown))
+    question = {"event": "bot", "text": messages[0]["text"], "data": {"buttons": messages[0]["buttons"]}}
+    title = assistant.repo.product(offers[-1]["product_id"]).title  # type: ignore[union-attr]
+    said = [{"entity": "product", "value": title}]
+    answer = [question, {"event": "user", "text": title}]
+    messages, _ = run(acts.ActionSearchProduct(), tracker("42", title, "search_product", said, shown, answer))
+    assert messages[0]["custom"]["type"] == "order"
+    assert messages[0]["custom"]["product"]["id"] == offers[-1]["product_id"]
+    # the same words with the question one turn further back: a search, no order
+    later = [question, {"event": "user", "text": "hmm"}, {"event": "bot", "text": "?"}, answer[1]]
+    before = assistant.order_history("42")[0]
+    messages, _ = run(acts.ActionSearchProduct(), tracker("42", title, "search_product", said, shown, later))
+    assert messages[0]["text"].startswith("Yes, we have it")
+    assert assistant.order_history("42")[0] == before
 
 
 def test_one_pending_offer_still_bought_by_yes_among_several_titles(assistant: ShopAssistant) -> None:

@@ -167,7 +167,7 @@ def test_customer_42_gets_product_cards_and_quick_replies_work(chat: Tab, web_st
     more = page.locator(".recs").last
     assert liked not in card_titles(more)
 
-    # "add to cart" buys that title (the bot has no separate cart step)
+    # "Buy" buys that title (there is no cart step, and the button says so)
     chosen_card = (
         more.locator(".card.has-offer")
         if more.locator(".card.has-offer").count()
@@ -175,7 +175,7 @@ def test_customer_42_gets_product_cards_and_quick_replies_work(chat: Tab, web_st
     )
     chosen = chosen_card.locator(".card-title").inner_text().strip()
     bot_before = page.locator(".from-bot").count()
-    chosen_card.get_by_role("button", name=f"Add to cart: {chosen}").click()
+    chosen_card.get_by_role("button", name=f"Buy: {chosen}").click()
     expect(page.locator(".from-bot")).to_have_count(bot_before + 1, timeout=REPLY_TIMEOUT_MS)
     assert "I've ordered " + chosen in last_bot(page)
 

@@ -210,7 +210,8 @@
     actions.setAttribute("role", "group");
     actions.setAttribute("aria-label", "Choices for " + title);
     actions.appendChild(
-      quickButton("Add to cart", title, shortcut("purchase", { product: title }), "Add to cart: " + title)
+      // "Buy", not "Add to cart": there is no cart, the bot orders the title at once
+      quickButton("Buy", title, shortcut("purchase", { product: title }), "Buy: " + title)
     );
     actions.appendChild(
       quickButton(
@@ -220,7 +221,8 @@
         "Show more like " + title
       )
     );
-    actions.appendChild(quickButton("No thanks", title, shortcut("deny"), "No thanks"));
+    // names its title, so it declines that card's offer only, not every offer listed
+    actions.appendChild(quickButton("No thanks", title, shortcut("deny", { product: title }), "No thanks"));
     card.appendChild(actions);
     return card;
   }
