@@ -23,7 +23,7 @@ from smartmkt.recommend.query_text import content_text
 from smartmkt.recommend.text_encoder import product_text
 from smartmkt.security.identity import guest_ref
 from smartmkt.settings import get_settings
-from smartmkt.store.repository import ProductView
+from smartmkt.store.repository import OfferView, ProductView
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ class ActionSearchProduct(Action):
             text=f"Yes, we have it: {replies.product_line(product)}.",
             json_message={"type": "product", "product": replies.product_payload(product)},
         )
-        return [SlotSet("shown_products", [str(product.id)])]
+        return focus_moves_to(tracker, product.id)
 
 
 def answering_which(tracker: Tracker) -> str | None:
@@ -324,7 +324,7 @@ class ActionPrice(Action):
             text=replies.price_text(product, offer),
             json_message={"type": "product", "product": replies.product_payload(product)},
         )
-        return [SlotSet("shown_products", [str(product_id)])]
+        return focus_moves_to(tracker, product_id)
 
 
 class ActionShowOffers(Action):
@@ -385,6 +385,30 @@ class ActionPurchase(Action):
             },
         )
         return [SlotSet("offer_pending", False), SlotSet("offer_id", None)]
+
+
+def pending_offers(tracker: Tracker) -> list[OfferView]:
+    """The offers a yes/no answers: the single pending one, else every open offer listed."""
+    if not tracker.get_slot("offer_pending"):
+        return []
+    offers = get_assistant().open_offers(customer_ref(tracker))
+    if offer_id := tracker.get_slot("offer_id"):
+        return [o for o in offers if str(o.id) == str(offer_id)]
+    shown = {str(i) for i in tracker.get_slot("shown_products") or []}
+    return [o for o in offers if str(o.product.id) in shown]
+
+
+def focus_moves_to(tracker: Tracker, product_id: int) -> list[EventType]:
+    """Slot events when one title is shown alone (its price, a search). A pending offer on it
+    stays the one a "yes" buys; an offer on another title no longer is (a yes would be a guess)."""
+    events: list[EventType] = [SlotSet("shown_products", [str(product_id)])]
+    pending = pending_offers(tracker)
+    if not pending:
+        return events
+    on_it = next((o for o in pending if o.product.id == product_id), None)
+    if on_it:
+        return [*events, SlotSet("offer_id", str(on_it.id))]
+    return [*events, SlotSet("offer_pending", False), SlotSet("offer_id", None)]
 
 
 def declined_offers(tracker: Tracker) -> list[int]:

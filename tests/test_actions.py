@@ -308,10 +308,31 @@ def test_price_of_one_of_several_asks_which(assistant: ShopAssistant) -> None:
     messages, _ = run(acts.ActionPrice(), tracker("42", "how much is it?", "ask_price", slots=shown))
     assert messages[0]["text"].startswith("Which one do you mean?")
     assert messages[0]["buttons"][0]["payload"].startswith('/ask_price{"product": ')
-    messages, _ = run(
+    messages, events = run(
         acts.ActionPrice(), tracker("42", "how much is the last one?", "ask_price", slots=shown)
     )
     assert messages[0]["custom"]["product"]["id"] == offers[-1]["product_id"]
+    # now the one offer a yes answers is that title's
+    assert slots_of(events) == {
+        "shown_products": [str(offers[-1]["product_id"])],
+        "offer_id": str(offers[-1]["id"]),
+    }
+
+
+def test_a_price_of_another_title_ends_the_pending_offer(assistant: ShopAssistant) -> None:
+    """After "Want it? (yes/no)" on the first title, the price of the third: a yes is no longer
+    an answer to that offer (Rasa then asks what the customer would like)."""
+    messages, events = run(acts.ActionRecommend(), tracker("42", "recommend something", "ask_recommendation"))
+    products = messages[0]["custom"]["products"]
+    assert messages[0]["custom"]["offer"]
+    t = tracker("42", "how much is the third one", "ask_price", slots=slots_of(events))
+    messages, events = run(acts.ActionPrice(), t)
+    assert messages[0]["custom"]["product"]["id"] == products[2]["id"]
+    assert slots_of(events) == {
+        "shown_products": [str(products[2]["id"])],
+        "offer_pending": False,
+        "offer_id": None,
+    }
 
 
 def test_no_to_several_offers_declines_them_and_no_thanks_on_a_card_only_its_own(
