@@ -122,7 +122,11 @@ def test_new_customer_is_asked_then_served(stack: RunningStack, db) -> None:  # 
 
 
 def test_handoff_out_of_scope_and_unsure(stack: RunningStack) -> None:
-    assert "team" in text_of(say(stack, "5", "I want to talk to a real person"))
+    handoff = text_of(say(stack, "5", "I want to talk to a real person"))
+    # what is true until a live inbox exists: how to reach the shop, from the settings
+    assert f"{stack.settings.shop_contact} ({stack.settings.shop_hours})" in handoff
+    assert "will reply" not in handoff and "passing this conversation" not in handoff
+    assert "keep helping" in handoff
     assert "outside what I can help" in text_of(say(stack, "5", "what's the weather in Paris tomorrow?"))
     # nothing the NLU can read: the low-confidence path asks to rephrase
     assert "say it another way" in text_of(say(stack, "5", "😀🎬🍿"))
