@@ -321,3 +321,19 @@ def test_eval_reports_every_model_with_a_plot(tmp_path: Path) -> None:
         assert png.parent == tmp_path and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = CliRunner().invoke(app, ["eval", "--model", "bert"])
     assert bad.exit_code != 0 and "unknown model bert" in bad.output
+
+
+def test_the_console_flags_figures_on_too_few_positives(tmp_path: Path) -> None:
+    from smartmkt.console.dashboard import model_warnings
+
+    few = _artifact(tmp_path, "few", "{}")
+    meta = registry.ModelMetadata("purchase", "few", metrics={"auc": 0.36, "heldout_positives": 1})
+    meta.primary_metric = "auc"
+    registry.promote(tmp_path, few, meta, served_score=None)
+    many = _artifact(tmp_path, "many", "{}")
+    figures = {"ndcg@10": 0.25, "heldout_positives": 20_000}
+    meta = registry.ModelMetadata("recommender", "many", metrics=figures)
+    registry.promote(tmp_path, many, meta, served_score=None)
+    warnings = model_warnings(tmp_path, 30)
+    assert set(warnings) == {"purchase"}
+    assert warnings["purchase"].startswith("only 1 held-out positives (fewer than 30)")
