@@ -73,8 +73,10 @@ train: demo
 
 # The demo page's picker gets customer tokens from the app (SMARTMKT_DEMO_TOKENS); production
 # leaves it off. Secrets not set in the environment are generated once into var/secrets/.
-run: train
-	SMARTMKT_DEMO_TOKENS=$${SMARTMKT_DEMO_TOKENS:-true} $(SMARTMKT) run --no-train
+# `smartmkt run` loads the demo store and trains only what is missing; the models it has are
+# served at once, and new data is trained on in the background (promoted only past its gate).
+run: setup
+	SMARTMKT_DEMO_TOKENS=$${SMARTMKT_DEMO_TOKENS:-true} $(SMARTMKT) run
 
 validate: setup
 	$(SMARTMKT) bot validate

@@ -9,14 +9,30 @@ requests are served meanwhile; torch, FAISS and SQLite release the GIL while the
 The actions are safe to run side by side: each call opens its own database session, and the
 served models are read-only (swapped under a lock; smartmkt.serving). Coroutine actions (form
 validation) are unchanged.
+
+Each worker loads and exercises every model it serves (``ShopAssistant.warm_up``) before it
+listens, so ``/health`` answers only once the first customer would be served warm; a model that
+fails to load is logged by name and the worker does not start (the supervisor reports it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
+import warnings
 from collections.abc import Callable
 from typing import Any
+
+from rasa_sdk import endpoint as _endpoint
+
+log = logging.getLogger("smartmkt.actions")
+# rasa-sdk 3.21 warns (in each worker, on Rasa's first call) that Rasa 3.6 "might not be
+# compatible"; it serves Rasa 3.6.21's action protocol correctly (every action is tested through
+# the running product), so the warning is only noise a new user would read as a problem.
+warnings.filterwarnings("ignore", message="Your versions of rasa and rasa_sdk might not be compatible")
+# rasa-sdk's own factory, taken before install() replaces it (workers import this module afresh)
+_rasa_create_app_for_serve = _endpoint.create_app_for_serve
 
 
 class Threaded:
@@ -35,7 +51,29 @@ def threaded(run: Callable[..., Any]) -> Callable[..., Any]:
     return run if inspect.iscoroutinefunction(run) else Threaded(run)
 
 
+def warm_up(_app: Any) -> None:
+    """A ``before_server_start`` listener: the worker serves nothing until its models are warm."""
+    from actions.services import get_assistant
+    from smartmkt.assistant import WarmUpError
+
+    try:
+        timings = get_assistant().warm_up()
+    except (WarmUpError, FileNotFoundError) as exc:
+        log.error("model not ready: %s", exc)
+        raise
+    # printed, not logged: a Sanic worker starts with no logging configured for smartmkt
+    print(f"models loaded and warmed (ms): {timings}", flush=True)
+
+
+def create_app_for_serve(*args: Any, **kwargs: Any) -> Any:
+    """rasa-sdk's app factory (run in the primary process and in each worker) plus the warm-up."""
+    app = _rasa_create_app_for_serve(*args, **kwargs)
+    app.register_listener(warm_up, "before_server_start")
+    return app
+
+
 def install() -> None:
+    from rasa_sdk import endpoint
     from rasa_sdk.executor import ActionExecutor
 
     register = ActionExecutor.register_function
@@ -44,6 +82,8 @@ def install() -> None:
         register(self, action_name, threaded(f))
 
     ActionExecutor.register_function = register_function  # type: ignore[method-assign]
+    # rasa_sdk.endpoint.run builds its AppLoader from the module's name at call time
+    endpoint.create_app_for_serve = create_app_for_serve
 
 
 if __name__ == "__main__":

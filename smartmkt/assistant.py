@@ -7,7 +7,8 @@ offer, what gets stored) is the same whichever way a customer or a data person r
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -30,6 +31,10 @@ from smartmkt.store.repository import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class WarmUpError(RuntimeError):
+    """A served model or table failed its warm-up; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,35 @@ class ShopAssistant:
     def products(self, ids: list[int]) -> list[ProductView]:
         by_id = self.repo.products_by_id(ids)
         return [by_id[i] for i in ids if i in by_id]
+
+    # --- readiness -------------------------------------------------------------------------
+    def warm_up(self) -> dict[str, float]:
+        """Exercise every model and table a first recommendation turn touches, writing nothing,
+        so the first customer does not pay for cold caches (lazy imports, the text encoder's
+        first batch, FAISS pages, SQLite pages). Returns milliseconds per part; raises
+        ``WarmUpError`` naming the part that failed."""
+        timings: dict[str, float] = {}
+        sample = [item.id for item in self.recommender.items[:5]]
+        parts: dict[str, Callable[[], object]] = {
+            "store": lambda: (self.repo.history("warm-up"), self.repo.products_by_id(sample)),
+            "recommender": lambda: self.recommender.recommend(sample, Preferences(), text="a funny comedy"),
+            "catalog search": lambda: self.find_product(self.recommender.items[0].title),
+            "purchase scores": lambda: self.repo.customer_score("warm-up"),
+            "offer policy": lambda: decide_offer(
+                CustomerState(purchases=1, spend_cents=999),
+                ProductOffered(999, (), 0.5),
+                0,
+                self.offer_policy,
+            ),
+        }
+        for name, part in parts.items():
+            started = time.perf_counter()
+            try:
+                part()
+            except Exception as exc:
+                raise WarmUpError(f"{name} failed to load: {exc}") from exc
+            timings[name] = round((time.perf_counter() - started) * 1000, 1)
+        return timings
 
     # --- recommendations and offers --------------------------------------------------------
     def recommend(

@@ -112,6 +112,10 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
                 "actions",
                 "--port",
                 str(settings.action_port),
+                # no endpoints file: the action server's only use for one is tracing, which is
+                # off (it logged "Failed to read endpoint configuration" on every start)
+                "--endpoints",
+                "",
             ],
             root,
             # rasa-sdk listens on 0.0.0.0 unless SANIC_HOST says otherwise; it trusts the customer

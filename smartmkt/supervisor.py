@@ -1,0 +1,227 @@
+"""The supervisor behind `smartmkt run`: it starts every service, watches each one's health (not
+only whether its first process lives) and restarts a service that dies or stops answering.
+
+Why not only the process: the action server's parent (``python -m actions.serve``) keeps its
+port open after its Sanic worker dies, so connections are accepted and never answered; every
+action call then waited for Rasa's action timeout. A failed health check catches that. A service
+is restarted as a whole (its process group: the parent and every worker), which also resets the
+connections a wedged server was holding, so callers waiting on it fail at once instead of at
+their timeout.
+
+Restarts back off (``RESTART_BACKOFF_S``, doubling up to ``MAX_BACKOFF_S``), and the backoff is
+forgotten once a service has been healthy for ``STABLE_AFTER_S``. Every start, exit, missed
+health check and restart is logged, one line each, prefixed with the supervisor's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import IO
+
+import httpx
+
+from smartmkt.services import ServiceSpec
+
+CHECK_INTERVAL_S = 1.0
+CHECK_TIMEOUT_S = 1.5
+MISSED_CHECKS_TO_RESTART = 2  # a wedged server is restarted ~3-4 s after it stops answering
+STARTUP_TIMEOUT_S = 300.0
+RESTART_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 30.0
+STABLE_AFTER_S = 60.0
+STOP_GRACE_S = 20.0
+SELF = "smartmkt"  # the prefix of the supervisor's own lines
+
+
+class State(Enum):
+    STARTING = "starting"
+    UP = "up"
+    WAITING = "waiting"  # for its backoff before the next start
+    STOPPED = "stopped"
+
+
+@dataclass
+class Watched:
+    spec: ServiceSpec
+    proc: subprocess.Popen[bytes] | None = None
+    state: State = State.STOPPED
+    since: float = 0.0  # monotonic time of the last state change
+    missed: int = 0  # health checks missed in a row while up
+    restarts: int = 0  # restarts since it was last stable
+    next_start: float = 0.0
+    last_reason: str = ""
+
+    def enter(self, state: State) -> None:
+        self.state, self.since, self.missed = state, time.monotonic(), 0
+
+
+def healthy(url: str, timeout: float = CHECK_TIMEOUT_S) -> bool:
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class Supervisor:
+    """Runs ``specs`` until :meth:`stop`, writing every service's output to ``out``, one line
+    each, prefixed with the service's name (as honcho did)."""
+
+    specs: list[ServiceSpec]
+    out: IO[str] = field(default_factory=lambda: sys.stdout)
+    check: Callable[[str], bool] = healthy
+    services: dict[str, Watched] = field(init=False)
+    _stopping: threading.Event = field(init=False, default_factory=threading.Event)
+    _write_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.services = {spec.name: Watched(spec) for spec in self.specs}
+        self._width = max(len(name) for name in [*self.services, SELF])
+
+    # --- output ------------------------------------------------------------------------------
+    def write(self, name: str, line: str) -> None:
+        with self._write_lock:
+            self.out.write(f"{name:<{self._width}} | {line.rstrip()}\n")
+            self.out.flush()
+
+    def say(self, message: str) -> None:
+        self.write(SELF, message)
+
+    def _pump(self, name: str, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            self.write(name, raw.decode(errors="replace"))
+        stream.close()
+
+    # --- one service -------------------------------------------------------------------------
+    def _start(self, watched: Watched) -> None:
+        spec = watched.spec
+        watched.proc = subprocess.Popen(
+            spec.command,
+            cwd=spec.cwd,
+            env=spec.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped (and killed) as a whole
+        )
+        assert watched.proc.stdout is not None
+        threading.Thread(target=self._pump, args=(spec.name, watched.proc.stdout), daemon=True).start()
+        watched.enter(State.STARTING)
+        self.say(f"{spec.name} started (pid {watched.proc.pid})")
+
+    def _stop(self, watched: Watched, grace: float = STOP_GRACE_S) -> None:
+        """SIGTERM to the service's process group, SIGKILL after ``grace`` seconds."""
+        proc = watched.proc
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # workers left behind by a parent that exited
+        proc.wait()
+
+    def _schedule_restart(self, watched: Watched, reason: str) -> None:
+        delay = min(MAX_BACKOFF_S, RESTART_BACKOFF_S * 2**watched.restarts)
+        watched.restarts += 1
+        watched.last_reason = reason
+        self.say(f"{watched.spec.name} {reason}; restarting in {delay:g} s (restart #{watched.restarts})")
+        self._stop(watched, grace=2.0)  # it is already failing: no long goodbye
+        watched.enter(State.WAITING)
+        watched.next_start = time.monotonic() + delay
+
+    def _watch(self, watched: Watched) -> None:
+        now = time.monotonic()
+        if watched.state is State.WAITING:
+            if now >= watched.next_start:
+                self._start(watched)
+            return
+        proc = watched.proc
+        if proc is None or watched.state is State.STOPPED:
+            return
+        code = proc.poll()
+        if code is not None:
+            self._schedule_restart(watched, f"exited with code {code}")
+            return
+        ok = self.check(watched.spec.health_url)
+        if watched.state is State.STARTING:
+            if ok:
+                watched.enter(State.UP)
+                self.say(f"{watched.spec.name} is healthy ({watched.spec.health_url})")
+            elif now - watched.since > STARTUP_TIMEOUT_S:
+                self._schedule_restart(watched, f"not healthy within {STARTUP_TIMEOUT_S:g} s")
+            return
+        if ok:
+            watched.missed = 0
+            if watched.restarts and now - watched.since > STABLE_AFTER_S:
+                watched.restarts = 0
+            return
+        watched.missed += 1
+        self.say(f"{watched.spec.name} missed a health check ({watched.missed}/{MISSED_CHECKS_TO_RESTART})")
+        if watched.missed >= MISSED_CHECKS_TO_RESTART:
+            self._schedule_restart(watched, "stopped answering its health check")
+
+    # --- all of them -------------------------------------------------------------------------
+    def all_up(self) -> bool:
+        return all(w.state is State.UP for w in self.services.values())
+
+    def wait_all_up(self, timeout: float = STARTUP_TIMEOUT_S) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.all_up():
+            if time.monotonic() > deadline or self._stopping.is_set():
+                return False
+            time.sleep(0.2)
+        return True
+
+    def not_up(self) -> dict[str, str]:
+        return {
+            name: w.last_reason or w.state.value
+            for name, w in self.services.items()
+            if w.state is not State.UP
+        }
+
+    def run(self) -> None:
+        """Start everything and watch until :meth:`stop` (or SIGINT/SIGTERM via :meth:`serve`)."""
+        for watched in self.services.values():
+            self._start(watched)
+        while not self._stopping.wait(CHECK_INTERVAL_S):
+            for watched in self.services.values():
+                if self._stopping.is_set():
+                    break
+                self._watch(watched)
+        self._shutdown()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _shutdown(self) -> None:
+        self.say("stopping all services")
+        for watched in self.services.values():
+            if watched.proc is not None and watched.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(watched.proc.pid, signal.SIGTERM)
+        for watched in self.services.values():
+            self._stop(watched)
+            watched.enter(State.STOPPED)
+        self.say("all services stopped")
+
+    def serve(self) -> int:
+        """:meth:`run` in the foreground; Ctrl-C (SIGINT) or SIGTERM stops every service."""
+
+        def on_signal(_signum: int, _frame: object) -> None:
+            self.stop()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        self.run()
+        return 0

@@ -1,0 +1,111 @@
+"""The supervisor on small real servers (``python -m http.server`` with a /health file): a service
+that dies is restarted, one that stops answering (SIGSTOP: alive, port open, silent) is
+restarted, restarts back off, and stopping ends every process of every service."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smartmkt import supervisor as sup
+from smartmkt.services import ServiceSpec
+from smartmkt.stack import free_port
+from smartmkt.supervisor import State, Supervisor
+
+
+def web_server(name: str, folder: Path) -> ServiceSpec:
+    (folder / "health").write_text("ok")
+    port = free_port()
+    return ServiceSpec(
+        name,
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        folder,
+        dict(os.environ),
+        f"http://127.0.0.1:{port}/health",
+    )
+
+
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[tuple[Supervisor, io.StringIO]]:
+    out = io.StringIO()
+    supervisor = Supervisor([web_server("web", tmp_path)], out=out)
+    thread = threading.Thread(target=supervisor.run, daemon=True)
+    thread.start()
+    assert supervisor.wait_all_up(60), out.getvalue()
+    yield supervisor, out
+    supervisor.stop()
+    thread.join(60)
+    assert not thread.is_alive()
+
+
+def wait_for(condition, limit_s: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_a_dead_service_is_restarted(supervised: tuple[Supervisor, io.StringIO]) -> None:
+    supervisor, out = supervised
+    watched = supervisor.services["web"]
+    assert watched.proc is not None
+    first = watched.proc.pid
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: watched.state is State.UP and watched.proc is not None and watched.proc.pid != first)
+    assert "web exited with code -9; restarting" in out.getvalue()
+    assert httpx.get(watched.spec.health_url, timeout=5).status_code == 200
+
+
+def test_a_silent_service_is_restarted(supervised: tuple[Supervisor, io.StringIO]) -> None:
+    """Alive, its port open, answering nothing: the health check catches what a process check
+    cannot."""
+    supervisor, out = supervised
+    watched = supervisor.services["web"]
+    assert watched.proc is not None
+    first = watched.proc.pid
+    os.kill(first, signal.SIGSTOP)
+    wait_for(lambda: watched.state is State.UP and watched.proc is not None and watched.proc.pid != first)
+    assert "web stopped answering its health check" in out.getvalue()
+    with pytest.raises(ProcessLookupError):
+        os.kill(first, 0)  # the wedged process is gone, not left behind
+
+
+def test_restarts_back_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service that dies at once is started again after 0.5 s, 1 s, 2 s, ... not in a tight loop."""
+    monkeypatch.setattr(sup, "CHECK_INTERVAL_S", 0.1)
+    out = io.StringIO()
+    crashing = ServiceSpec(
+        "crash", [sys.executable, "-c", "raise SystemExit(3)"], tmp_path, dict(os.environ), ""
+    )
+    supervisor = Supervisor([crashing], out=out)
+    thread = threading.Thread(target=supervisor.run, daemon=True)
+    thread.start()
+    wait_for(lambda: supervisor.services["crash"].restarts >= 3, 30)
+    supervisor.stop()
+    thread.join(30)
+    delays = [float(d) for d in re.findall(r"restarting in ([\d.]+) s", out.getvalue())]
+    assert delays[:3] == [0.5, 1.0, 2.0]
+    assert "crash exited with code 3" in out.getvalue()
+    assert supervisor.not_up() == {"crash": "exited with code 3"}
+
+
+def test_stop_ends_every_process(supervised: tuple[Supervisor, io.StringIO]) -> None:
+    supervisor, out = supervised
+    watched = supervisor.services["web"]
+    assert watched.proc is not None
+    pid = watched.proc.pid
+    supervisor.stop()
+    wait_for(lambda: watched.state is State.STOPPED)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert "all services stopped" in out.getvalue()
