@@ -262,6 +262,59 @@ def test_keyboard_only(chat: Tab) -> None:
     assert page.evaluate("document.activeElement.id") == "chat-input"  # back to typing
 
 
+def test_buy_it_among_several_titles_asks_which_with_buttons(
+    browser: Browser, web_stack: RunningStack
+) -> None:
+    """Demo customer 7 in a tab of its own: the offer card's "No thanks" declines that offer only;
+    then "buy it" with five titles shown and none pending asks which, the question's titles
+    numbered in its text and a button each under it, and orders nothing until one is clicked."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    tab = Tab.open(context)
+    page = tab.page
+    page.goto(web_stack.settings.app_url + "/")
+    pick_customer(page, "7")
+    expect(page.locator(".from-bot").first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    say(page, "recommend me a western")
+    recs = page.locator(".recs").last
+    expect(recs.locator(".card").first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    titles = card_titles(recs)
+    assert len(titles) >= 2
+    if recs.locator(".card.has-offer").count():
+        bot_before = page.locator(".from-bot").count()
+        recs.locator(".card.has-offer").get_by_role("button", name=re.compile("^No thanks")).click()
+        expect(page.locator(".from-bot")).to_have_count(bot_before + 1, timeout=REPLY_TIMEOUT_MS)
+        assert "No problem" in last_bot(page)
+    engine = make_engine(web_stack.settings.resolved_database_url)
+    try:
+
+        def orders() -> int:
+            with engine.connect() as conn:
+                return int(
+                    conn.exec_driver_sql("SELECT count(*) FROM orders WHERE customer_id = 7").scalar_one()
+                )
+
+        before = orders()
+        say(page, "buy it")
+        question = last_bot(page)
+        assert "Which one would you like to buy?" in question
+        for n, title in enumerate(titles, start=1):
+            assert f"\n{n}. {title}" in question
+        row = page.locator(".quick-row").last
+        expect(row.get_by_role("button")).to_have_count(len(titles))
+        assert [b.strip() for b in row.get_by_role("button").all_inner_texts()] == titles
+        assert orders() == before
+        tab.shot("chat-which-one.png")
+        bot_before = page.locator(".from-bot").count()
+        row.get_by_role("button", name=titles[1], exact=True).click()
+        expect(page.locator(".from-bot")).to_have_count(bot_before + 1, timeout=REPLY_TIMEOUT_MS)
+        assert f"I've ordered {titles[1]}" in last_bot(page)
+        assert orders() == before + 1
+    finally:
+        engine.dispose()
+    assert not tab.dialogs and not tab.errors
+    context.close()
+
+
 # --- the marketer reviews it ----------------------------------------------------------------------
 def test_console_finds_the_conversation_and_shows_intent_and_offer(
     browser: Browser, web_stack: RunningStack
