@@ -148,7 +148,7 @@ def which_text(products: Sequence[ProductView], offers: Sequence[OfferView], int
     REST client, voice) still shows and reads them."""
     lines = [WHICH_QUESTION.get(intent, "Which one do you mean?")]
     lines += [choice_line(n, p, offers) for n, p in enumerate(products, start=1)]
-    lines.append('Say its number or its title, e.g. "the second one".')
+    lines.append('Say which, e.g. "the second one", or its title.')
     return "\n".join(lines)
 
 
