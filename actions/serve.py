@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
+import signal
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -59,8 +61,11 @@ def warm_up(_app: Any) -> None:
     try:
         timings = get_assistant().warm_up()
     except (WarmUpError, FileNotFoundError) as exc:
-        log.error("model not ready: %s", exc)
-        raise
+        print(f"model not ready: {exc}", flush=True)
+        # Sanic's primary process would wait for this worker for ever (and hangs on SIGTERM
+        # while it does): end the whole server, so its supervisor sees it exit and reports why
+        os.kill(os.getppid(), signal.SIGKILL)
+        os._exit(3)
     # printed, not logged: a Sanic worker starts with no logging configured for smartmkt
     print(f"models loaded and warmed (ms): {timings}", flush=True)
 

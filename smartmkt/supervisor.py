@@ -40,6 +40,7 @@ MAX_BACKOFF_S = 30.0
 STABLE_AFTER_S = 60.0
 STOP_GRACE_S = 20.0
 SELF = "smartmkt"  # the prefix of the supervisor's own lines
+NOT_READY = "model not ready:"  # how a service names a model that failed to load
 
 
 class State(Enum):
@@ -59,6 +60,13 @@ class Watched:
     restarts: int = 0  # restarts since it was last stable
     next_start: float = 0.0
     last_reason: str = ""
+    not_ready: str = ""  # the last model it said failed to load
+
+    def why_not_up(self) -> str:
+        reasons = [self.last_reason or self.state.value]
+        if self.not_ready:
+            reasons.append(f"{NOT_READY} {self.not_ready}")
+        return "; ".join(reasons)
 
     def enter(self, state: State) -> None:
         self.state, self.since, self.missed = state, time.monotonic(), 0
@@ -98,7 +106,10 @@ class Supervisor:
 
     def _pump(self, name: str, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
-            self.write(name, raw.decode(errors="replace"))
+            line = raw.decode(errors="replace")
+            self.write(name, line)
+            if NOT_READY in line:  # a model that failed to load, by name: kept for not_up()
+                self.services[name].not_ready = line.split(NOT_READY, 1)[1].strip()
         stream.close()
 
     # --- one service -------------------------------------------------------------------------
@@ -157,6 +168,7 @@ class Supervisor:
         if watched.state is State.STARTING:
             if ok:
                 watched.enter(State.UP)
+                watched.not_ready = ""
                 self.say(f"{watched.spec.name} is healthy ({watched.spec.health_url})")
             elif now - watched.since > STARTUP_TIMEOUT_S:
                 self._schedule_restart(watched, f"not healthy within {STARTUP_TIMEOUT_S:g} s")
@@ -184,11 +196,9 @@ class Supervisor:
         return True
 
     def not_up(self) -> dict[str, str]:
-        return {
-            name: w.last_reason or w.state.value
-            for name, w in self.services.items()
-            if w.state is not State.UP
-        }
+        """Why each service that is not up is not: its last exit or missed checks, and the
+        model it said failed to load."""
+        return {name: w.why_not_up() for name, w in self.services.items() if w.state is not State.UP}
 
     def run(self) -> None:
         """Start everything and watch until :meth:`stop` (or SIGINT/SIGTERM via :meth:`serve`)."""

@@ -109,3 +109,22 @@ def test_stop_ends_every_process(supervised: tuple[Supervisor, io.StringIO]) -> 
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert "all services stopped" in out.getvalue()
+
+
+def test_a_model_that_fails_to_load_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service that says which model failed (as the app and the action server do) and exits:
+    the supervisor's report names the model, not only the exit code."""
+    monkeypatch.setattr(sup, "CHECK_INTERVAL_S", 0.1)
+    out = io.StringIO()
+    script = (
+        "print('model not ready: recommender failed to load: no such file', flush=True); raise SystemExit(3)"
+    )
+    failing = ServiceSpec("actions", [sys.executable, "-c", script], tmp_path, dict(os.environ), "")
+    supervisor = Supervisor([failing], out=out)
+    thread = threading.Thread(target=supervisor.run, daemon=True)
+    thread.start()
+    wait_for(lambda: supervisor.services["actions"].restarts >= 1, 30)
+    supervisor.stop()
+    thread.join(30)
+    reason = supervisor.not_up()["actions"]
+    assert "exited with code 3" in reason and "model not ready: recommender failed to load" in reason
