@@ -97,7 +97,14 @@ OTHER_TURNS: tuple[Turn, ...] = (
         "I can't help there.",
     ),
     (0.13, "{words}", "nlu_fallback", (0.2, 0.54), "utter_please_rephrase", "Could you say it another way?"),
-    (0.09, "talk to a human", "human_handoff", (0.8, 0.99), "utter_handoff", "I'll pass you to our team."),
+    (
+        0.09,
+        "talk to a human",
+        "human_handoff",
+        (0.8, 0.99),
+        "action_handoff",
+        "You can reach the shop's team at help@shop.example.",
+    ),
     (0.03, "delete my data", "delete_my_data", (0.8, 0.99), "erasure_form", "This cannot be undone. Sure?"),
 )
 GREET: Turn = (1.0, "hi there", "greet", (0.85, 0.99), "action_greet", "Hello! Want a recommendation?")
