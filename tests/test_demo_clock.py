@@ -206,3 +206,13 @@ def test_bench_offers_never_reads_the_products_store(store_without_buyers: dict[
     assert 1 <= (datetime.now(UTC).date() - end).days <= 7 and end.weekday() == SOURCE_LAST_DAY.weekday()
     assert date.fromisoformat(report["window"]["start"]) == end - timedelta(days=29)
     assert report["customers_buying_in_window"] > 30 and report["lift"]["bought_anything"] is not None
+
+
+def test_the_clock_moves_the_same_on_each_engine(store_url: str) -> None:
+    """SQLite keeps timestamps as text, PostgreSQL as timestamptz: the shift is the same on both."""
+    engine = make_engine(store_url)
+    thursday = date(2027, 3, 4)
+    counts = load_demo(engine, ROOT / "var" / "cache" / "wheels", today=thursday)
+    assert counts.shift is not None and counts.shift.last_day == date(2027, 3, 3)
+    _check_moved(engine, counts.shift, thursday)
+    engine.dispose()
