@@ -379,7 +379,7 @@ def train_core_cmd(force: ForceFlag = False) -> None:
 @train_app.command("all")
 def train_all_cmd(force: ForceFlag = False, seed: SeedFlag = None) -> None:
     """NLU, recommender, purchase model and Rasa core; each skipped when its inputs are unchanged,
-    each promoted only when at least as good as the served one on held-out data."""
+    each promoted only when better than the served one on held-out data beyond noise."""
     train_nlu_cmd(force, seed)
     train_recommender_cmd(force, seed)
     train_purchase_cmd(force, seed)
