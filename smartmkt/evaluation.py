@@ -50,6 +50,7 @@ class Evaluation:
     # per held-out example, what ``compare`` resamples: (truth, score) for purchase, (gold, predicted)
     # intents for nlu, (ndcg per customer,) for the recommender
     paired: tuple[Any, ...] = field(default=(), repr=False)
+    labels: frozenset[str] = frozenset()  # the classes a classifier can answer (NLU: its intents)
 
     def warning(self, min_positives: int) -> str | None:
         """Why these figures should not be trusted, or None."""
@@ -90,6 +91,7 @@ def evaluate_nlu(settings: Settings, artifact: Path) -> Evaluation:
         curves={"calibration": (correct, top), "precision_recall": (truth, scores)},
         positives=len(examples),
         paired=(gold, [p["intent"]["name"] for p in predictions]),
+        labels=frozenset(parser.intents),
     )
 
 
@@ -188,6 +190,14 @@ def served_evaluation(
         return evaluate_artifact(settings, engine, kind, settings.models_dir / entry["path"])
     except Exception:
         return None
+
+
+def unknown_to(served: Evaluation, candidate: Evaluation) -> list[str]:
+    """Held-out classes the served model cannot answer at all (intents added to the bot since it
+    was trained): it is then no yardstick, since the bot's dialogue expects the new ones."""
+    if not served.labels or candidate.kind != "nlu":
+        return []
+    return sorted(set(candidate.paired[0]) - served.labels)
 
 
 def primary(result: Evaluation) -> float | None:

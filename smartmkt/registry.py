@@ -178,8 +178,10 @@ def decide(
     served_score: float | None,
     force: bool = False,
     comparison: Comparison | None = None,
+    incomparable: str | None = None,
 ) -> Promotion:
-    """Promote when forced, when nothing comparable is served, or when the candidate is better
+    """Promote when forced, when nothing comparable is served (``incomparable`` says why, when
+    a served model exists), or when the candidate is better
     than the served model beyond noise: enough held-out positives and the whole confidence
     interval of the paired difference above zero. A difference within noise, or a held-out set
     with too few positives, cannot decide: the served model stays, and the reason says so."""
@@ -188,7 +190,7 @@ def decide(
     if force:
         return Promotion(True, "forced", candidate.score, served_score, positives=positives)
     if served_score is None or metric is None:
-        reason = "nothing comparable served"
+        reason = incomparable or "nothing comparable served"
         if comparison and comparison.positives < comparison.min_positives:
             reason += f"; its figures rest on {comparison.positives} held-out positives only"
         return Promotion(True, reason, candidate.score, served_score, positives=positives)
@@ -249,13 +251,14 @@ def promote(
     served_score: float | None,
     force: bool = False,
     comparison: Comparison | None = None,
+    incomparable: str | None = None,
     **info: Any,
 ) -> Promotion:
     """Write the candidate's metadata, then switch the manifest to it if ``decide`` says so.
 
     The manifest is replaced in one rename, so a reader sees the old model or the new one."""
     write_metadata(artifact, meta)
-    decision = decide(meta, served_score, force, comparison)
+    decision = decide(meta, served_score, force, comparison, incomparable)
     if decision.promoted:
         record(models_dir, meta.kind, artifact, meta.fingerprint, metrics=meta.metrics, **info)
     return decision

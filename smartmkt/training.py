@@ -114,14 +114,20 @@ def _gate(
     meta.metrics, meta.heldout = result.metrics, result.heldout
     meta.primary_metric = evaluation.PRIMARY_METRIC[meta.kind]
     served = evaluation.served_evaluation(settings, engine, meta.kind, target)
-    comparison = None
+    comparison, incomparable = None, None
+    unknown = evaluation.unknown_to(served, result) if served else []
+    if unknown:
+        served = None
+        incomparable = f"the served model does not know {', '.join(unknown)}: nothing comparable served"
     if served is not None:
         try:
             comparison = evaluation.compare(result, served, settings)
         except ValueError:  # not the same held-out examples: the gate cannot decide
             comparison = None
     score = evaluation.primary(served) if served else None
-    return registry.promote(settings.models_dir, target, meta, score, force, comparison, **info)
+    return registry.promote(
+        settings.models_dir, target, meta, score, force, comparison, incomparable=incomparable, **info
+    )
 
 
 def _needs_training(target: Path, force: bool) -> bool:

@@ -337,3 +337,46 @@ def test_the_console_flags_figures_on_too_few_positives(tmp_path: Path) -> None:
     warnings = model_warnings(tmp_path, 30)
     assert set(warnings) == {"purchase"}
     assert warnings["purchase"].startswith("only 1 held-out positives (fewer than 30)")
+
+
+def test_a_served_nlu_model_that_lacks_new_intents_is_no_yardstick(tmp_path: Path) -> None:
+    """A bot that gained an intent needs an NLU model that knows it: the old one's figures on
+    the new test messages are not a comparison the gate could keep it on."""
+    from smartmkt.evaluation import Evaluation, unknown_to
+
+    gold = ["greet", "choose_offer", "greet"]
+
+    def nlu(labels: set[str]) -> Evaluation:
+        return Evaluation(
+            "nlu", "classification", {}, "", positives=3, paired=(gold, gold), labels=frozenset(labels)
+        )
+
+    assert unknown_to(nlu({"greet"}), nlu({"greet", "choose_offer"})) == ["choose_offer"]
+    assert unknown_to(nlu({"greet", "choose_offer"}), nlu({"greet", "choose_offer"})) == []
+    why = "the served model does not know choose_offer: nothing comparable served"
+    decision = registry.decide(_meta(0.9), None, incomparable=why)
+    assert decision.promoted and decision.reason == why
+
+
+def test_the_real_gate_cannot_decide_between_a_model_and_its_copy(tmp_path: Path, base_settings) -> None:  # type: ignore[no-untyped-def]
+    """The served NLU model against an identical copy: same figures on the same 219 messages, so
+    the paired interval is around zero and the served model stays."""
+    from smartmkt.training import _gate
+
+    models = tmp_path / "models"
+    real = registry.served_path(base_settings.models_dir, "nlu")
+    (models / "nlu" / "copy").mkdir(parents=True)
+    (models / "nlu" / "served").symlink_to(real, target_is_directory=True)  # only read
+    for part in real.iterdir():  # the gate writes the copy's metadata.json: never into the real one
+        if part.name != registry.METADATA:
+            (models / "nlu" / "copy" / part.name).symlink_to(part)
+    settings = base_settings.model_copy(update={"models_dir": models, "model_cache": ""})
+    meta = registry.read_metadata(real)
+    assert meta is not None
+    registry.record(models, "nlu", models / "nlu" / "served", "served")
+    copy = registry.ModelMetadata("nlu", "copy")
+    decision = _gate(settings, None, models / "nlu" / "copy", copy, force=False)
+    assert not decision.promoted and not decision.decided and "within noise" in decision.reason
+    assert decision.positives == copy.metrics["n"] >= 30
+    assert registry.served_path(models, "nlu") == models / "nlu" / "served"
+    assert registry.read_metadata(real) == meta  # the served model's own record is untouched
