@@ -76,6 +76,7 @@ TABLES: dict[str, str] = {
     "erasure_audit": "one row added: when, by whom, rows deleted per table; no customer id or reference",
     "products": "no personal data: the catalog",
     "import_runs": "no personal data: files imported and their counts",
+    "demo_clock": "no personal data: how far the demo store's dates were moved",
     "console_users": "no customer data: the marketers' accounts",
     "console_sessions": "no customer data: the marketers' logins",
     "login_failures": "no customer data: hashed keys of failed console logins (the login rate limit)",
