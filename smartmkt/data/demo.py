@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smartmkt.data import wheels
@@ -157,7 +158,18 @@ def shift_demo_clock(engine: Engine, today: date) -> DemoShift:
 
     Returns the stored shift when one was applied already (a later load moves nothing: chat orders
     placed since must stay after the history). Imported orders and imported customers' sign-up
-    dates move together in one transaction with the record of the shift."""
+    dates move together in one transaction with the record of the shift, whose id is always 1: of
+    two loads racing, the second fails on it, rolls its moves back and reports the first's."""
+    try:
+        return _shift_once(engine, today)
+    except IntegrityError:
+        stored = demo_shift(engine)
+        if stored is None:
+            raise
+        return stored
+
+
+def _shift_once(engine: Engine, today: date) -> DemoShift:
     with session_scope(engine) as session:
         row = session.scalars(select(DemoClock).order_by(DemoClock.id).limit(1)).first()
         if row is not None:
@@ -173,6 +185,7 @@ def shift_demo_clock(engine: Engine, today: date) -> DemoShift:
             _move(session, Order.ordered_at, Order.channel == IMPORTED, delta)
             _move(session, Customer.created_at, Customer.source.in_((IMPORTED, DEMO_MARK)), delta)
         row = DemoClock(
+            id=1,
             shift_days=days,
             source_last_day=source_last_day,
             last_day=source_last_day + timedelta(days=days),
@@ -191,7 +204,8 @@ def load_demo(
 ) -> DemoCounts:
     """Load MovieLens-100k through the import pipeline (smartmkt/data/mappings/movielens.yml),
     then move its clock (``shift_demo_clock``) so its last purchase is in the week before
-    ``today`` (default: today, UTC). A no-op when it is loaded and moved: the counts and the stored shift.
+    ``today`` (default: today, UTC). A no-op when it is loaded and moved: the counts and the
+    stored shift.
 
     Raises ValueError if the store already holds other data, so a shop's own data is never
     mixed with the demo.
