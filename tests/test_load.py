@@ -1,6 +1,6 @@
 """The pieces of the load and soak benchmark (smartmkt bench chat --minutes) and of the action
 server's threading (actions/serve.py), without a running stack. The 5-minute run itself is a
-benchmark, not a test: its figures are in the README."""
+benchmark, not a test: its figures are in docs/benchmarks.md."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Purchase prediction: the closed forms, the RFM summary, the threshold rule, training on the
-store, and the CDNOW benchmark's shape (the figures themselves are in the README)."""
+store, and the CDNOW benchmark's shape (the figures themselves are in docs/benchmarks.md)."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ def test_a_spoken_request_becomes_a_recommendation_intent(
     result = fast.transcribe(decode(wav.read_bytes()))
     # One word may go at 175 words a minute: this clip is on a knife edge ("under" is heard as
     # "on your" with 20, 22 and 23 s encoder windows, right with 21, 24 and 30). Accuracy proper
-    # is judged over many clips by `smartmkt bench asr` and the window study in the README.
+    # is judged over many clips by `smartmkt bench asr` and the window study in docs/benchmarks.md.
     allowed = 2 if speed > 160 else 0
     assert word_errors(REQUEST, result.text)[0] <= allowed, result.text
     parsed = served_parser.parse(result.text)

@@ -12,7 +12,7 @@ shorter window (CTranslate2 takes any length up to 30 s); ``window_s`` sets it f
 at least 5 s of room to spare, and longer ones keep the full 30 s. Below 20 s Whisper starts to
 mishear and loop ("please stop sending me offers" repeated to the length limit at 10 s of
 speech+5 s); at 20 s the word error rate matched the 30 s window on 440 utterances in ten voices
-(figures in the README). openai-whisper's encoder only takes 30 s, so it always uses that.
+(figures in docs/benchmarks.md). openai-whisper's encoder only takes 30 s, so it always uses that.
 """
 
 from __future__ import annotations
