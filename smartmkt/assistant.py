@@ -18,16 +18,18 @@ from sqlalchemy import Engine
 
 from smartmkt.catalog import title_key
 from smartmkt.offers.policy import CustomerState, OfferPolicy, ProductOffered, decide_offer
+from smartmkt.privacy.erasure import erase_customer
 from smartmkt.recommend.preferences import Preferences
 from smartmkt.recommend.recommender import Recommender
 from smartmkt.settings import get_settings
+from smartmkt.store.clock import utcnow
+from smartmkt.store.db import tracker_engine
 from smartmkt.store.repository import (
     CustomerHistory,
     OfferView,
     OrderView,
     ProductView,
     StoreRepository,
-    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -218,5 +220,9 @@ class ShopAssistant:
     def erase(
         self, customer_ref: str, requested_by: str = "customer", senders: Sequence[str] = ()
     ) -> dict[str, int]:
-        """Erase the customer and their conversations (``senders``: the chat's sender ids)."""
-        return self.repo.erase_customer(customer_ref, requested_by, senders)
+        """Erase the customer everywhere (smartmkt.privacy.erasure): personal rows, offers,
+        scores, consents, their conversations' events (``senders``: the chat's sender ids),
+        console index rows and NLU reviews; orders stay for accounting but lose the link. Leaves
+        an audit row with counts only. Returns the counts."""
+        engine = self.repo.engine
+        return erase_customer(engine, tracker_engine(engine), customer_ref, requested_by, senders).counts

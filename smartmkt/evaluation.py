@@ -132,7 +132,7 @@ def evaluate_purchase(settings: Settings, engine: Engine, artifact: Path) -> Eva
 def evaluate_recommender(engine: Engine, artifact: Path) -> Evaluation:
     from smartmkt.recommend.evaluate import evaluate_ranker, temporal_split
     from smartmkt.recommend.recommender import Recommender
-    from smartmkt.training import purchase_histories
+    from smartmkt.store.training_data import purchase_histories
 
     model = Recommender.load(artifact)
     train, test = temporal_split(purchase_histories(engine))

@@ -15,9 +15,10 @@ import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from smartmkt.store.clock import utcnow
 
 MANIFEST = "manifest.json"
 METADATA = "metadata.json"
@@ -59,7 +60,7 @@ def record(models_dir: Path, kind: str, path: Path, fingerprint: str, **info: An
     manifest[kind] = {
         "path": str(path.relative_to(models_dir)),
         "fingerprint": fingerprint,
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "trained_at": utcnow().isoformat(timespec="seconds"),
         **info,
     }
     _atomic_json(models_dir / MANIFEST, manifest)
@@ -121,7 +122,7 @@ class ModelMetadata:
     metrics: dict[str, Any] = field(default_factory=dict)
     primary_metric: str | None = None
     heldout: str = ""
-    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=lambda: utcnow().isoformat(timespec="seconds"))
 
     @property
     def score(self) -> float | None:

@@ -16,19 +16,17 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from smartmkt import registry
 from smartmkt.settings import Settings
-from smartmkt.store.db import session_scope
-from smartmkt.store.models import Order
 from smartmkt.store.repository import StoreRepository
+from smartmkt.store.training_data import catalog_titles, purchase_histories, store_fingerprint
 
 Progress = Callable[[str, int, int], None]
 
@@ -76,10 +74,6 @@ def _hash_files(paths: list[Path], *extra: str) -> str:
         digest.update(str(path.relative_to(path.parents[1])).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def catalog_titles(engine: Engine) -> list[str]:
-    return [p.title for p in StoreRepository(engine).all_products()]
 
 
 def _reuse(settings: Settings, kind: str, target: Path, fingerprint: str, gated: bool = True) -> bool:
@@ -196,30 +190,6 @@ def train_nlu_model(
 
 
 # --- recommender ----------------------------------------------------------------------------
-def purchase_histories(engine: Engine, column: Any = Order.product_id) -> dict[int, list[Any]]:
-    """Product ids per customer, oldest first (or another of the orders' columns, e.g. when)."""
-    histories: dict[int, list[Any]] = defaultdict(list)
-    with session_scope(engine) as session:
-        rows = session.execute(
-            select(Order.customer_id, column)
-            .where(Order.customer_id.is_not(None))
-            .order_by(Order.customer_id, Order.ordered_at, Order.id)
-        )
-        for customer_id, value in rows:
-            histories[int(customer_id or 0)].append(value)
-    return histories
-
-
-def store_fingerprint(engine: Engine) -> str:
-    with session_scope(engine) as session:
-        orders, last_id = session.execute(select(func.count(Order.id), func.max(Order.id))).one()
-    products = StoreRepository(engine).all_products()
-    digest = hashlib.sha256(f"{orders}:{last_id}".encode())
-    for p in products:
-        digest.update(f"{p.id}|{p.title}|{p.year}|{'|'.join(p.genres)}|{p.price_cents}".encode())
-    return digest.hexdigest()[:16]
-
-
 def train_recommender_model(
     settings: Settings,
     engine: Engine,

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import Engine, delete, func, select
 
 from smartmkt.data.demo import IMPORTED, DemoShift, demo_shift, load_demo
+from smartmkt.store.clock import as_utc
 from smartmkt.store.db import make_engine, session_scope
 from smartmkt.store.migrate import upgrade
 from smartmkt.store.models import Customer, DemoClock, Order, Product
-from smartmkt.store.repository import as_utc
 
 ROOT = Path(__file__).resolve().parent.parent
 SMARTMKT = Path(sys.executable).parent / "smartmkt"

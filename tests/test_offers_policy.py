@@ -80,9 +80,9 @@ def test_bad_policy_files_are_refused_clearly(tmp_path: Path) -> None:
 
 
 def _score(engine: Engine, customer_ref: str, p_purchase: float, p_alive: float) -> None:
+    from smartmkt.store.clock import utcnow
     from smartmkt.store.db import session_scope
     from smartmkt.store.models import Customer, CustomerScore
-    from smartmkt.store.repository import utcnow
 
     with session_scope(engine) as s:
         customer = s.scalars(select(Customer).where(Customer.external_ref == customer_ref)).one()

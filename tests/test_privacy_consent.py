@@ -10,9 +10,10 @@ from datetime import timedelta
 from sqlalchemy import Engine, select
 
 from smartmkt.assistant import ShopAssistant
+from smartmkt.store.clock import utcnow
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Consent, Customer, Offer
-from smartmkt.store.repository import StoreRepository, utcnow
+from smartmkt.store.repository import StoreRepository
 
 
 def refuse_without_withdrawing(engine: Engine, ref: str, granted: bool = False) -> None:

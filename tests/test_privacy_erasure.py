@@ -20,6 +20,7 @@ from smartmkt.console import index
 from smartmkt.console.reviews import save as save_review
 from smartmkt.privacy.erasure import erase_customer, preview, table_treatment
 from smartmkt.settings import Settings
+from smartmkt.store.clock import utcnow
 from smartmkt.store.db import make_engine, session_scope
 from smartmkt.store.models import (
     Consent,
@@ -32,7 +33,7 @@ from smartmkt.store.models import (
     Product,
     QuarantinedRow,
 )
-from smartmkt.store.repository import StoreRepository, utcnow
+from smartmkt.store.repository import StoreRepository
 
 REF, OTHER = "cust-7781", "cust-5502"
 SESSION = "s1.sess-7781-b"  # a chat session bound to REF by a customer token: found through the index

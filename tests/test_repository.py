@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from smartmkt.privacy.erasure import erase_customer
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Consent, Customer, ErasureAudit, Offer, Order
 from smartmkt.store.repository import StoreRepository
@@ -60,7 +61,7 @@ def test_erasure_removes_personal_rows_and_keeps_an_anonymous_audit(demo_engine)
     repo.create_offer("42", 1, 10, "t", "nudge", {}, "text", timedelta(days=7))
     repo.opt_out("42", "text")
     n_orders = len(repo.history("42").product_ids)
-    counts = repo.erase_customer("42", "customer")
+    counts = erase_customer(demo_engine, demo_engine, "42", "customer").counts
     assert counts["orders_unlinked"] == n_orders
     assert not repo.customer_exists("42")
     with session_scope(demo_engine) as s:

@@ -133,7 +133,9 @@ class Conversation:
                 self.offer = True
 
 
-def _percentile(values: list[float], pct: float) -> float:
+def percentile(values: list[float], pct: float) -> float:
+    """The nearest-rank ``pct`` percentile of ``values`` (an observed value, never an
+    interpolated one; 0.0 for no values). Every latency bench reports with it."""
     if not values:
         return 0.0
     ordered = sorted(values)
@@ -200,11 +202,11 @@ def _figures(samples: list[Sample], elapsed: float) -> dict[str, Any]:
         "turns": len(samples),
         "errors": sum(1 for s in samples if not s.ok),
         "p50_ms": round(statistics.median(all_ms), 1) if all_ms else None,
-        "p95_ms": round(_percentile(all_ms, 95), 1),
-        "p99_ms": round(_percentile(all_ms, 99), 1),
+        "p95_ms": round(percentile(all_ms, 95), 1),
+        "p99_ms": round(percentile(all_ms, 99), 1),
         "max_ms": round(max(all_ms), 1) if all_ms else None,
         "recommend_p50_ms": round(statistics.median(rec_ms), 1) if rec_ms else None,
-        "recommend_p95_ms": round(_percentile(rec_ms, 95), 1) if rec_ms else None,
+        "recommend_p95_ms": round(percentile(rec_ms, 95), 1) if rec_ms else None,
         "turns_per_s": round(len(samples) / elapsed, 2) if elapsed else None,
         "elapsed_s": round(elapsed, 2),
     }
@@ -352,7 +354,7 @@ async def _soak(
         "by_kind": {
             kind: {
                 "turns": len(ms := [s.ms for s in samples if s.kind == kind]),
-                "p95_ms": round(_percentile(ms, 95), 1),
+                "p95_ms": round(percentile(ms, 95), 1),
             }
             for kind in kinds
         },

@@ -34,13 +34,14 @@ import httpx
 from sqlalchemy import Engine, insert, select, text
 
 from smartmkt.bench import rasa_events as rasa
-from smartmkt.bench.chat import _percentile
+from smartmkt.bench.chat import percentile
 from smartmkt.console import index
 from smartmkt.console.conversations import encode_cursor
 from smartmkt.console.index import CONVERSATIONS
 from smartmkt.console.users import create_user
 from smartmkt.settings import Settings
 from smartmkt.stack import reap, with_free_ports
+from smartmkt.store.clock import utcnow
 from smartmkt.store.db import make_engine
 from smartmkt.store.migrate import upgrade
 from smartmkt.store.models import Customer, Offer, Product
@@ -348,7 +349,7 @@ def _figures(samples: list[float]) -> dict[str, Any]:
     return {
         "requests": len(samples),
         "p50_ms": round(statistics.median(samples), 1),
-        "p95_ms": round(_percentile(samples, 95), 1),
+        "p95_ms": round(percentile(samples, 95), 1),
         "max_ms": round(max(samples), 1),
     }
 
@@ -364,7 +365,7 @@ def _timed(client: httpx.Client, path: str, params: dict[str, Any] | None = None
 
 def measure(client: httpx.Client, engine: Engine, requests: int, rng: random.Random) -> dict[str, Any]:
     """p50/p95 of the list (per case and pooled), transcripts and the dashboard."""
-    today = datetime.now(UTC).date()
+    today = utcnow().date()
     week = {"from": (today - timedelta(days=37)).isoformat(), "to": (today - timedelta(days=31)).isoformat()}
     with engine.connect() as conn:
         senders = list(conn.scalars(select(CONVERSATIONS.c.sender_id)))

@@ -35,7 +35,7 @@ from smartmkt.recommend.evaluate import HOLDOUT_SHARE, K, ranking_figures, tempo
 from smartmkt.recommend.recommender import CatalogItem, Recommender
 from smartmkt.store.models import Order
 from smartmkt.store.repository import StoreRepository
-from smartmkt.training import purchase_histories
+from smartmkt.store.training_data import purchase_histories
 
 NOISE = 0.5  # synthetic items: a real item's vector + this share of the catalog's spread
 

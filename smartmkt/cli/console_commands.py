@@ -20,17 +20,15 @@ console_app = typer.Typer(help="The marketer console's conversation index.", no_
 nlu_app = typer.Typer(help="NLU training data from the console's reviews.", no_args_is_help=True)
 
 
-def _engines() -> tuple[Engine, Engine]:
-    """The store (migrated to the newest schema first) and the tracker store."""
-    from smartmkt.store.db import get_engine
+def engines() -> tuple[Engine, Engine]:
+    """The store (migrated to the newest schema first) and the tracker store, for commands."""
+    from smartmkt.store.db import get_engine, tracker_engine
     from smartmkt.store.migrate import upgrade
 
     settings = get_settings()
     upgrade(settings.resolved_database_url)
     store = get_engine(settings.resolved_database_url)
-    tracker_url = settings.resolved_tracker_url.split("?")[0]
-    tracker = store if tracker_url == settings.resolved_database_url else get_engine(tracker_url)
-    return store, tracker
+    return store, tracker_engine(store, settings)
 
 
 @console_app.command("reindex")
@@ -42,7 +40,7 @@ def console_reindex(
     """Rebuild the conversation index from Rasa's events (the console also catches up by itself)."""
     from smartmkt.console import index
 
-    store, tracker = _engines()
+    store, tracker = engines()
     if not index.events_table_exists(tracker):
         console.print("no conversations yet: Rasa creates its events table when it first starts")
         return
@@ -70,7 +68,7 @@ def nlu_export_reviewed(
     from smartmkt.nlu.data import NLUDataError, load_nlu
 
     settings = get_settings()
-    store, _tracker = _engines()
+    store, _tracker = engines()
     with console.status("reading the reviews and the training data ...", spinner="dots"):
         try:
             trained = {text_key(ex.text): ex.intent for ex in load_nlu(settings.bot_dir / "data" / "nlu")}

@@ -866,9 +866,9 @@ def _schedule_retention(settings: Any, supervisor: Any) -> Any:
     from smartmkt.privacy.retention import DailyRetention, run_retention
 
     def job() -> Any:
-        from smartmkt.cli.console_commands import _engines
+        from smartmkt.cli.console_commands import engines
 
-        store, tracker = _engines()
+        store, tracker = engines()
         run = run_retention(store, tracker, settings.retention_days)
         console.print(f"{run.summary()}; next run in {settings.retention_interval_hours:g} h", soft_wrap=True)
         return run

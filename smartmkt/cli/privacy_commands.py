@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from smartmkt.cli.console_commands import _engines
+from smartmkt.cli.console_commands import engines
 from smartmkt.cli.progress import console
 from smartmkt.settings import get_settings
 
@@ -44,7 +44,7 @@ def customer_erase(
     NLU reviews); their orders stay for accounting without the link. Asks first unless --yes."""
     from smartmkt.privacy.erasure import erase_customer, operator, preview
 
-    store, tracker = _engines()
+    store, tracker = engines()
     plan = preview(store, tracker, customer_id, sender or ())
     if not plan.found:
         if as_json:
@@ -82,7 +82,7 @@ def retention_run(
     and NLU reviews (smartmkt.privacy.retention says exactly what)."""
     from smartmkt.privacy.retention import run_retention
 
-    store, tracker = _engines()
+    store, tracker = engines()
     run = run_retention(store, tracker, days or get_settings().retention_days, dry_run=dry_run)
     if as_json:
         print(json.dumps(run.as_dict()))
@@ -103,7 +103,7 @@ def privacy_mask_stored(
     from smartmkt.privacy.stored import mask_stored
 
     settings = get_settings()
-    store, tracker = _engines()
+    store, tracker = engines()
     run = mask_stored(store, tracker, redactor(settings.redact, settings.redact_phone_regions), dry_run)
     if as_json:
         print(json.dumps(asdict(run)))

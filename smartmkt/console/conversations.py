@@ -39,8 +39,8 @@ from smartmkt.console.events import (
     load,
 )
 from smartmkt.console.index import CONVERSATIONS, DAYS, INTENTS, OFFERS
+from smartmkt.store.clock import as_utc
 from smartmkt.store.models import Offer, Product
-from smartmkt.store.repository import as_utc
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

@@ -18,6 +18,7 @@ from smartmkt import registry
 from smartmkt.console.conversations import FilterError
 from smartmkt.console.index import DAYS, INTENT_DAYS, OFFERS
 from smartmkt.offers.policy import discount_cents
+from smartmkt.store.clock import utcnow
 from smartmkt.store.models import Offer, Product
 
 DEFAULT_DAYS = 30
@@ -28,7 +29,7 @@ MODEL_KINDS = ("nlu", "recommender", "purchase")
 
 def date_range(start: date | None, end: date | None, today: date | None = None) -> tuple[date, date]:
     """The range asked for; by default the last 30 days up to today (UTC)."""
-    end = end or (start + timedelta(days=DEFAULT_DAYS - 1) if start else today or datetime.now(UTC).date())
+    end = end or (start + timedelta(days=DEFAULT_DAYS - 1) if start else today or utcnow().date())
     start = start or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         raise FilterError("from is after to")

@@ -50,6 +50,7 @@ from smartmkt.console.events import (
     event_time,
     load,
 )
+from smartmkt.store.clock import as_utc, utcnow
 from smartmkt.store.models import (
     ConsoleConversation,
     ConsoleConversationDay,
@@ -58,7 +59,6 @@ from smartmkt.store.models import (
     ConsoleIndexState,
     ConsoleIntentDay,
 )
-from smartmkt.store.repository import as_utc, utcnow
 
 BATCH = 5_000  # events per transaction: short write locks for Rasa and the actions
 GAP_GRACE_S = 60.0

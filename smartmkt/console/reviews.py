@@ -21,9 +21,9 @@ import yaml
 from sqlalchemy import Engine, select
 
 from smartmkt.console.events import RASA_EVENTS
+from smartmkt.store.clock import utcnow
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import ConsoleUser, NluReview
-from smartmkt.store.repository import utcnow
 
 MAX_TEXT = 2000
 MAX_ENTITIES = 20

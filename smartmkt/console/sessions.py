@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, select
 
 from smartmkt.console.users import User
+from smartmkt.store.clock import as_utc, utcnow
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import ConsoleSession, ConsoleUser
-from smartmkt.store.repository import as_utc, utcnow
 
 COOKIE = "smartmkt_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -15,9 +15,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, select
 
+from smartmkt.store.clock import as_utc, utcnow
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import ConsoleUser
-from smartmkt.store.repository import as_utc, utcnow
 
 ROLES = ("marketer", "admin")
 MIN_PASSWORD = 12

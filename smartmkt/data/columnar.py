@@ -17,13 +17,14 @@ for anything a shop writes with up to six decimals.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import polars as pl
 
 from smartmkt.data import values as v
+from smartmkt.store.clock import utcnow
 
 MICROS = 1_000_000
 LIMIT = Decimal(9_000_000_000_000)  # whole units whose micros still fit in an int64
@@ -186,7 +187,7 @@ def money(raw: pl.Series, signed: bool = False) -> pl.DataFrame:
 
 def timestamp(raw: pl.Series, dayfirst: bool = False, now: datetime | None = None) -> pl.DataFrame:
     """UTC datetimes; see ``_timestamp_general`` for the forms taken."""
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     text = pl.col("raw").str.replace("T", " ", literal=True)
     text = pl.when(text.str.len_bytes() == 10).then(text + " 00:00:00").otherwise(text)
     value = text.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us").dt.replace_time_zone(
@@ -339,7 +340,7 @@ def boolean(raw: pl.Series) -> pl.DataFrame:
 def _timestamp_general(raw: pl.Series, dayfirst: bool = False, now: datetime | None = None) -> pl.DataFrame:
     """UTC datetimes; ISO, "03/05/2024" (``dayfirst`` decides), "19970101" and epoch seconds or
     milliseconds vectorised, anything else through dateutil as the row rule does."""
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     missing, token = _missing(raw)
     frame = pl.DataFrame({"raw": raw})
     iso = pl.col("raw").str.extract_groups(ISO)

@@ -26,7 +26,7 @@ import random
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,9 @@ from sqlalchemy.orm import Session
 
 from smartmkt.data import wheels
 from smartmkt.data.importer import Importer
+from smartmkt.store.clock import as_utc, utcnow
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Customer, DemoClock, ImportRun, Order, Product
-from smartmkt.store.repository import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def load_demo(
     Raises ValueError if the store already holds other data, so a shop's own data is never
     mixed with the demo.
     """
-    today = today or datetime.now(UTC).date()
+    today = today or utcnow().date()
     if demo_loaded(engine):
         return replace(demo_counts(engine), shift=shift_demo_clock(engine, today))
     if demo_counts(engine).products:

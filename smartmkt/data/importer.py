@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +56,9 @@ from smartmkt.data.readers import (
     read_chunks,
     rows_frame,
 )
+from smartmkt.store.clock import utcnow
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import ImportRun, Order, QuarantinedRow
-from smartmkt.store.repository import utcnow
 
 Progress = Callable[[str, int], None]
 OPTIONS_KEY = "_mapping"  # a quarantined row's mapping, kept with its fields for a retry
@@ -152,7 +152,7 @@ class Importer:
         self.process_rows = process_rows
 
     def _context(self, mapping: KindMapping) -> Context:
-        return Context(mapping, now=self.now or datetime.now(UTC), imported_at=utcnow())
+        return Context(mapping, now=self.now or utcnow(), imported_at=utcnow())
 
     def run(self, sources: dict[str, Path], mapping_file: Path | None = None) -> ImportReport:
         start = time.perf_counter()

@@ -34,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Generic, TypeVar
 
+from smartmkt.store.clock import utcnow
+
 T = TypeVar("T")
 
 MISSING_TOKENS = frozenset({"", "n/a", "na", "null", "none", "nan", "-", "--", "?", "nil", "#n/a"})
@@ -199,7 +201,7 @@ def clean_timestamp(raw: object, dayfirst: bool = False, now: datetime | None = 
     seconds or milliseconds. ``dayfirst`` settles "03/05/2024" (a mapping option)."""
     from dateutil import parser as date_parser
 
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     if isinstance(raw, datetime):
         return _in_range(_as_utc(raw, []), now)
     if isinstance(raw, int | float) and not isinstance(raw, bool):

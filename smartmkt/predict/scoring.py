@@ -22,9 +22,9 @@ from smartmkt.predict.evaluate import best_f1_threshold, figures
 from smartmkt.predict.history import Window
 from smartmkt.predict.model import PurchaseNet
 from smartmkt.predict.train import TrainedPurchaseModel, examples, fit, training_windows
+from smartmkt.store.clock import utcnow
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import CustomerScore
-from smartmkt.store.repository import utcnow
 
 MODEL_FILE = "purchase.pt"
 EPOCHS = 12

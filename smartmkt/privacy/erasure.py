@@ -38,7 +38,7 @@ from sqlalchemy.exc import OperationalError
 
 from smartmkt.console import index
 from smartmkt.console.events import RASA_EVENTS
-from smartmkt.settings import Settings, get_settings
+from smartmkt.store.clock import utcnow
 from smartmkt.store.models import (
     Consent,
     ConsoleConversation,
@@ -50,7 +50,6 @@ from smartmkt.store.models import (
     Order,
     QuarantinedRow,
 )
-from smartmkt.store.repository import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -105,17 +104,6 @@ class Erasure:
     @property
     def found(self) -> bool:
         return any(self.counts.values())
-
-
-def tracker_engine(store: Engine, settings: Settings | None = None) -> Engine:
-    """Rasa's tracker store as smartmkt reads it: ``store`` itself unless the settings point the
-    tracker at another database (SMARTMKT_TRACKER_URL / _DB)."""
-    from smartmkt.store.db import get_engine
-
-    settings = settings or get_settings()
-    if settings.resolved_tracker_url.split("?")[0] == settings.resolved_database_url:
-        return store
-    return get_engine(settings.resolved_tracker_url)
 
 
 def operator() -> str:
@@ -336,5 +324,4 @@ __all__ = [
     "preview",
     "senders_of",
     "table_treatment",
-    "tracker_engine",
 ]

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, select
 from smartmkt.console import index
 from smartmkt.console.events import RASA_EVENTS
 from smartmkt.privacy.erasure import chunks, compact, delete_reviews, secure_delete
-from smartmkt.store.repository import utcnow
+from smartmkt.store.clock import utcnow
 
 log = logging.getLogger(__name__)
 

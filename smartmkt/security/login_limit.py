@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, func, insert, select
 
+from smartmkt.store.clock import utcnow
 from smartmkt.store.models import LoginFailure
 
 
@@ -23,7 +24,7 @@ def retry_after(
     engine: Engine, key: str, max_failures: int, window_s: int, now: datetime | None = None
 ) -> int:
     """Seconds until ``key`` may try again (0: now)."""
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     since = now - timedelta(seconds=window_s)
     with engine.connect() as conn:
         count, oldest = conn.execute(
@@ -40,7 +41,7 @@ def retry_after(
 
 def record_failure(engine: Engine, key: str, window_s: int, now: datetime | None = None) -> None:
     """One more failure for ``key``; failures older than the window are dropped on the way."""
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     with engine.begin() as conn:
         conn.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - timedelta(seconds=window_s)))
         conn.execute(insert(LoginFailure).values(key_hash=key, failed_at=now))

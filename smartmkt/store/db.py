@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from smartmkt.settings import get_settings
+from smartmkt.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,17 @@ def make_engine(url: str) -> Engine:
 def get_engine(url: str | None = None) -> Engine:
     """The process-wide engine for ``url`` (default: the configured database)."""
     return make_engine(url or get_settings().resolved_database_url)
+
+
+def tracker_engine(store: Engine, settings: Settings | None = None) -> Engine:
+    """Rasa's tracker store as smartmkt reads it (the console's index, erasure, retention):
+    ``store`` itself unless the settings point the tracker at another database
+    (SMARTMKT_TRACKER_URL / _DB), then that database with its URL whole (query string included:
+    a SQLite timeout or a PostgreSQL sslmode is kept)."""
+    settings = settings or get_settings()
+    if settings.resolved_tracker_url.split("?")[0] == settings.resolved_database_url:
+        return store
+    return get_engine(settings.resolved_tracker_url)
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:

@@ -8,22 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from smartmkt.store.clock import as_utc, utcnow
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Consent, Customer, CustomerScore, Offer, Order, Product
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -383,16 +375,3 @@ class StoreRepository:
                 .limit(limit)
             ).all()
             return total, [self._order_view(o, p) for o, p in rows]
-
-    # --- erasure ---------------------------------------------------------------------------
-    def erase_customer(
-        self, customer_ref: str, requested_by: str, senders: Sequence[str] = ()
-    ) -> dict[str, int]:
-        """Erase the customer everywhere (smartmkt.privacy.erasure): personal rows, offers, scores,
-        consents, their conversations' events, console index rows and NLU reviews; orders stay for
-        accounting but lose the link. Leaves an audit row with counts only. Returns the counts."""
-        from smartmkt.privacy.erasure import erase_customer, tracker_engine
-
-        return erase_customer(
-            self.engine, tracker_engine(self.engine), customer_ref, requested_by, senders
-        ).counts

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from smartmkt.console import index, sessions
 from smartmkt.settings import Settings
-from smartmkt.store.db import make_engine
+from smartmkt.store.db import make_engine, tracker_engine
 
 CATCH_UP_BATCHES = 10  # at most 50,000 new events indexed inside one request; the rest next time
 
@@ -32,8 +32,7 @@ class ConsoleBackend:
 
     def __post_init__(self) -> None:
         self.store = make_engine(self.settings.resolved_database_url)
-        same = self.settings.resolved_tracker_url.split("?")[0] == self.settings.resolved_database_url
-        self.tracker = self.store if same else make_engine(self.settings.resolved_tracker_url)
+        self.tracker = tracker_engine(self.store, self.settings)
 
     @property
     def session_lifetime(self) -> timedelta:
