@@ -1,7 +1,8 @@
 """Rasa SDK custom actions. Thin by design: read the tracker, call smartmkt, format, reply.
 
 All business logic (which titles, which offer, what is stored) lives in smartmkt.assistant;
-replies are built in actions.replies; the assistant comes from actions.services.
+replies are built in actions.replies; the assistant is this process's served one
+(smartmkt.assistant.served_assistant).
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import replies
-from actions.services import get_assistant
-from smartmkt.choice import pick, resolve_choice
-from smartmkt.recommend.preferences import Preferences
-from smartmkt.recommend.query_text import content_text
-from smartmkt.recommend.text_encoder import product_text
-from smartmkt.security.identity import guest_ref
-from smartmkt.settings import get_settings
-from smartmkt.store.repository import OfferView, ProductView
+from smartmkt.assistant import (
+    OfferView,
+    Preferences,
+    ProductView,
+    content_text,
+    guest_ref,
+    pick,
+    resolve_choice,
+)
+from smartmkt.assistant import served_assistant as get_assistant
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +124,7 @@ class ActionHandoff(Action):
         return "action_handoff"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        settings = get_settings()
-        dispatcher.utter_message(text=replies.handoff_text(settings.shop_contact, settings.shop_hours))
+        dispatcher.utter_message(text=replies.handoff_text(*get_assistant().contact()))
         return []
 
 
@@ -145,7 +147,7 @@ class ValidateRecommendationForm(FormValidationAction):
         )
         if stated or tracker.get_slot("category") or query_text(tracker):
             return []
-        if not get_assistant().repo.history(customer_ref(tracker)).is_new:
+        if not get_assistant().is_new_customer(customer_ref(tracker)):
             return []
         return ["category"]
 
@@ -170,9 +172,9 @@ class ActionRecommend(Action):
         reply = get_assistant().recommend(
             customer_ref(tracker),
             prefs,
-            text=product_text(liked.title, liked.year, liked.genres) if liked else query_text(tracker),
+            text=None if liked else query_text(tracker),
             channel=channel(tracker),
-            exclude_ids=(liked.id,) if liked else (),
+            like=liked,
         )
         if not reply.products:
             dispatcher.utter_message(text=replies.nothing_found_text(reply))
@@ -313,7 +315,7 @@ class ActionPrice(Action):
         if product_id is None:
             return []
         assistant = get_assistant()
-        product = assistant.repo.product(product_id)
+        product = assistant.product(product_id)
         if product is None:
             dispatcher.utter_message(text="Sorry, that title is no longer in the catalog.")
             return []
@@ -334,7 +336,7 @@ class ActionShowOffers(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         assistant = get_assistant()
         ref = customer_ref(tracker)
-        if assistant.repo.is_opted_out(ref):
+        if assistant.is_opted_out(ref):
             dispatcher.utter_message(
                 text="You've opted out of marketing, so I don't make you offers. "
                 "I can still recommend titles at their regular prices."

@@ -6,8 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from smartmkt.assistant import RecommendationReply
-from smartmkt.store.repository import OfferView, OrderView, ProductView
+from smartmkt.assistant import OfferView, OrderView, ProductView, RecommendationReply
 
 
 def money(cents: int, currency: str = "USD") -> str:

@@ -55,11 +55,10 @@ def threaded(run: Callable[..., Any]) -> Callable[..., Any]:
 
 def warm_up(_app: Any) -> None:
     """A ``before_server_start`` listener: the worker serves nothing until its models are warm."""
-    from actions.services import get_assistant
-    from smartmkt.assistant import WarmUpError
+    from smartmkt.assistant import WarmUpError, served_assistant
 
     try:
-        timings = get_assistant().warm_up()
+        timings = served_assistant().warm_up()
     except (WarmUpError, FileNotFoundError) as exc:
         print(f"model not ready: {exc}", flush=True)
         # Sanic's primary process would wait for this worker for ever (and hangs on SIGTERM

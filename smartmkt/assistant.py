@@ -7,23 +7,30 @@ offer, what gets stored) is the same whichever way a customer or a data person r
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
+from pathlib import Path
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import Engine
 
 from smartmkt.catalog import title_key
+from smartmkt.choice import pick, resolve_choice
 from smartmkt.offers.policy import CustomerState, OfferPolicy, ProductOffered, decide_offer
 from smartmkt.privacy.erasure import erase_customer
 from smartmkt.recommend.preferences import Preferences
+from smartmkt.recommend.query_text import content_text
 from smartmkt.recommend.recommender import Recommender
+from smartmkt.recommend.text_encoder import product_text
+from smartmkt.security.identity import guest_ref
+from smartmkt.serving import ServedModel
 from smartmkt.settings import get_settings
 from smartmkt.store.clock import utcnow
-from smartmkt.store.db import tracker_engine
+from smartmkt.store.db import get_engine, tracker_engine
 from smartmkt.store.repository import (
     CustomerHistory,
     OfferView,
@@ -33,6 +40,24 @@ from smartmkt.store.repository import (
 )
 
 log = logging.getLogger(__name__)
+
+# The assistant's public API: all that the Rasa actions (actions/) may use of smartmkt. The value
+# types and helpers a conversation needs are re-exported here, so actions import nothing else.
+__all__ = [
+    "Greeting",
+    "OfferView",
+    "OrderView",
+    "Preferences",
+    "ProductView",
+    "RecommendationReply",
+    "ShopAssistant",
+    "WarmUpError",
+    "content_text",
+    "guest_ref",
+    "pick",
+    "resolve_choice",
+    "served_assistant",
+]
 
 
 class WarmUpError(RuntimeError):
@@ -90,6 +115,10 @@ class ShopAssistant:
             product_id = self._title_keys[match[0]]
         return self.repo.product(product_id)
 
+    def product(self, product_id: int) -> ProductView | None:
+        """The catalog title with this id (None if it left the catalog)."""
+        return self.repo.product(product_id)
+
     def products(self, ids: list[int]) -> list[ProductView]:
         by_id = self.repo.products_by_id(ids)
         return [by_id[i] for i in ids if i in by_id]
@@ -133,9 +162,15 @@ class ShopAssistant:
         channel: str = "text",
         exclude_ids: tuple[int, ...] = (),
         with_offer: bool = True,
+        like: ProductView | None = None,
     ) -> RecommendationReply:
-        """Top-``k`` titles for the customer and at most one personalized offer on the first."""
+        """Top-``k`` titles for the customer and at most one personalized offer on the first.
+        ``text`` is what the customer said beyond the stated preferences; ``like`` a title they
+        want more like (it becomes the query, and is never one of the picks)."""
         prefs = prefs or Preferences()
+        if like is not None:
+            text = product_text(like.title, like.year, like.genres)
+            exclude_ids = (*exclude_ids, like.id)
         history = self.repo.history(customer_ref)
         recs = self.recommender.recommend(history.product_ids, prefs, text=text, k=k, exclude_ids=exclude_ids)
         products = self.products([r.product_id for r in recs])
@@ -200,6 +235,22 @@ class ShopAssistant:
     def decline_offer(self, customer_ref: str, offer_id: int) -> bool:
         return self.repo.decline_offer(customer_ref, offer_id)
 
+    # --- who the customer is ----------------------------------------------------------------
+    def is_new_customer(self, customer_ref: str) -> bool:
+        """No purchase history: the assistant asks them for a genre before recommending."""
+        return self.repo.history(customer_ref).is_new
+
+    def is_opted_out(self, customer_ref: str) -> bool:
+        """They opted out of marketing: no offers, ever, until they opt in again."""
+        return self.repo.is_opted_out(customer_ref)
+
+    @staticmethod
+    def contact() -> tuple[str, str]:
+        """How a customer reaches the shop's people (SMARTMKT_SHOP_CONTACT) and when
+        (SMARTMKT_SHOP_HOURS): there is no live inbox in the chat yet."""
+        settings = get_settings()
+        return settings.shop_contact, settings.shop_hours
+
     # --- purchases and history -------------------------------------------------------------
     def purchase(self, customer_ref: str, product_id: int, channel: str = "text") -> OrderView:
         return self.repo.record_purchase(customer_ref, product_id, channel)
@@ -226,3 +277,27 @@ class ShopAssistant:
         an audit row with counts only. Returns the counts."""
         engine = self.repo.engine
         return erase_customer(engine, tracker_engine(engine), customer_ref, requested_by, senders).counts
+
+
+# --- the assistant a serving process uses --------------------------------------------------------
+_served_lock = threading.Lock()
+_served: ServedModel[ShopAssistant] | None = None
+
+
+def _build_assistant(path: Path) -> ShopAssistant:
+    import torch
+
+    torch.set_num_threads(get_settings().inference_threads)
+    return ShopAssistant(get_engine(), Recommender.load(path))
+
+
+def served_assistant() -> ShopAssistant:
+    """This process's assistant over the served recommender, built on first use (nothing loads
+    at import time, so a server starts fast and tests can swap settings). It is rebuilt when
+    models/manifest.json points at a newly promoted recommender, and keeps the old one if the
+    new one fails to load (smartmkt.serving)."""
+    global _served
+    with _served_lock:
+        if _served is None or _served.models_dir != get_settings().models_dir:
+            _served = ServedModel(get_settings().models_dir, "recommender", _build_assistant)
+    return _served.get()

@@ -169,6 +169,27 @@ def test_imports_point_down() -> None:
     assert back_arrows(import_graph()) == []
 
 
+def test_actions_go_through_the_assistant_only() -> None:
+    """One door: the Rasa actions use smartmkt only through the assistant's public API
+    (smartmkt.assistant, whose __all__ names it), never the store, recommender or settings."""
+    graph = import_graph()
+    doors = {
+        module: sorted(t for t in targets if t.startswith("smartmkt.") and t != "smartmkt.assistant")
+        for module, targets in graph.items()
+        if module.startswith("actions")
+    }
+    assert doors and all(not others for others in doors.values()), doors
+    import smartmkt.assistant as assistant
+
+    used = set()
+    for module in doors:
+        path = module_files()[module]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "smartmkt.assistant":
+                used.update(alias.name for alias in node.names)
+    assert used <= set(assistant.__all__), used - set(assistant.__all__)
+
+
 def test_the_layer_order_is_written_in_the_docs() -> None:
     doc = (ROOT / "docs" / "architecture.md").read_text()
     positions = [doc.find(f"**{name}**") for name, _ in LAYERS]
