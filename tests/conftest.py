@@ -4,8 +4,15 @@ end-to-end tests the real Rasa server, action server and app on free ports."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,7 +20,7 @@ from sqlalchemy import Engine
 
 from smartmkt import registry
 from smartmkt.settings import Settings, get_settings
-from smartmkt.stack import RunningStack, running_stack, with_free_ports
+from smartmkt.stack import RunningStack, free_port, running_stack, with_free_ports
 from smartmkt.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,17 +122,21 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 # --- the running product, shared by the end-to-end modules (chat, voice) -----------------------
 def start_stack(
-    tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path, base_settings: Settings, name: str
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_db_template: Path,
+    base_settings: Settings,
+    name: str,
+    **update: object,
 ) -> Iterator[RunningStack]:
-    """The three services on free ports against a private copy of the demo store; their logs in
-    test-artifacts/<name>-logs."""
+    """The three services on free ports against a private copy of the demo store, with
+    ``update`` applied to the settings; their logs in test-artifacts/<name>-logs."""
     tmp = tmp_path_factory.mktemp(name)
     shutil.copy(demo_db_template, tmp / "smartmkt.db")
     settings = with_free_ports(
         base_settings.model_copy(
             # Rasa's tracker store defaults to the same database (its events table beside ours)
             # the demo page's token endpoint on, as `make run` has it (production leaves it off)
-            update={"database_url": f"sqlite:///{tmp / 'smartmkt.db'}", "demo_tokens": True}
+            update={"database_url": f"sqlite:///{tmp / 'smartmkt.db'}", "demo_tokens": True, **update}
         )
     )
     artifacts = Path(__file__).resolve().parent.parent / "test-artifacts" / f"{name}-logs"
@@ -172,11 +183,72 @@ def new_shell_env(var_dir: Path) -> dict[str, str]:
     """A new shell's environment at the repository root, as a user pastes commands into it: no
     virtual environment on PATH (so `smartmkt` alone is not found), the product's settings from
     ``var_dir`` (so a token is signed with the running product's secret)."""
-    import os
-    import sys
-
     venv_bin = str(Path(sys.executable).parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIRTUAL_ENV")}
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
     env["SMARTMKT_VAR_DIR"] = str(var_dir)
     return env
+
+
+# --- `smartmkt run` as a user starts it ---------------------------------------------------------
+@dataclass
+class RunningCli:
+    """`smartmkt run --no-train` in a process of its own, its output (all services') in one log."""
+
+    proc: subprocess.Popen[bytes]
+    ports: dict[str, int]
+    log_path: Path
+    var_dir: Path
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['rasa']}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def secret(self) -> str:
+        return (self.var_dir / "secrets" / "customer_token_secret").read_text()
+
+
+@contextmanager
+def smartmkt_run(
+    tmp_path: Path, env: dict[str, str], drop: tuple[str, ...] = (), timeout: float = 300
+) -> Iterator[RunningCli]:
+    """Start `smartmkt run --no-train` on free ports with ``env`` over this environment, less the
+    variables in ``drop`` (and as a clean CI environment: no COLUMNS; secrets made on first start
+    under ``tmp_path``/var unless ``env`` says otherwise); yield once it prints "smartmkt is
+    running"; Ctrl-C (SIGINT) it at the end."""
+    ports = {"app": free_port(), "actions": free_port(), "rasa": free_port()}
+    full_env = {
+        **os.environ,
+        "SMARTMKT_APP_PORT": str(ports["app"]),
+        "SMARTMKT_ACTION_PORT": str(ports["actions"]),
+        "SMARTMKT_RASA_PORT": str(ports["rasa"]),
+        "SMARTMKT_VAR_DIR": str(tmp_path / "var"),
+        **env,
+    }
+    for name in ("SMARTMKT_CUSTOMER_TOKEN_SECRET", "COLUMNS", *drop):
+        full_env.pop(name, None)
+    log_path = tmp_path / "run.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "smartmkt"), "run", "--no-train"],
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    running = RunningCli(proc, ports, log_path, Path(full_env["SMARTMKT_VAR_DIR"]))
+    try:
+        deadline = time.monotonic() + timeout
+        while "smartmkt is running" not in running.log():
+            assert proc.poll() is None, running.log()[-3000:]
+            assert time.monotonic() < deadline, "services did not come up:\n" + running.log()[-3000:]
+            time.sleep(1)
+        yield running
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=90)

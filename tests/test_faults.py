@@ -27,6 +27,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
+from conftest import start_stack
 
 from smartmkt.settings import Settings
 from smartmkt.stack import RunningStack, free_port, running_stack, with_free_ports
@@ -96,13 +97,9 @@ def fault_settings(base: Settings, database_url: str) -> Settings:
 def fault_stack(
     tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path, base_settings: Settings
 ) -> Iterator[RunningStack]:
-    tmp = tmp_path_factory.mktemp("faults")
-    shutil.copy(demo_db_template, tmp / "smartmkt.db")
-    settings = fault_settings(base_settings, f"sqlite:///{tmp / 'smartmkt.db'}")
-    logs = ROOT / "test-artifacts" / "faults-logs"
-    shutil.rmtree(logs, ignore_errors=True)
-    with running_stack(settings, logs) as running:
-        yield running
+    yield from start_stack(
+        tmp_path_factory, demo_db_template, base_settings, "faults", action_timeout_s=ACTION_TIMEOUT_S
+    )
 
 
 @pytest.fixture

@@ -6,16 +6,13 @@ and `smartmkt run` runs it once the services are up."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import smartmkt_run
 from privacy_support import cli_on
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
@@ -25,7 +22,6 @@ from smartmkt.cli.main import app
 from smartmkt.console import index
 from smartmkt.console.reviews import save as save_review
 from smartmkt.privacy.retention import DailyRetention, run_retention
-from smartmkt.stack import free_port
 from smartmkt.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,37 +167,17 @@ def test_smartmkt_run_schedules_retention(tmp_path: Path, demo_db: Path) -> None
     with engine.begin() as conn:
         rasa.write(conn, turns("forgotten", NOW - 45 * DAY, ["an old question"]))
     engine.dispose()
-    ports = {k: str(free_port()) for k in ("SMARTMKT_APP_PORT", "SMARTMKT_ACTION_PORT", "SMARTMKT_RASA_PORT")}
-    env = {
-        **os.environ,
-        **ports,
-        "SMARTMKT_DATABASE_URL": f"sqlite:///{demo_db}",
-        "SMARTMKT_RETENTION_DAYS": "30",
-    }
-    env.pop("SMARTMKT_TRACKER_URL", None)
-    env.pop("SMARTMKT_TRACKER_DB", None)
-    log = tmp_path / "run.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "smartmkt"), "run", "--no-train"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    env = {"SMARTMKT_DATABASE_URL": f"sqlite:///{demo_db}", "SMARTMKT_RETENTION_DAYS": "30"}
+    # Rasa's tracker store in the store's database (the default), where the old turns were written
+    with smartmkt_run(tmp_path, env, drop=("SMARTMKT_TRACKER_URL", "SMARTMKT_TRACKER_DB")) as running:
         deadline = time.monotonic() + 300
-        while "retention (30 days" not in log.read_text():
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
+        while "retention (30 days" not in running.log():
+            assert running.proc.poll() is None, running.log()[-3000:]
+            assert time.monotonic() < deadline, running.log()[-3000:]
             time.sleep(1)
         time.sleep(0.5)
-        said = log.read_text()
+        said = running.log()
         assert "purged" in said and "1 conversations whole" in said and "next run in 24 h" in said
         engine = make_engine(f"sqlite:///{demo_db}")
         assert texts(engine, "forgotten") == []
         engine.dispose()
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=60)

@@ -9,97 +9,54 @@ import re
 import signal
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import new_shell_env
+from conftest import RunningCli, new_shell_env, smartmkt_run
 
 from smartmkt.security.identity import issue_token, new_session_id
-from smartmkt.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
 UNAVAILABLE = "isn't answering"
 
 
-@dataclass
-class RunningCli:
-    proc: subprocess.Popen[bytes]
-    ports: dict[str, int]
-    log_path: Path
-    var_dir: Path
+def say(
+    running: RunningCli, customer: str, session: str, text: str, timeout: float = 60
+) -> list[dict[str, object]]:
+    response = httpx.post(
+        f"{running.rasa_url}/webhooks/rest/webhook",
+        json={
+            "sender": session,
+            "message": text,
+            "metadata": {"customer_token": issue_token(running.secret(), customer)},
+        },
+        timeout=timeout,
+    )
+    response.raise_for_status()
+    return response.json()  # type: ignore[no-any-return]
 
-    @property
-    def rasa_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['rasa']}"
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+def session_of(running: RunningCli, customer: str) -> str:
+    return new_session_id(running.secret(), customer)
 
-    def say(self, customer: str, session: str, text: str, timeout: float = 60) -> list[dict[str, object]]:
-        secret = (self.var_dir / "secrets" / "customer_token_secret").read_text()
-        response = httpx.post(
-            f"{self.rasa_url}/webhooks/rest/webhook",
-            json={
-                "sender": session,
-                "message": text,
-                "metadata": {"customer_token": issue_token(secret, customer)},
-            },
-            timeout=timeout,
-        )
-        response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
 
-    def session(self, customer: str) -> str:
-        return new_session_id((self.var_dir / "secrets" / "customer_token_secret").read_text(), customer)
-
-    def root_pid(self, service: str) -> int:
-        """The service's own process, as the supervisor last started it."""
-        started = re.findall(rf"{service} started \(pid (\d+)\)", self.log())
-        return int(started[-1])
+def root_pid(running: RunningCli, service: str) -> int:
+    """The service's own process, as the supervisor last started it."""
+    return int(re.findall(rf"{service} started \(pid (\d+)\)", running.log())[-1])
 
 
 @pytest.fixture
 def running_cli(tmp_path: Path, demo_db: Path) -> Iterator[RunningCli]:
-    ports = {"app": free_port(), "actions": free_port(), "rasa": free_port()}
     env = {
-        **os.environ,
-        "SMARTMKT_APP_PORT": str(ports["app"]),
-        "SMARTMKT_ACTION_PORT": str(ports["actions"]),
-        "SMARTMKT_RASA_PORT": str(ports["rasa"]),
         "SMARTMKT_DATABASE_URL": f"sqlite:///{demo_db}",
         "SMARTMKT_TRACKER_DB": str(tmp_path / "conversations.db"),
-        "SMARTMKT_VAR_DIR": str(tmp_path / "var"),  # no secrets set: the first start makes them here
     }
-    env.pop("SMARTMKT_CUSTOMER_TOKEN_SECRET", None)
-    env.pop("COLUMNS", None)  # as in a clean CI environment
-    log_path = tmp_path / "run.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "smartmkt"), "run", "--no-train"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    running = RunningCli(proc, ports, log_path, tmp_path / "var")
-    try:
-        deadline = time.monotonic() + 300
-        while "smartmkt is running" not in running.log():
-            assert proc.poll() is None, running.log()[-3000:]
-            assert time.monotonic() < deadline, "services did not come up:\n" + running.log()[-3000:]
-            time.sleep(1)
+    with smartmkt_run(tmp_path, env) as running:  # no secrets set: the first start makes them
         yield running
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=90)
 
 
 def test_run_starts_everything_and_ctrl_c_stops_it(running_cli: RunningCli) -> None:
@@ -107,7 +64,7 @@ def test_run_starts_everything_and_ctrl_c_stops_it(running_cli: RunningCli) -> N
     assert running_cli.rasa_url in banner and "curl -s" in banner
     secret_file = running_cli.var_dir / "secrets" / "customer_token_secret"
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
-    reply = running_cli.say("42", running_cli.session("42"), "hello")
+    reply = say(running_cli, "42", session_of(running_cli, "42"), "hello")
     assert "Welcome back" in str(reply[0]["text"])  # customer 42, from the signed token
     pasted = run_banner_commands(running_cli)
     assert '"recipient_id"' in pasted and '"transcript"' in pasted  # text and voice both answered
@@ -141,7 +98,7 @@ def run_banner_commands(running: RunningCli) -> str:
 
 def test_startup_log_holds_nothing_that_looks_like_an_error(running_cli: RunningCli) -> None:
     """Nothing is wrong, so nothing in the log of a start (and a first turn) reads as an error."""
-    running_cli.say("42", running_cli.session("42"), "recommend me a comedy")
+    say(running_cli, "42", session_of(running_cli, "42"), "recommend me a comedy")
     time.sleep(1)
     suspicious = [
         line
@@ -194,7 +151,7 @@ def answers_again(running: RunningCli, session: str, limit_s: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < limit_s:
         try:
-            reply = running.say("42", session, "hello", timeout=30)
+            reply = say(running, "42", session, "hello", timeout=30)
         except httpx.HTTPError:
             time.sleep(0.5)
             continue
@@ -212,16 +169,16 @@ def test_a_killed_worker_is_restarted_and_nothing_is_lost(running_cli: RunningCl
     (the process exited, or /health stopped answering), restarts the service, the customer's
     next message is answered, and the conversation's state survived (the price question refers
     to the title recommended before the crash)."""
-    session = running_cli.session("42")
-    shown = running_cli.say("42", session, "recommend me a comedy")
+    session = session_of(running_cli, "42")
+    shown = say(running_cli, "42", session, "recommend me a comedy")
     custom = next(m["custom"] for m in shown if "custom" in m)
     first_title = custom["products"][0]["title"]  # type: ignore[index]
-    root = running_cli.root_pid(service)
+    root = root_pid(running_cli, service)
     workers = serving_workers(root)
     for pid in workers:
         os.kill(pid, signal.SIGKILL)
     recovered_s = answers_again(running_cli, session, limit_s=180)
     print(f"{service}: killed {workers} (root {root}); full answers again after {recovered_s:.1f} s")
     assert re.search(rf"{service} (exited with code|stopped answering)", running_cli.log())
-    price = running_cli.say("42", session, "how much is it?")
+    price = say(running_cli, "42", session, "how much is it?")
     assert first_title in " ".join(str(m.get("text", "")) for m in price)
