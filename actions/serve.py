@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import os
 import signal
 import warnings
@@ -28,7 +27,6 @@ from typing import Any
 
 from rasa_sdk import endpoint as _endpoint
 
-log = logging.getLogger("smartmkt.actions")
 # rasa-sdk 3.21 warns (in each worker, on Rasa's first call) that Rasa 3.6 "might not be
 # compatible"; it serves Rasa 3.6.21's action protocol correctly (every action is tested through
 # the running product), so the warning is only noise a new user would read as a problem.

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -27,7 +26,7 @@ from smartmkt.recommend.query_text import content_text
 from smartmkt.recommend.recommender import Recommender
 from smartmkt.recommend.text_encoder import product_text
 from smartmkt.security.identity import guest_ref
-from smartmkt.serving import ServedModel
+from smartmkt.serving import ServedModel, warm_up
 from smartmkt.settings import get_settings
 from smartmkt.store.clock import utcnow
 from smartmkt.store.db import get_engine, tracker_engine
@@ -128,29 +127,28 @@ class ShopAssistant:
         """Exercise every model and table a first recommendation turn touches, writing nothing,
         so the first customer does not pay for cold caches (lazy imports, the text encoder's
         first batch, FAISS pages, SQLite pages). Returns milliseconds per part; raises
-        ``WarmUpError`` naming the part that failed."""
-        timings: dict[str, float] = {}
+        ``WarmUpError`` naming the (first) part that failed."""
         sample = [item.id for item in self.recommender.items[:5]]
-        parts: dict[str, Callable[[], object]] = {
-            "store": lambda: (self.repo.history("warm-up"), self.repo.products_by_id(sample)),
-            "recommender": lambda: self.recommender.recommend(sample, Preferences(), text="a funny comedy"),
-            "catalog search": lambda: self.find_product(self.recommender.items[0].title),
-            "purchase scores": lambda: self.repo.customer_score("warm-up"),
-            "offer policy": lambda: decide_offer(
-                CustomerState(purchases=1, spend_cents=999),
-                ProductOffered(999, (), 0.5),
-                0,
-                self.offer_policy,
-            ),
-        }
-        for name, part in parts.items():
-            started = time.perf_counter()
-            try:
-                part()
-            except Exception as exc:
-                raise WarmUpError(f"{name} failed to load: {exc}") from exc
-            timings[name] = round((time.perf_counter() - started) * 1000, 1)
-        return timings
+        warmed = warm_up(
+            {
+                "store": lambda: (self.repo.history("warm-up"), self.repo.products_by_id(sample)),
+                "recommender": lambda: self.recommender.recommend(
+                    sample, Preferences(), text="a funny comedy"
+                ),
+                "catalog search": lambda: self.find_product(self.recommender.items[0].title),
+                "purchase scores": lambda: self.repo.customer_score("warm-up"),
+                "offer policy": lambda: decide_offer(
+                    CustomerState(purchases=1, spend_cents=999),
+                    ProductOffered(999, (), 0.5),
+                    0,
+                    self.offer_policy,
+                ),
+            }
+        )
+        if warmed.errors:
+            name, exc = next(iter(warmed.errors.items()))
+            raise WarmUpError(f"{name} failed to load: {exc}") from exc
+        return warmed.ms
 
     # --- recommendations and offers --------------------------------------------------------
     def recommend(

@@ -7,7 +7,6 @@ rasa     Rasa Open Source server (REST + socket.io)       .venv-bot  :5005
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -155,14 +154,20 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
     ]
 
 
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    """One health check: ``url`` answers 200 within ``timeout`` seconds."""
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def wait_healthy(urls: list[str], timeout: float = 240.0) -> dict[str, bool]:
     """Poll each URL until it answers 200, or the timeout passes."""
     deadline = time.monotonic() + timeout
     ready = dict.fromkeys(urls, False)
     while time.monotonic() < deadline and not all(ready.values()):
         for url in ready:
-            if not ready[url]:
-                with contextlib.suppress(httpx.HTTPError):
-                    ready[url] = httpx.get(url, timeout=2.0).status_code == 200
+            ready[url] = ready[url] or healthy(url)
         time.sleep(0.5)
     return ready

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -80,3 +82,27 @@ class ServedModel(Generic[T]):
             return
         self._model, self._path, self.last_error = model, path, None
         log.info("serving %s model %s", self.kind, path)
+
+
+@dataclass
+class WarmUp:
+    """What exercising a process's models before it serves found: milliseconds per part that
+    worked, and the exception of each part that failed, by name."""
+
+    ms: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, Exception] = field(default_factory=dict)
+
+
+def warm_up(parts: Mapping[str, Callable[[], object]]) -> WarmUp:
+    """Run each named part once (a model's first call: lazy imports, first batches, cold pages),
+    timing it; a part that raises is recorded by name and the rest still run."""
+    result = WarmUp()
+    for name, part in parts.items():
+        started = time.perf_counter()
+        try:
+            part()
+        except Exception as exc:  # reported by name: the caller decides what a failure means
+            result.errors[name] = exc
+            continue
+        result.ms[name] = round((time.perf_counter() - started) * 1000, 1)
+    return result

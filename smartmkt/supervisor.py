@@ -27,9 +27,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import IO
 
-import httpx
-
-from smartmkt.services import ServiceSpec
+from smartmkt.services import ServiceSpec, healthy
 
 CHECK_INTERVAL_S = 1.0
 CHECK_TIMEOUT_S = 1.5
@@ -72,11 +70,8 @@ class Watched:
         self.state, self.since, self.missed = state, time.monotonic(), 0
 
 
-def healthy(url: str, timeout: float = CHECK_TIMEOUT_S) -> bool:
-    try:
-        return httpx.get(url, timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
+def check_health(url: str) -> bool:
+    return healthy(url, timeout=CHECK_TIMEOUT_S)
 
 
 @dataclass
@@ -86,7 +81,7 @@ class Supervisor:
 
     specs: list[ServiceSpec]
     out: IO[str] = field(default_factory=lambda: sys.stdout)
-    check: Callable[[str], bool] = healthy
+    check: Callable[[str], bool] = check_health
     services: dict[str, Watched] = field(init=False)
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
     _write_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
@@ -131,11 +126,22 @@ class Supervisor:
 
     def _stop(self, watched: Watched, grace: float = STOP_GRACE_S) -> None:
         """SIGTERM to the service's process group, SIGKILL after ``grace`` seconds."""
+        self._terminate(watched)
+        self._reap(watched, grace)
+
+    @staticmethod
+    def _terminate(watched: Watched) -> None:
+        """SIGTERM to the service's process group (its workers too, if the parent has gone)."""
+        if watched.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(watched.proc.pid, signal.SIGTERM)
+
+    @staticmethod
+    def _reap(watched: Watched, grace: float) -> None:
+        """Wait ``grace`` seconds for a service told to stop, then SIGKILL its process group."""
         proc = watched.proc
         if proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
         with contextlib.suppress(ProcessLookupError):
@@ -216,12 +222,10 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         self.say("stopping all services")
+        for watched in self.services.values():  # all at once, then wait for each
+            self._terminate(watched)
         for watched in self.services.values():
-            if watched.proc is not None and watched.proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(watched.proc.pid, signal.SIGTERM)
-        for watched in self.services.values():
-            self._stop(watched)
+            self._reap(watched, STOP_GRACE_S)
             watched.enter(State.STOPPED)
         self.say("all services stopped")
 

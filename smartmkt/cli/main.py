@@ -809,7 +809,7 @@ def _retrain_in_background(supervisor: Any) -> None:
     assert proc.stdout is not None
     for raw in iter(proc.stdout.readline, b""):
         line = raw.decode(errors="replace").strip()
-        if line and not set(line) <= set("━─ "):
+        if line:
             supervisor.write("train", line)
     supervisor.say(f"background retraining finished (exit {proc.wait()})")
 

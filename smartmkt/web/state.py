@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smartmkt.serving import ServedModel
+from smartmkt.serving import ServedModel, warm_up
 from smartmkt.settings import Settings
 from smartmkt.speech.asr import SharedTranscriber
 
@@ -39,22 +39,17 @@ class AppState:
 
     def warm_up(self) -> None:
         """Load and exercise every model this process serves (the NLU parser on a sentence,
-        Whisper on a short spoken phrase from espeak-ng), so the first customer does not pay for cold caches.
-        A model that fails is recorded by name in ``warm_errors`` (``/health`` reports it)."""
-        import time
-
+        Whisper on a short spoken phrase from espeak-ng), so the first customer does not pay for
+        cold caches. A model that fails is recorded by name in ``warm_errors`` (``/health``
+        reports it)."""
         from smartmkt.speech.audio import decode
         from smartmkt.speech.tts import wav_bytes
 
-        parts = {
-            "nlu": lambda: self.parser().parse("recommend a comedy under $10"),
-            "speech": lambda: self.speech.transcribe(decode(wav_bytes("show me my offers"))),
-        }
-        for name, part in parts.items():
-            started = time.perf_counter()
-            try:
-                part()
-            except Exception as exc:  # reported by name, never a crashed app
-                self.warm_errors[name] = f"{type(exc).__name__}: {exc}"
-                continue
-            self.warm_ms[name] = round((time.perf_counter() - started) * 1000, 1)
+        warmed = warm_up(
+            {
+                "nlu": lambda: self.parser().parse("recommend a comedy under $10"),
+                "speech": lambda: self.speech.transcribe(decode(wav_bytes("show me my offers"))),
+            }
+        )
+        self.warm_ms = warmed.ms
+        self.warm_errors = {name: f"{type(exc).__name__}: {exc}" for name, exc in warmed.errors.items()}
