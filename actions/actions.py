@@ -260,7 +260,8 @@ def pending_offer_index(tracker: Tracker, shown: list[ProductView]) -> int | Non
 @dataclass(frozen=True)
 class Focus:
     """What a purchase or a price question is about: a product, a title the catalog does not
-    have, or the choices to ask among (smartmkt.choice decides; an order never comes from a guess)."""
+    have, or the choices to ask among (smartmkt.assistant.choice decides; an order never comes
+    from a guess)."""
 
     product_id: int | None = None
     unknown: str | None = None

@@ -153,5 +153,5 @@ def which_text(products: Sequence[ProductView], offers: Sequence[OfferView], int
 
 def which_buttons(products: Sequence[ProductView], intent: str) -> list[dict[str, str]]:
     """A button a choice: its payload names the title as the product entity, which resolves
-    against the same titles (smartmkt.choice)."""
+    against the same titles (smartmkt.assistant.choice)."""
     return [{"title": p.title, "payload": f"/{intent}{json.dumps({'product': p.title})}"} for p in products]

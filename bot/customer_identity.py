@@ -1,4 +1,4 @@
-"""Customer identity inside Rasa (installed by serve.py): every customer message is checked
+"""Customer identity inside Rasa (installed by run_rasa.py): every customer message is checked
 before Rasa reads or writes its conversation.
 
 - ``MessageProcessor.handle_message`` (REST, socket.io, POST /voice through REST): the message's

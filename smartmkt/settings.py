@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     tracker_db: str = ""  # empty: the store's database
     tracker_url: str = ""  # a full URL wins over dialect + db
     tracker_busy_timeout_s: float = 30.0  # SQLite: how long Rasa waits for another writer
-    # Faults (bot/serve.py, smartmkt/store/db.py): how long Rasa waits for an action (then says
+    # Faults (bot/run_rasa.py, smartmkt/store/db.py): how long Rasa waits for an action (then says
     # utter_service_unavailable) and for the NLU (then its fallback); how long Rasa's tracker
     # store and smartmkt's connections to a database server retry, with backoff, while it is down.
     action_timeout_s: float = 20.0
@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     faiss_exact_max_items: int = 50_000  # above this many items the index is IVF (approximate)
     purchase_horizon_days: int = 30  # the window purchase scores (and offers) look ahead
     offer_policy: Path | None = None  # a YAML offer policy; default smartmkt/offers/policy.yml
-    # The promotion gate (smartmkt.registry.decide): a candidate replaces the served model only
+    # The promotion gate (smartmkt.store.model_registry.decide): a candidate replaces the served model only
     # when the held-out data has at least gate_min_positives positives (buyers in the purchase
     # window, held-out purchases, test messages) and the gate_confidence paired bootstrap interval
     # (gate_resamples draws, fixed seed) of its primary figure minus the served one's is above 0.

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from smartmkt import registry
+from smartmkt.runtime.stack import RunningStack, free_port, running_stack, with_free_ports
 from smartmkt.settings import Settings, get_settings
-from smartmkt.stack import RunningStack, free_port, running_stack, with_free_ports
+from smartmkt.store import model_registry
 from smartmkt.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +65,7 @@ def demo_engine(demo_db: Path) -> Iterator[Engine]:
 def served_recommender(base_settings: Settings):  # type: ignore[no-untyped-def]
     from smartmkt.recommend.recommender import Recommender
 
-    return Recommender.load(registry.served_path(base_settings.models_dir, "recommender"))
+    return Recommender.load(model_registry.served_path(base_settings.models_dir, "recommender"))
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +73,7 @@ def served_parser(base_settings: Settings):  # type: ignore[no-untyped-def]
     from smartmkt.nlu.parser import NLUParser
 
     return NLUParser(
-        registry.served_path(base_settings.models_dir, "nlu"),
+        model_registry.served_path(base_settings.models_dir, "nlu"),
         base_settings.nlu_fallback_threshold,
         base_settings.nlu_max_chars,
     )

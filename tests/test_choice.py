@@ -1,4 +1,4 @@
-"""smartmkt.choice: which item on the table a customer means, and when the bot must ask instead.
+"""smartmkt.assistant.choice: which item on the table a customer means, and when the bot must ask instead.
 
 An order must never come from a guess: these tests pin what resolves (ordinals, marked numbers,
 a title or a distinctive part of one, a button's payload) and what is left to a question."""
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartmkt.choice import Choice, Pick, pick, position, resolve_choice
+from smartmkt.assistant.choice import Choice, Pick, pick, position, resolve_choice
 
 OFFERS = ["The Crow", "Home Alone", "Star Trek: First Contact"]
 

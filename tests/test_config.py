@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from smartmkt.services import service_env
+from smartmkt.runtime.processes import service_env
 from smartmkt.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from conftest import espeak_wav
 from sqlalchemy import Engine, inspect
 
 from smartmkt.console.users import create_user
-from smartmkt.stack import RunningStack
+from smartmkt.runtime.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 

@@ -21,9 +21,9 @@ from smartmkt.bench import rasa_events as rasa
 from smartmkt.console import index
 from smartmkt.console.events import RASA_EVENTS
 from smartmkt.console.reviews import save
+from smartmkt.lifecycle.training import bot_python
 from smartmkt.nlu.data import load_nlu_file
 from smartmkt.settings import Settings
-from smartmkt.training import bot_python
 
 DAY = 1_772_445_600.0  # 2026-03-02 10:00 UTC
 

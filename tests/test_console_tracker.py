@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from smartmkt.services import service_env
+from smartmkt.runtime.processes import service_env
 from smartmkt.settings import Settings
 
 

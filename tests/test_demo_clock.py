@@ -162,15 +162,15 @@ def _order_by_a_new_customer(engine: Engine) -> None:
 def test_a_held_out_window_without_buyers_stops_the_bench_and_the_evaluation(
     demo_engine: Engine, base_settings
 ) -> None:  # type: ignore[no-untyped-def]
-    from smartmkt import registry
     from smartmkt.bench.offers import run_offers_bench
-    from smartmkt.evaluation import NoPositives, evaluate_purchase
+    from smartmkt.lifecycle.evaluation import NoPositives, evaluate_purchase
     from smartmkt.offers.policy import OfferPolicy
+    from smartmkt.store import model_registry
 
     _order_by_a_new_customer(demo_engine)
     with pytest.raises(NoPositives, match="no customer bought in the replay window"):
         run_offers_bench(demo_engine, 30, OfferPolicy.load(None))
-    served = registry.served_path(base_settings.models_dir, "purchase")
+    served = model_registry.served_path(base_settings.models_dir, "purchase")
     with pytest.raises(NoPositives, match="has no positive example"):
         evaluate_purchase(base_settings, demo_engine, served)
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from smartmkt.runtime.stack import RunningStack
 from smartmkt.security.secrets import signed_in
-from smartmkt.stack import RunningStack
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Customer, Offer, Order, Product
 

@@ -18,9 +18,9 @@ import pytest
 from conftest import start_stack
 from sqlalchemy import Engine, func, select
 
+from smartmkt.runtime.stack import RunningStack
 from smartmkt.security.secrets import signed_in
 from smartmkt.settings import Settings
-from smartmkt.stack import RunningStack
 from smartmkt.store.db import make_engine, session_scope
 from smartmkt.store.models import Offer, Order, Product
 

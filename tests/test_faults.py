@@ -29,8 +29,8 @@ import sqlalchemy as sa
 import yaml
 from conftest import start_stack
 
+from smartmkt.runtime.stack import RunningStack, free_port, running_stack, with_free_ports
 from smartmkt.settings import Settings
-from smartmkt.stack import RunningStack, free_port, running_stack, with_free_ports
 from smartmkt.store.db import make_engine, session_scope
 from smartmkt.store.models import Offer, Order
 

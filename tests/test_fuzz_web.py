@@ -224,7 +224,7 @@ def test_the_database_is_unchanged_after_the_fuzzing(client: TestClient) -> None
 @pytest.mark.e2e
 def test_a_lone_surrogate_through_the_running_product(stack: Any) -> None:
     """What the fuzzing found, end to end: a message and a sender id with lone surrogates get a
-    normal answer (Rasa makes them well formed on arrival, bot/serve.py), and are stored so."""
+    normal answer (Rasa makes them well formed on arrival, bot/run_rasa.py), and are stored so."""
     body = json.dumps({"sender": "fuzz-\ud800-guest", "message": "recommend me a comedy \udc00"}).encode()
     headers = {"Content-Type": "application/json"}
     response = httpx.post(stack.rest_url, content=body, headers=headers, timeout=60)

@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import Engine
 
-from smartmkt import registry
+from smartmkt.lifecycle.hot_swap import ServedModel
 from smartmkt.nlu.evaluate import intent_auc
 from smartmkt.predict.evaluate import figures
 from smartmkt.predict.history import Window
 from smartmkt.predict.train import Examples, examples, fit_examples, training_windows
 from smartmkt.recommend.evaluate import ranking_figures, recall_curve
-from smartmkt.serving import ServedModel
+from smartmkt.store import model_registry
 
 
 # --- metrics by hand -----------------------------------------------------------------------------
@@ -148,52 +148,54 @@ def _artifact(models_dir: Path, name: str, payload: str) -> Path:
     return path
 
 
-def _meta(score: float) -> registry.ModelMetadata:
-    return registry.ModelMetadata("toy", f"fp{score}", "data", {"seed": 1}, {"auc": score}, "auc")
+def _meta(score: float) -> model_registry.ModelMetadata:
+    return model_registry.ModelMetadata("toy", f"fp{score}", "data", {"seed": 1}, {"auc": score}, "auc")
 
 
-def _difference(low: float, high: float, positives: int = 120) -> registry.Comparison:
-    return registry.Comparison(positives, low, high, confidence=0.95, min_positives=30)
+def _difference(low: float, high: float, positives: int = 120) -> model_registry.Comparison:
+    return model_registry.Comparison(positives, low, high, confidence=0.95, min_positives=30)
 
 
 def test_promotion_refuses_a_worse_model_unless_forced(tmp_path: Path) -> None:
     good = _artifact(tmp_path, "good", "{}")
-    first = registry.promote(tmp_path, good, _meta(0.8), served_score=None)
+    first = model_registry.promote(tmp_path, good, _meta(0.8), served_score=None)
     assert first.promoted
     worse = _artifact(tmp_path, "worse", "{}")
-    refused = registry.promote(tmp_path, worse, _meta(0.7), 0.8, comparison=_difference(-0.15, -0.05))
+    refused = model_registry.promote(tmp_path, worse, _meta(0.7), 0.8, comparison=_difference(-0.15, -0.05))
     assert not refused.promoted and refused.decided
     assert (
         "0.7000 < served 0.8000 beyond noise" in refused.reason and "120 held-out positives" in refused.reason
     )
-    assert registry.served_path(tmp_path, "toy") == good
-    assert registry.read_metadata(worse).metrics == {"auc": 0.7}  # kept, with its figures
-    better = registry.promote(tmp_path, worse, _meta(0.9), 0.8, comparison=_difference(0.02, 0.18))
+    assert model_registry.served_path(tmp_path, "toy") == good
+    assert model_registry.read_metadata(worse).metrics == {"auc": 0.7}  # kept, with its figures
+    better = model_registry.promote(tmp_path, worse, _meta(0.9), 0.8, comparison=_difference(0.02, 0.18))
     assert better.promoted and "beyond noise" in better.reason
-    assert registry.promote(tmp_path, good, _meta(0.1), served_score=0.8, force=True).promoted
-    assert registry.served_path(tmp_path, "toy") == good
+    assert model_registry.promote(tmp_path, good, _meta(0.1), served_score=0.8, force=True).promoted
+    assert model_registry.served_path(tmp_path, "toy") == good
 
 
 def test_the_gate_cannot_decide_on_noise_or_on_few_positives(tmp_path: Path) -> None:
     """Issue 15: "not promoted (auc 0.3163 < served 0.3599)" on a window holding one purchase."""
     served = _artifact(tmp_path, "served", "{}")
-    registry.promote(tmp_path, served, _meta(0.36), served_score=None)
+    model_registry.promote(tmp_path, served, _meta(0.36), served_score=None)
     candidate = _artifact(tmp_path, "candidate", "{}")
-    few = registry.promote(tmp_path, candidate, _meta(0.3163), 0.3599, comparison=_difference(-0.3, -0.1, 1))
+    few = model_registry.promote(
+        tmp_path, candidate, _meta(0.3163), 0.3599, comparison=_difference(-0.3, -0.1, 1)
+    )
     assert not few.promoted and not few.decided and few.positives == 1
     assert few.reason.startswith("cannot decide: 1 held-out positives, 30 needed")
     assert "the served model stays" in few.reason
-    tie = registry.promote(tmp_path, candidate, _meta(0.81), 0.80, comparison=_difference(-0.01, 0.03))
+    tie = model_registry.promote(tmp_path, candidate, _meta(0.81), 0.80, comparison=_difference(-0.01, 0.03))
     assert not tie.promoted and not tie.decided and "within noise" in tie.reason
-    blind = registry.promote(tmp_path, candidate, _meta(0.99), 0.80)  # no paired comparison at all
+    blind = model_registry.promote(tmp_path, candidate, _meta(0.99), 0.80)  # no paired comparison at all
     assert not blind.promoted and not blind.decided
-    assert registry.served_path(tmp_path, "toy") == served
-    first = registry.decide(_meta(0.7), None, comparison=_difference(-0.1, 0.1, 3))
+    assert model_registry.served_path(tmp_path, "toy") == served
+    first = model_registry.decide(_meta(0.7), None, comparison=_difference(-0.1, 0.1, 3))
     assert first.promoted and "3 held-out positives only" in first.reason  # something must serve
 
 
 def test_the_paired_bootstrap_tells_a_real_difference_from_none(base_settings) -> None:  # type: ignore[no-untyped-def]
-    from smartmkt.evaluation import Evaluation, compare
+    from smartmkt.lifecycle.evaluation import Evaluation, compare
 
     rng = np.random.default_rng(3)
     bought = rng.random(900) < 0.2
@@ -219,18 +221,18 @@ def test_the_training_gate_compares_on_the_same_held_out_data(
     demo_engine: Engine, tmp_path: Path, base_settings
 ) -> None:  # type: ignore[no-untyped-def]
     """The real gate: a purchase model trained on shuffled labels loses to the served one."""
+    from smartmkt.lifecycle.training import _gate, train_purchase_model
     from smartmkt.predict import scoring
     from smartmkt.predict.history import purchase_days
-    from smartmkt.training import _gate, train_purchase_model
 
     settings = base_settings.model_copy(update={"models_dir": tmp_path / "models", "model_cache": ""})
     served = train_purchase_model(settings, demo_engine)
     assert served.promoted and served.metrics["auc"] > 0.75
-    meta = registry.read_metadata(served.path)
+    meta = model_registry.read_metadata(served.path)
     assert meta is not None and meta.data_fingerprint and meta.params["seed"] == 7 and meta.created_at
-    registry.metadata_path(served.path).unlink()  # as if served from before metadata.json existed
+    model_registry.metadata_path(served.path).unlink()  # as if served from before metadata.json existed
     again = train_purchase_model(settings, demo_engine)  # gated again for its figures, not retrained
-    refigured = registry.read_metadata(served.path)
+    refigured = model_registry.read_metadata(served.path)
     assert again.reused and again.promoted and refigured is not None
     assert refigured.metrics["auc"] == pytest.approx(meta.metrics["auc"])
 
@@ -242,20 +244,20 @@ def test_the_training_gate_compares_on_the_same_held_out_data(
     _shuffle_labels(parts)
     bad = settings.models_dir / "purchase" / "shuffled"
     scoring.save(fit_examples(parts, epochs=4, threads=1), bad)
-    candidate = registry.ModelMetadata("purchase", "shuffled")
+    candidate = model_registry.ModelMetadata("purchase", "shuffled")
     refused = _gate(settings, demo_engine, bad, candidate, force=False)
     assert not refused.promoted and refused.decided and "beyond noise" in refused.reason
     assert refused.positives == served.metrics["heldout_positives"] >= settings.gate_min_positives
     assert refused.candidate is not None and refused.served == pytest.approx(served.metrics["auc"])
     assert refused.candidate < refused.served
-    assert registry.served_path(settings.models_dir, "purchase") == served.path
+    assert model_registry.served_path(settings.models_dir, "purchase") == served.path
     assert _gate(settings, demo_engine, bad, candidate, force=True).promoted
-    assert registry.served_path(settings.models_dir, "purchase") == bad
+    assert model_registry.served_path(settings.models_dir, "purchase") == bad
 
 
 # --- hot reload ----------------------------------------------------------------------------------
 def _promote_toy(models_dir: Path, artifact: Path) -> None:
-    registry.record(models_dir, "toy", artifact, artifact.name)
+    model_registry.record(models_dir, "toy", artifact, artifact.name)
 
 
 def test_a_promoted_model_is_swapped_in_and_a_broken_one_is_not(tmp_path: Path) -> None:
@@ -277,23 +279,23 @@ def test_the_app_keeps_parsing_when_a_promoted_nlu_model_is_broken(tmp_path: Pat
     from smartmkt.web.app import create_app
 
     models = tmp_path / "models"
-    real = registry.served_path(base_settings.models_dir, "nlu")
+    real = model_registry.served_path(base_settings.models_dir, "nlu")
     (models / "nlu").mkdir(parents=True)
     (models / "nlu" / "good").symlink_to(real, target_is_directory=True)
-    registry.record(models, "nlu", models / "nlu" / "good", "good")
+    model_registry.record(models, "nlu", models / "nlu" / "good", "good")
     settings = base_settings.model_copy(update={"models_dir": models})
     with TestClient(create_app(settings)) as client:
         before = client.post("/model/parse", json={"text": "recommend me a comedy"}).json()
         broken = models / "nlu" / "broken"
         broken.mkdir()
         (broken / "config.json").write_text("not a model")
-        registry.record(models, "nlu", broken, "broken")
+        model_registry.record(models, "nlu", broken, "broken")
         after = client.post("/model/parse", json={"text": "recommend me a comedy"})
         assert after.status_code == 200 and after.json() == before
         health = client.get("/health").json()
         assert health["status"] == "ok" and health["nlu"] == "good"
         assert "broken" in health["reload_error"]
-        registry.record(models, "nlu", models / "nlu" / "good", "good")
+        model_registry.record(models, "nlu", models / "nlu" / "good", "good")
         assert client.get("/health").json()["reload_error"] is None
 
 
@@ -327,13 +329,13 @@ def test_the_console_flags_figures_on_too_few_positives(tmp_path: Path) -> None:
     from smartmkt.console.dashboard import model_warnings
 
     few = _artifact(tmp_path, "few", "{}")
-    meta = registry.ModelMetadata("purchase", "few", metrics={"auc": 0.36, "heldout_positives": 1})
+    meta = model_registry.ModelMetadata("purchase", "few", metrics={"auc": 0.36, "heldout_positives": 1})
     meta.primary_metric = "auc"
-    registry.promote(tmp_path, few, meta, served_score=None)
+    model_registry.promote(tmp_path, few, meta, served_score=None)
     many = _artifact(tmp_path, "many", "{}")
     figures = {"ndcg@10": 0.25, "heldout_positives": 20_000}
-    meta = registry.ModelMetadata("recommender", "many", metrics=figures)
-    registry.promote(tmp_path, many, meta, served_score=None)
+    meta = model_registry.ModelMetadata("recommender", "many", metrics=figures)
+    model_registry.promote(tmp_path, many, meta, served_score=None)
     warnings = model_warnings(tmp_path, 30)
     assert set(warnings) == {"purchase"}
     assert warnings["purchase"].startswith("only 1 held-out positives (fewer than 30)")
@@ -342,7 +344,7 @@ def test_the_console_flags_figures_on_too_few_positives(tmp_path: Path) -> None:
 def test_a_served_nlu_model_that_lacks_new_intents_is_no_yardstick(tmp_path: Path) -> None:
     """A bot that gained an intent needs an NLU model that knows it: the old one's figures on
     the new test messages are not a comparison the gate could keep it on."""
-    from smartmkt.evaluation import Evaluation, unknown_to
+    from smartmkt.lifecycle.evaluation import Evaluation, unknown_to
 
     gold = ["greet", "choose_offer", "greet"]
 
@@ -354,29 +356,29 @@ def test_a_served_nlu_model_that_lacks_new_intents_is_no_yardstick(tmp_path: Pat
     assert unknown_to(nlu({"greet"}), nlu({"greet", "choose_offer"})) == ["choose_offer"]
     assert unknown_to(nlu({"greet", "choose_offer"}), nlu({"greet", "choose_offer"})) == []
     why = "the served model does not know choose_offer: nothing comparable served"
-    decision = registry.decide(_meta(0.9), None, incomparable=why)
+    decision = model_registry.decide(_meta(0.9), None, incomparable=why)
     assert decision.promoted and decision.reason == why
 
 
 def test_the_real_gate_cannot_decide_between_a_model_and_its_copy(tmp_path: Path, base_settings) -> None:  # type: ignore[no-untyped-def]
     """The served NLU model against an identical copy: same figures on the same 219 messages, so
     the paired interval is around zero and the served model stays."""
-    from smartmkt.training import _gate
+    from smartmkt.lifecycle.training import _gate
 
     models = tmp_path / "models"
-    real = registry.served_path(base_settings.models_dir, "nlu")
+    real = model_registry.served_path(base_settings.models_dir, "nlu")
     (models / "nlu" / "copy").mkdir(parents=True)
     (models / "nlu" / "served").symlink_to(real, target_is_directory=True)  # only read
     for part in real.iterdir():  # the gate writes the copy's metadata.json: never into the real one
-        if part.name != registry.METADATA:
+        if part.name != model_registry.METADATA:
             (models / "nlu" / "copy" / part.name).symlink_to(part)
     settings = base_settings.model_copy(update={"models_dir": models, "model_cache": ""})
-    meta = registry.read_metadata(real)
+    meta = model_registry.read_metadata(real)
     assert meta is not None
-    registry.record(models, "nlu", models / "nlu" / "served", "served")
-    copy = registry.ModelMetadata("nlu", "copy")
+    model_registry.record(models, "nlu", models / "nlu" / "served", "served")
+    copy = model_registry.ModelMetadata("nlu", "copy")
     decision = _gate(settings, None, models / "nlu" / "copy", copy, force=False)
     assert not decision.promoted and not decision.decided and "within noise" in decision.reason
     assert decision.positives == copy.metrics["n"] >= 30
-    assert registry.served_path(models, "nlu") == models / "nlu" / "served"
-    assert registry.read_metadata(real) == meta  # the served model's own record is untouched
+    assert model_registry.served_path(models, "nlu") == models / "nlu" / "served"
+    assert model_registry.read_metadata(real) == meta  # the served model's own record is untouched

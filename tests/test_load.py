@@ -1,5 +1,5 @@
 """The pieces of the load and soak benchmark (smartmkt bench chat --minutes) and of the action
-server's threading (actions/serve.py), without a running stack. The 5-minute run itself is a
+server's threading (actions/action_server.py), without a running stack. The 5-minute run itself is a
 benchmark, not a test: its figures are in docs/benchmarks.md."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from rasa_sdk import utils as sdk_utils
 from rasa_sdk.executor import ActionExecutor
 
-from actions.serve import Threaded, install, threaded
+from actions.action_server import Threaded, install, threaded
 from smartmkt.bench.chat import Conversation, group_usage
 
 

@@ -72,9 +72,9 @@ def test_best_f1_threshold_is_the_brute_force_one() -> None:
 
 
 def test_train_purchase_scores_every_customer(demo_engine: Engine, tmp_path: Path, base_settings) -> None:  # type: ignore[no-untyped-def]
+    from smartmkt.lifecycle.training import train_purchase_model
     from smartmkt.store.db import session_scope
     from smartmkt.store.models import Customer, CustomerScore
-    from smartmkt.training import train_purchase_model
 
     settings = base_settings.model_copy(update={"models_dir": tmp_path / "models", "model_cache": ""})
     first = train_purchase_model(settings, demo_engine)

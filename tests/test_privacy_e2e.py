@@ -23,9 +23,9 @@ from privacy_support import assert_nothing_of_the_customer_left
 from sqlalchemy import Engine, select, text
 
 from smartmkt.console.users import create_user
+from smartmkt.runtime.stack import RunningStack
 from smartmkt.security.secrets import signed_in
 from smartmkt.speech.tts import wav_bytes
-from smartmkt.stack import RunningStack
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Consent, Customer, ErasureAudit, Offer, Order
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from smartmkt.lifecycle.training import bot_python
 from smartmkt.privacy.rasa_events import erasure_confirmed, mask_event, mask_events
 from smartmkt.privacy.redact import Redactor, luhn_ok, parse_kinds, parse_regions
 from smartmkt.settings import Settings
-from smartmkt.training import bot_python
 
 ROOT = Path(__file__).resolve().parent.parent
 R = Redactor()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import new_shell_env
 
-from smartmkt.stack import RunningStack
+from smartmkt.runtime.stack import RunningStack
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e

@@ -384,7 +384,7 @@ def test_a_successful_login_clears_the_failures(console_client: TestClient) -> N
 
 
 def test_rasa_api_only_with_a_token_and_every_service_on_the_configured_host(app_settings: Settings) -> None:
-    from smartmkt.services import service_specs
+    from smartmkt.runtime.processes import service_specs
 
     specs = {s.name: s for s in service_specs(app_settings)}
     rasa = specs["rasa"].command

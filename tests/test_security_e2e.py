@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 
 from smartmkt.console import index
+from smartmkt.runtime.stack import RunningStack
 from smartmkt.security.identity import issue_token, new_session_id
 from smartmkt.security.secrets import local_secret, signed_in
 from smartmkt.settings import PROJECT_ROOT
-from smartmkt.stack import RunningStack
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Customer, Offer, Order, Product
 from smartmkt.store.repository import StoreRepository

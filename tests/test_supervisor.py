@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smartmkt import supervisor as sup
-from smartmkt.services import ServiceSpec
-from smartmkt.stack import free_port
-from smartmkt.supervisor import State, Supervisor, Watched
+from smartmkt.runtime import supervisor as sup
+from smartmkt.runtime.processes import ServiceSpec
+from smartmkt.runtime.stack import free_port
+from smartmkt.runtime.supervisor import State, Supervisor, Watched
 
 
 def web_server(name: str, folder: Path) -> ServiceSpec:

@@ -15,9 +15,9 @@ from conftest import espeak_wav
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from smartmkt.runtime.stack import RunningStack, free_port
 from smartmkt.security.secrets import signed_in
 from smartmkt.settings import Settings
-from smartmkt.stack import RunningStack, free_port
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Offer, Order
 from smartmkt.web.app import create_app

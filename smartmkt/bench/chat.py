@@ -33,8 +33,8 @@ from typing import Any
 
 import httpx
 
+from smartmkt.runtime.stack import RunningStack, running_stack, with_free_ports
 from smartmkt.settings import Settings
-from smartmkt.stack import RunningStack, running_stack, with_free_ports
 
 SCRIPT = (
     ("hi there", "chat"),

@@ -39,8 +39,8 @@ from smartmkt.console import index
 from smartmkt.console.conversations import encode_cursor
 from smartmkt.console.index import CONVERSATIONS
 from smartmkt.console.users import create_user
+from smartmkt.runtime.stack import reap, with_free_ports
 from smartmkt.settings import Settings
-from smartmkt.stack import reap, with_free_ports
 from smartmkt.store.clock import utcnow
 from smartmkt.store.db import make_engine
 from smartmkt.store.migrate import upgrade
@@ -320,7 +320,7 @@ def seed(engine: Engine, conversations: int, progress: Progress, seed: int = 7) 
 @contextmanager
 def serving(settings: Settings, log: Path) -> Iterator[str]:
     """The app alone (the console needs no Rasa) on a free port; yields its URL."""
-    from smartmkt.services import service_specs
+    from smartmkt.runtime.processes import service_specs
 
     bench = with_free_ports(settings)
     spec = next(s for s in service_specs(bench) if s.name == "app")

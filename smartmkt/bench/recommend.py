@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from sqlalchemy import Engine
 
-from smartmkt.evaluation import NoPositives
+from smartmkt.lifecycle.evaluation import NoPositives
 from smartmkt.recommend.baselines import PEERS, SEQUENCE_AWARE_PEERS, EASERecency
 from smartmkt.recommend.evaluate import HOLDOUT_SHARE, K, ranking_figures, temporal_split
 from smartmkt.recommend.recommender import CatalogItem, Recommender

@@ -20,7 +20,7 @@ from smartmkt.cli.progress import console, counting_bars, progress_bars
 from smartmkt.settings import get_settings
 
 if TYPE_CHECKING:
-    from smartmkt.training import TrainResult
+    from smartmkt.lifecycle.training import TrainResult
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -329,7 +329,7 @@ def _report(result: TrainResult) -> None:
 
 
 def _train(kind: str, force: bool, seed: int | None) -> TrainResult:
-    from smartmkt import training
+    from smartmkt.lifecycle import training
     from smartmkt.store.db import get_engine
 
     trainer = {
@@ -337,7 +337,7 @@ def _train(kind: str, force: bool, seed: int | None) -> TrainResult:
         "recommender": training.train_recommender_model,
         "purchase": training.train_purchase_model,
     }[kind]
-    from smartmkt.evaluation import NoPositives
+    from smartmkt.lifecycle.evaluation import NoPositives
 
     try:
         with progress_bars() as update:
@@ -370,7 +370,7 @@ def train_purchase_cmd(force: ForceFlag = False, seed: SeedFlag = None) -> None:
 @train_app.command("core")
 def train_core_cmd(force: ForceFlag = False) -> None:
     """Rasa's dialogue model (rules, stories, forms), in the bot environment."""
-    from smartmkt.training import train_core_model
+    from smartmkt.lifecycle.training import train_core_model
 
     with progress_bars() as update:
         _report(train_core_model(get_settings(), force, update))
@@ -429,7 +429,7 @@ def user_list() -> None:
 def _rasa(args: list[str]) -> None:
     import subprocess
 
-    from smartmkt.training import bot_python
+    from smartmkt.lifecycle.training import bot_python
 
     settings = get_settings()
     code = subprocess.run([str(bot_python(settings)), "-m", "rasa", *args], cwd=settings.bot_dir).returncode
@@ -458,10 +458,10 @@ def bot_validate() -> None:
 @bot_app.command("test-stories")
 def bot_test_stories() -> None:
     """`rasa test core` on bot/tests/test_stories.yml with the served dialogue model."""
-    from smartmkt import registry
+    from smartmkt.store import model_registry
 
     settings = get_settings()
-    model = registry.served_path(settings.models_dir, "rasa_core")
+    model = model_registry.served_path(settings.models_dir, "rasa_core")
     _rasa(
         [
             "test",
@@ -503,7 +503,7 @@ def eval_all(
     """Every served model on its held-out data: classification and ranking figures, a PNG each."""
     if ctx.invoked_subcommand is not None:
         return
-    from smartmkt import evaluation
+    from smartmkt.lifecycle import evaluation
 
     kinds = tuple(model or evaluation.EVALUATED_KINDS)
     unknown = [k for k in kinds if k not in evaluation.EVALUATED_KINDS]
@@ -546,7 +546,6 @@ def eval_nlu_cmd(
     show_errors: Annotated[bool, typer.Option("--errors", help="List misparsed messages.")] = False,
 ) -> None:
     """Score the served NLU model (and optionally Rasa's DIET) on any Rasa NLU test file."""
-    from smartmkt import registry
     from smartmkt.nlu.data import NLUDataError, load_nlu
     from smartmkt.nlu.evaluate import (
         METRIC_KEYS,
@@ -557,6 +556,7 @@ def eval_nlu_cmd(
         train_diet,
     )
     from smartmkt.nlu.parser import NLUParser
+    from smartmkt.store import model_registry
 
     settings = get_settings()
     if baseline not in (None, "diet"):
@@ -567,7 +567,7 @@ def eval_nlu_cmd(
         fail(str(exc))
     try:
         parser = NLUParser(
-            registry.served_path(settings.models_dir, "nlu"),
+            model_registry.served_path(settings.models_dir, "nlu"),
             settings.nlu_fallback_threshold,
             settings.nlu_max_chars,
         )
@@ -576,7 +576,7 @@ def eval_nlu_cmd(
     predictions = evaluate_parser(parser.parse_batch, examples)
     report: dict[str, object] = {"model": score(examples, predictions)}
     if baseline == "diet":
-        from smartmkt.training import bot_python
+        from smartmkt.lifecycle.training import bot_python
 
         diet_model = train_diet(bot_python(settings), settings.bot_dir, settings.models_dir / "diet")
         diet_predictions = parse_with_diet(bot_python(settings), diet_model, [e.text for e in examples])
@@ -612,15 +612,15 @@ def recommend_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Recommend titles for a customer (no offer is created)."""
-    from smartmkt import registry
     from smartmkt.assistant import ShopAssistant
     from smartmkt.recommend.preferences import Preferences
     from smartmkt.recommend.recommender import Recommender
+    from smartmkt.store import model_registry
     from smartmkt.store.db import get_engine
 
     settings = get_settings()
     try:
-        model = Recommender.load(registry.served_path(settings.models_dir, "recommender"))
+        model = Recommender.load(model_registry.served_path(settings.models_dir, "recommender"))
     except FileNotFoundError as exc:
         fail(str(exc))
     prefs = Preferences.from_values(category, exclude, price_max, year)
@@ -711,12 +711,12 @@ def transcribe_cmd(
 @app.command("parse")
 def parse_cmd(text: str) -> None:
     """Parse one message with the served NLU model (Rasa parse JSON)."""
-    from smartmkt import registry
     from smartmkt.nlu.parser import NLUParser
+    from smartmkt.store import model_registry
 
     settings = get_settings()
     parser = NLUParser(
-        registry.served_path(settings.models_dir, "nlu"),
+        model_registry.served_path(settings.models_dir, "nlu"),
         settings.nlu_fallback_threshold,
         settings.nlu_max_chars,
     )
@@ -738,8 +738,8 @@ def run_cmd(
     that dies or stops answering (Ctrl-C stops all)."""
     import threading
 
-    from smartmkt.services import service_specs
-    from smartmkt.supervisor import Supervisor
+    from smartmkt.runtime.processes import service_specs
+    from smartmkt.runtime.supervisor import Supervisor
 
     settings = get_settings()
     if train:
@@ -782,19 +782,19 @@ def _train_missing(settings: Any) -> None:
     """Before serving: the models trained from bot/ when stale (a new version of the bot), and a
     data model only when none is served yet. A served data model is served at once, even if
     customers have bought since it was trained: `_retrain_in_background` catches up."""
-    from smartmkt import registry
+    from smartmkt.store import model_registry
 
     train_nlu_cmd(False, None)
     train_core_cmd(False)
     for kind in DATA_MODELS:
-        if registry.served(settings.models_dir, kind) is None:
+        if model_registry.served(settings.models_dir, kind) is None:
             _train(kind, False, None)
 
 
 def _retrain_in_background(supervisor: Any) -> None:
     """`smartmkt train recommender` then `purchase`, niced, while the services serve: each is
     skipped when its data is unchanged and promoted only when its gate says so; the running
-    services load a promoted model without a restart (smartmkt.serving)."""
+    services load a promoted model without a restart (smartmkt.lifecycle.hot_swap)."""
     import subprocess
 
     command = " && ".join(
@@ -898,7 +898,7 @@ def bench_purchase_cmd(
     """Purchase prediction on CDNOW (its own store, never the product's): smartmkt vs BG/NBD,
     Pareto/NBD and RFM regression."""
     from smartmkt.bench.purchase import ensure_cdnow, run_purchase_bench
-    from smartmkt.evaluation import NoPositives
+    from smartmkt.lifecycle.evaluation import NoPositives
 
     try:
         with console.status("loading CDNOW and fitting the models ...", spinner="dots"):
@@ -923,7 +923,7 @@ def bench_recommend_cmd(
     vs popularity, ItemKNN, ALS and EASE; FAISS at scale."""
     from smartmkt.bench.recommend import run_recommend_bench
     from smartmkt.bench.scratch import scratch_demo_store
-    from smartmkt.evaluation import NoPositives
+    from smartmkt.lifecycle.evaluation import NoPositives
 
     settings = get_settings()
     try:
@@ -954,7 +954,7 @@ def bench_offers_cmd(as_json: JsonFlag = False) -> None:
     run, never the product's), against random targeting."""
     from smartmkt.bench.offers import run_offers_bench
     from smartmkt.bench.scratch import scratch_demo_store
-    from smartmkt.evaluation import NoPositives
+    from smartmkt.lifecycle.evaluation import NoPositives
     from smartmkt.offers.policy import OfferPolicy
 
     settings = get_settings()

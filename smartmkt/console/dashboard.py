@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import Engine, case, distinct, func, select
 
-from smartmkt import registry
 from smartmkt.console.conversations import FilterError
 from smartmkt.console.index import DAYS, INTENT_DAYS, OFFERS
 from smartmkt.offers.policy import discount_cents
+from smartmkt.store import model_registry
 from smartmkt.store.clock import utcnow
 from smartmkt.store.models import Offer, Product
 
@@ -46,10 +46,10 @@ def model_figures(models_dir: Path) -> dict[str, dict[str, float]]:
     """Each served model's held-out metrics from its metadata.json (empty when it has none)."""
     figures: dict[str, dict[str, float]] = {}
     for kind in MODEL_KINDS:
-        entry = registry.served(models_dir, kind)
+        entry = model_registry.served(models_dir, kind)
         if entry is None:
             continue
-        meta = registry.read_metadata(models_dir / entry["path"])
+        meta = model_registry.read_metadata(models_dir / entry["path"])
         metrics = meta.metrics if meta else {}
         figures[kind] = {
             k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)

@@ -11,7 +11,7 @@
   ``{"error": ...}``, counted as the bytes arrive (a missing or false Content-Length does not help).
 - **Slow clients**: a body that does not arrive within ``BODY_TIMEOUT_S`` gets a 408 (uvicorn's
   own ``--timeout-keep-alive`` and ``--h11-max-incomplete-event-size`` bound idle connections
-  and headers; see smartmkt/services.py).
+  and headers; see smartmkt/runtime/processes.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ a bound session must carry a valid token for that same customer; a message witho
 any other sender id is a **guest** (customer ``guest:<sender id>``: a new customer with no
 access to anyone's history, offers or orders).
 
-Standard library only: Rasa's environment imports this module too (bot/serve.py).
+Standard library only: Rasa's environment imports this module too (bot/run_rasa.py).
 """
 
 from __future__ import annotations

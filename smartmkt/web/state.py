@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smartmkt.serving import ServedModel, warm_up
+from smartmkt.lifecycle.hot_swap import ServedModel, warm_up
 from smartmkt.settings import Settings
 from smartmkt.speech.asr import SharedTranscriber
 

@@ -19,8 +19,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from smartmkt.console.users import create_user
+from smartmkt.runtime.stack import RunningStack
 from smartmkt.speech.tts import wav_file
-from smartmkt.stack import RunningStack
 from smartmkt.store.db import make_engine
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

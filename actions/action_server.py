@@ -1,4 +1,4 @@
-"""Start the action server (``python -m actions.serve --actions actions ...``, any ``rasa_sdk``
+"""Start the action server (``python -m actions.action_server --actions actions ...``, any ``rasa_sdk``
 arguments) with the actions' ``run`` methods on worker threads.
 
 rasa-sdk calls a synchronous ``run`` on its event loop, so one action server ran one action at a
@@ -7,7 +7,7 @@ for SQLite's write lock) held up every other customer's greeting or price questi
 Here each synchronous ``run`` goes to the loop's thread pool (``asyncio.to_thread``), so other
 requests are served meanwhile; torch, FAISS and SQLite release the GIL while they work or wait.
 The actions are safe to run side by side: each call opens its own database session, and the
-served models are read-only (swapped under a lock; smartmkt.serving). Coroutine actions (form
+served models are read-only (swapped under a lock; smartmkt.lifecycle.hot_swap). Coroutine actions (form
 validation) are unchanged.
 
 Each worker loads and exercises every model it serves (``ShopAssistant.warm_up``) before it

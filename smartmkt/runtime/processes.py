@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from smartmkt import registry
 from smartmkt.security.secrets import local_secret
 from smartmkt.settings import Settings
+from smartmkt.store import model_registry
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def service_env(settings: Settings) -> dict[str, str]:
         # What Rasa's tracker store masks (bot/redacting_store.py).
         "SMARTMKT_REDACT": settings.redact,
         "SMARTMKT_REDACT_PHONE_REGIONS": settings.redact_phone_regions,
-        # Rasa checks customer tokens with the same secret (bot/serve.py, smartmkt.security).
+        # Rasa checks customer tokens with the same secret (bot/run_rasa.py, smartmkt.security).
         "SMARTMKT_CUSTOMER_TOKEN_SECRET": local_secret(settings, "customer_token_secret"),
         "SMARTMKT_DEMO_TOKENS": "true" if settings.demo_tokens else "false",
         "SMARTMKT_ACTION_TIMEOUT_S": str(settings.action_timeout_s),
@@ -73,7 +73,7 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
     root = settings.project_root
     venv, bot_venv = root / ".venv" / "bin", root / ".venv-bot" / "bin"
     env = service_env(settings)
-    core_model = registry.served_path(settings.models_dir, "rasa_core")
+    core_model = model_registry.served_path(settings.models_dir, "rasa_core")
     host = settings.host
     return [
         ServiceSpec(
@@ -106,7 +106,7 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
             [
                 str(venv / "python"),
                 "-m",
-                "actions.serve",  # rasa_sdk, with the actions on worker threads
+                "actions.action_server",  # rasa_sdk, with the actions on worker threads
                 "--actions",
                 "actions",
                 "--port",
@@ -126,7 +126,7 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
             "rasa",
             [
                 str(bot_venv / "python"),
-                "serve.py",
+                "run_rasa.py",
                 "run",
                 "--model",
                 str(core_model),

@@ -35,7 +35,7 @@ Reliability (the faults are tested in tests/test_faults.py):
   never in the database (events lost). Pooled PostgreSQL connections are pinged before use, so
   connections a database restart killed are replaced rather than failing a turn.
 
-Usage: python serve.py run --model ... (any ``rasa`` arguments).
+Usage: python run_rasa.py run --model ... (any ``rasa`` arguments).
 """
 
 import asyncio

@@ -5,7 +5,7 @@ same data:
   nlu          bot/tests/nlu_test.yml, never trained on      classification (intent)
   purchase     the store's latest H days, after training      classification (buys at all) + counts
   recommender  each customer's latest 20% of purchases        ranking (recall/ndcg/coverage @10)
-The served models are trained without their held-out data (smartmkt.training), so the figures
+The served models are trained without their held-out data (smartmkt.lifecycle.training), so the figures
 of what is served are honest ones.
 
 Each evaluation counts the held-out positives its figures rest on (test messages, buyers in the
@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
-from smartmkt import registry
 from smartmkt.settings import Settings
+from smartmkt.store import model_registry
 
 PRIMARY_METRIC = {"nlu": "intent_macro_f1", "purchase": "auc", "recommender": "ndcg@10"}
 EVALUATED_KINDS = tuple(PRIMARY_METRIC)
@@ -181,10 +181,10 @@ def served_evaluation(
     """The served model on today's held-out data. None, so nothing to compare with, when nothing
     else is served, when the served artifact no longer loads, or when it has no metadata (trained
     before held-out gating: it may have learned from today's held-out data)."""
-    entry = registry.served(settings.models_dir, kind)
+    entry = model_registry.served(settings.models_dir, kind)
     if entry is None or settings.models_dir / entry["path"] == candidate:
         return None
-    if registry.read_metadata(settings.models_dir / entry["path"]) is None:
+    if model_registry.read_metadata(settings.models_dir / entry["path"]) is None:
         return None
     try:
         return evaluate_artifact(settings, engine, kind, settings.models_dir / entry["path"])
@@ -233,7 +233,7 @@ def _difference(kind: str) -> Callable[..., float]:
 
 def compare(
     candidate: Evaluation, served: Evaluation, settings: Settings, seed: int = 0
-) -> registry.Comparison:
+) -> model_registry.Comparison:
     """A paired bootstrap (scipy.stats.bootstrap, percentile interval, fixed seed) of the primary
     figure's difference: both models' outputs on the same resampled held-out examples, so the
     interval measures how much the difference could move on another draw of the same size."""
@@ -259,7 +259,7 @@ def compare(
         rng=np.random.default_rng(seed),
     )
     interval = result.confidence_interval
-    return registry.Comparison(
+    return model_registry.Comparison(
         positives=candidate.positives,
         low=round(float(interval.low), 4),
         high=round(float(interval.high), 4),
@@ -270,20 +270,18 @@ def compare(
 
 # --- plots and the whole report --------------------------------------------------------------
 def plot(result: Evaluation, reports_dir: Path) -> Path:
-    from smartmkt import reports
+    from smartmkt.lifecycle import plots
 
     path = reports_dir / f"{result.kind}.png"
     if result.task == "ranking":
-        return reports.recall_at_k_plot(
+        return plots.recall_at_k_plot(
             path, f"{result.kind}: recall@k", {result.kind: result.curves["recall_at_k"]}
         )
     title = {
         "nlu": "nlu: top intent confidence vs correct (left), every intent one-vs-rest (right)",
         "purchase": "purchase: buys within the horizon",
     }[result.kind]
-    return reports.classifier_plot(
-        path, title, result.curves["calibration"], result.curves["precision_recall"]
-    )
+    return plots.classifier_plot(path, title, result.curves["calibration"], result.curves["precision_recall"])
 
 
 def evaluate_served(
@@ -298,7 +296,7 @@ def evaluate_served(
     for kind in kinds:
         if progress:
             progress(f"evaluating {kind}")
-        artifact = registry.served_path(settings.models_dir, kind)
+        artifact = model_registry.served_path(settings.models_dir, kind)
         result = evaluate_artifact(settings, engine, kind, artifact)
         if reports_dir is not None:
             result.plot = str(plot(result, reports_dir))

@@ -18,15 +18,12 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import Engine
 
 from smartmkt.catalog import title_key
-from smartmkt.choice import pick, resolve_choice
+from smartmkt.lifecycle.hot_swap import ServedModel, warm_up
 from smartmkt.offers.policy import CustomerState, OfferPolicy, ProductOffered, decide_offer
 from smartmkt.privacy.erasure import erase_customer
 from smartmkt.recommend.preferences import Preferences
-from smartmkt.recommend.query_text import content_text
 from smartmkt.recommend.recommender import Recommender
 from smartmkt.recommend.text_encoder import product_text
-from smartmkt.security.identity import guest_ref
-from smartmkt.serving import ServedModel, warm_up
 from smartmkt.settings import get_settings
 from smartmkt.store.clock import utcnow
 from smartmkt.store.db import get_engine, tracker_engine
@@ -39,24 +36,6 @@ from smartmkt.store.repository import (
 )
 
 log = logging.getLogger(__name__)
-
-# The assistant's public API: all that the Rasa actions (actions/) may use of smartmkt. The value
-# types and helpers a conversation needs are re-exported here, so actions import nothing else.
-__all__ = [
-    "Greeting",
-    "OfferView",
-    "OrderView",
-    "Preferences",
-    "ProductView",
-    "RecommendationReply",
-    "ShopAssistant",
-    "WarmUpError",
-    "content_text",
-    "guest_ref",
-    "pick",
-    "resolve_choice",
-    "served_assistant",
-]
 
 
 class WarmUpError(RuntimeError):
@@ -293,7 +272,7 @@ def served_assistant() -> ShopAssistant:
     """This process's assistant over the served recommender, built on first use (nothing loads
     at import time, so a server starts fast and tests can swap settings). It is rebuilt when
     models/manifest.json points at a newly promoted recommender, and keeps the old one if the
-    new one fails to load (smartmkt.serving)."""
+    new one fails to load (smartmkt.lifecycle.hot_swap)."""
     global _served
     with _served_lock:
         if _served is None or _served.models_dir != get_settings().models_dir:

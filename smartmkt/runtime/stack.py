@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smartmkt.services import ServiceSpec, service_specs, wait_healthy
+from smartmkt.runtime.processes import ServiceSpec, service_specs, wait_healthy
 from smartmkt.settings import Settings
 
 

@@ -1,7 +1,7 @@
 """The supervisor behind `smartmkt run`: it starts every service, watches each one's health (not
 only whether its first process lives) and restarts a service that dies or stops answering.
 
-Why not only the process: the action server's parent (``python -m actions.serve``) keeps its
+Why not only the process: the action server's parent (``python -m actions.action_server``) keeps its
 port open after its Sanic worker dies, so connections are accepted and never answered; every
 action call then waited for Rasa's action timeout. A failed health check catches that. A service
 is restarted as a whole (its process group: the parent and every worker), which also resets the
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import IO
 
-from smartmkt.services import ServiceSpec, healthy
+from smartmkt.runtime.processes import ServiceSpec, healthy
 
 CHECK_INTERVAL_S = 1.0
 CHECK_TIMEOUT_S = 1.5

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from smartmkt import registry
+from smartmkt.store import model_registry
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class ServedModel(Generic[T]):
     def _entry(self) -> tuple[str, str] | None:
         """(artifact path, trained_at) of the manifest's entry: a retrain into the same folder
         (--force) changes trained_at, so it is reloaded too."""
-        entry = registry.served(self.models_dir, self.kind)
+        entry = model_registry.served(self.models_dir, self.kind)
         return (entry["path"], str(entry.get("trained_at"))) if entry else None
 
     def get(self) -> T:

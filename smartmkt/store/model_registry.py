@@ -162,7 +162,7 @@ class Promotion:
 class Comparison:
     """The candidate's primary figure minus the served model's, measured on the same held-out
     data: a paired bootstrap confidence interval (``low``..``high``) and the number of held-out
-    positives the figures rest on (smartmkt.evaluation.compare)."""
+    positives the figures rest on (smartmkt.lifecycle.evaluation.compare)."""
 
     positives: int
     low: float

@@ -3,8 +3,8 @@ what is current, and promote a new model only when it is better than the served 
 
 Each trained artifact gets a metadata.json (data fingerprint, parameters, seed, held-out
 metrics, created_at). The candidate and the served model are measured on the same held-out data
-(smartmkt.evaluation); the manifest moves to the candidate only if its primary figure beats the
-served one's beyond noise on enough held-out positives (smartmkt.registry.decide), or with
+(smartmkt.lifecycle.evaluation); the manifest moves to the candidate only if its primary figure beats the
+served one's beyond noise on enough held-out positives (smartmkt.store.model_registry.decide), or with
 ``force``; otherwise the served model stays and the reason is printed. The same seed gives the
 same model. Every function takes a ``progress(label, done, total)`` callback so the CLI can draw
 bars and tests stay quiet.
@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from smartmkt import registry
 from smartmkt.settings import Settings
+from smartmkt.store import model_registry
 from smartmkt.store.repository import StoreRepository
 from smartmkt.store.training_data import catalog_titles, purchase_histories, store_fingerprint
 
@@ -37,7 +37,7 @@ class TrainResult:
     path: Path
     fingerprint: str
     skipped: bool
-    promotion: registry.Promotion | None = None
+    promotion: model_registry.Promotion | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     reused: bool = False  # the artifact was on disk already (model cache, or refused before)
 
@@ -53,7 +53,7 @@ def _quiet(_label: str, _done: int, _total: int) -> None:
     return None
 
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # smartmkt/
 
 
 # The modules whose code shapes a trained artifact: changing one retrains (serving code does not).
@@ -80,12 +80,14 @@ def _reuse(settings: Settings, kind: str, target: Path, fingerprint: str, gated:
     """True when ``target`` is served already (with its held-out figures). Otherwise a copy from
     the local model cache (same fingerprint: same inputs, code and seed) saves the training; a
     gated kind then still goes through the promotion gate, an ungated one is served at once."""
-    if registry.is_current(settings.models_dir, kind, fingerprint):
+    if model_registry.is_current(settings.models_dir, kind, fingerprint):
         # one served from before metadata.json existed goes through the gate once for its figures
-        return not gated or registry.read_metadata(target) is not None
-    restored = not target.exists() and registry.restore_from_cache(settings.model_cache_dir, kind, target)
+        return not gated or model_registry.read_metadata(target) is not None
+    restored = not target.exists() and model_registry.restore_from_cache(
+        settings.model_cache_dir, kind, target
+    )
     if restored and not gated:
-        registry.record(settings.models_dir, kind, target, fingerprint, restored_from_cache=True)
+        model_registry.record(settings.models_dir, kind, target, fingerprint, restored_from_cache=True)
         return True
     return False
 
@@ -94,15 +96,15 @@ def _gate(
     settings: Settings,
     engine: Engine | None,
     target: Path,
-    meta: registry.ModelMetadata,
+    meta: model_registry.ModelMetadata,
     force: bool,
     **info: Any,
-) -> registry.Promotion:
+) -> model_registry.Promotion:
     """Measure ``target`` on the held-out data, compare with the served model there (a paired
-    bootstrap of the difference, smartmkt.evaluation.compare), promote only beyond noise.
+    bootstrap of the difference, smartmkt.lifecycle.evaluation.compare), promote only beyond noise.
 
     Raises evaluation.NoPositives when the held-out data has no positive example at all."""
-    from smartmkt import evaluation
+    from smartmkt.lifecycle import evaluation
 
     result = evaluation.evaluate_artifact(settings, engine, meta.kind, target)
     meta.metrics, meta.heldout = result.metrics, result.heldout
@@ -119,7 +121,7 @@ def _gate(
         except ValueError:  # not the same held-out examples: the gate cannot decide
             comparison = None
     score = evaluation.primary(served) if served else None
-    return registry.promote(
+    return model_registry.promote(
         settings.models_dir, target, meta, score, force, comparison, incomparable=incomparable, **info
     )
 
@@ -183,9 +185,9 @@ def train_nlu_model(
                 progress=lambda step, total, _loss: progress("nlu", step, total),
             ),
         )
-    meta = registry.ModelMetadata("nlu", fingerprint, data_fingerprint, asdict(config))
+    meta = model_registry.ModelMetadata("nlu", fingerprint, data_fingerprint, asdict(config))
     promotion = _gate(settings, engine, target, meta, force, examples=len(examples))
-    registry.save_to_cache(settings.model_cache_dir, "nlu", target)
+    model_registry.save_to_cache(settings.model_cache_dir, "nlu", target)
     return TrainResult("nlu", target, fingerprint, False, promotion, meta.metrics, reused)
 
 
@@ -241,9 +243,9 @@ def train_recommender_model(
         "sequence": asdict(sequence_config),
         "exact_max_items": settings.faiss_exact_max_items,
     }
-    meta = registry.ModelMetadata("recommender", fingerprint, data_fingerprint, params)
+    meta = model_registry.ModelMetadata("recommender", fingerprint, data_fingerprint, params)
     promotion = _gate(settings, engine, target, meta, force, items=len(items), customers=len(train))
-    registry.save_to_cache(settings.model_cache_dir, "recommender", target)
+    model_registry.save_to_cache(settings.model_cache_dir, "recommender", target)
     return TrainResult("recommender", target, fingerprint, False, promotion, meta.metrics, reused)
 
 
@@ -281,12 +283,12 @@ def train_purchase_model(
             "horizon_days": horizon,
             "train_until": f"{split.train_until:%Y-%m-%d}",
         }
-        meta = registry.ModelMetadata("purchase", fingerprint, data_fingerprint, params)
+        meta = model_registry.ModelMetadata("purchase", fingerprint, data_fingerprint, params)
         promotion = _gate(settings, engine, target, meta, force, horizon_days=horizon)
         metrics = meta.metrics
-        registry.save_to_cache(settings.model_cache_dir, "purchase", target)
+        model_registry.save_to_cache(settings.model_cache_dir, "purchase", target)
     progress("purchase model", 2, 3)
-    served = registry.served(settings.models_dir, "purchase")
+    served = model_registry.served(settings.models_dir, "purchase")
     if served is None:
         raise FileNotFoundError(f"no purchase model is served in {settings.models_dir}")
     scoring.write_scores(
@@ -346,8 +348,8 @@ def train_core_model(settings: Settings, force: bool = False, progress: Progress
         cwd=bot,
     )
     # no held-out figure decides here: the story tests (`smartmkt bot test-stories`) judge dialogue
-    meta = registry.ModelMetadata("rasa_core", fingerprint, fingerprint, {"rasa": "train core"})
-    registry.promote(settings.models_dir, target, meta, served_score=None)
-    registry.save_to_cache(settings.model_cache_dir, "rasa_core", target)
+    meta = model_registry.ModelMetadata("rasa_core", fingerprint, fingerprint, {"rasa": "train core"})
+    model_registry.promote(settings.models_dir, target, meta, served_score=None)
+    model_registry.save_to_cache(settings.model_cache_dir, "rasa_core", target)
     progress("core", 1, 1)
     return TrainResult("rasa_core", target, fingerprint, skipped=False)

@@ -1,0 +1,35 @@
+"""The assistant's public API: all that the Rasa actions (actions/) may use of smartmkt.
+
+`ShopAssistant` (shop.py) answers everything a conversation can ask; `choice.py` decides which
+item on the table a customer means. The value types and helpers a conversation needs are
+re-exported here, so actions import nothing else (checked by tests/test_layers.py).
+"""
+
+from smartmkt.assistant.choice import pick, resolve_choice
+from smartmkt.assistant.shop import (
+    Greeting,
+    RecommendationReply,
+    ShopAssistant,
+    WarmUpError,
+    served_assistant,
+)
+from smartmkt.recommend.preferences import Preferences
+from smartmkt.recommend.query_text import content_text
+from smartmkt.security.identity import guest_ref
+from smartmkt.store.repository import OfferView, OrderView, ProductView
+
+__all__ = [
+    "Greeting",
+    "OfferView",
+    "OrderView",
+    "Preferences",
+    "ProductView",
+    "RecommendationReply",
+    "ShopAssistant",
+    "WarmUpError",
+    "content_text",
+    "guest_ref",
+    "pick",
+    "resolve_choice",
+    "served_assistant",
+]
