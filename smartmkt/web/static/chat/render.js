@@ -1,0 +1,109 @@
+/* The conversation on the page: the customer's and the bot's bubbles, suggested answers, product
+ * cards (cards.js), notices and the typing indicator. What is rendered as new is also kept
+ * (storage.js); the kept conversation is rendered again on a reload or a customer switch. */
+"use strict";
+
+window.smartmktChat.render = (function () {
+  const { el, node, hidden, quickButton } = window.smartmktChat.page;
+  const { store, history, remember } = window.smartmktChat.storage;
+  const { cards } = window.smartmktChat.cards;
+  const TYPING_TIMEOUT_MS = 30000;
+
+  function scrollDown() {
+    el.log.scrollTop = el.log.scrollHeight;
+  }
+
+  function customerBubble(text) {
+    const item = node("div", "msg from-customer");
+    item.appendChild(hidden("You said: "));
+    item.appendChild(node("p", "msg-text", text));
+    return item;
+  }
+
+  function botBubble(text) {
+    const item = node("div", "msg from-bot");
+    item.appendChild(hidden("Assistant: "));
+    item.appendChild(node("p", "msg-text", text));
+    return item;
+  }
+
+  function quickReplies(replies) {
+    const row = node("div", "quick-row");
+    row.setAttribute("role", "group");
+    row.setAttribute("aria-label", "Suggested answers");
+    replies.forEach((r) => {
+      if (r && r.title) row.appendChild(quickButton(String(r.title), null, String(r.payload || r.title), String(r.title)));
+    });
+    return row;
+  }
+
+  /* A text that lists the same products the cards show, one "N. ..." line each, loses those
+   * lines: the cards say it (and a screen reader is not read the list twice). */
+  function withoutListedProducts(text, count) {
+    const lines = String(text).split("\n");
+    const listed = lines.filter((line) => /^\d+\.\s/.test(line));
+    if (!count || listed.length !== count) return text;
+    return lines.filter((line) => !/^\d+\.\s/.test(line)).join("\n");
+  }
+
+  /* One bot turn: its messages in order ({text, quick_replies?} or {custom}); returns the texts
+     shown, for reading aloud. */
+  function renderBotTurn(messages, store_it) {
+    const productCount = messages.reduce((n, m) => {
+      const c = m.custom;
+      return c && Array.isArray(c.products) ? Math.max(n, c.products.length) : n;
+    }, 0);
+    const spoken = [];
+    messages.forEach((m) => {
+      if (typeof m.text === "string" && m.text.trim()) {
+        const text = withoutListedProducts(m.text, productCount);
+        el.log.appendChild(botBubble(text));
+        spoken.push(text);
+      }
+      const replies = m.quick_replies || m.buttons;
+      if (Array.isArray(replies) && replies.length) el.log.appendChild(quickReplies(replies));
+      if (m.custom && typeof m.custom === "object") {
+        const section = cards(m.custom);
+        if (section) el.log.appendChild(section);
+      }
+    });
+    if (store_it) remember({ from: "bot", messages: messages });
+    scrollDown();
+    return spoken;
+  }
+
+  function renderCustomer(text, store_it) {
+    el.log.appendChild(customerBubble(text));
+    if (store_it) remember({ from: "customer", text: text });
+    scrollDown();
+  }
+
+  function notice(text) {
+    const item = node("p", "notice", text);
+    el.log.appendChild(item);
+    scrollDown();
+  }
+
+  function renderHistory() {
+    el.log.replaceChildren();
+    history(store.customer).forEach((entry) => {
+      if (entry.from === "customer") renderCustomer(entry.text, false);
+      else if (entry.from === "bot" && Array.isArray(entry.messages)) renderBotTurn(entry.messages, false);
+    });
+  }
+
+  let typingTimer = null;
+  function typing(on, text) {
+    clearTimeout(typingTimer);
+    if (on) {
+      el.typing.replaceChildren(node("span", "dots"), document.createTextNode(text || "The assistant is typing…"));
+      el.typing.classList.add("on");
+      typingTimer = setTimeout(() => typing(false), TYPING_TIMEOUT_MS);
+    } else {
+      el.typing.replaceChildren();
+      el.typing.classList.remove("on");
+    }
+  }
+
+  return { renderBotTurn, renderCustomer, notice, renderHistory, typing };
+})();
