@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smartmkt.data import values as v
-from smartmkt.data.readers import describe, read_rows
+from smartmkt.data.formats import describe
+from smartmkt.data.readers import read_rows
 
 CELLS = st.one_of(
     st.text(max_size=40),

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from smartmkt.data.readers import ReaderError, describe, read_rows
+from smartmkt.data.formats import describe
+from smartmkt.data.readers import ReaderError, read_rows
 
 
 def rows(path: Path, columns: list[str] | None = None) -> list:  # type: ignore[type-arg]

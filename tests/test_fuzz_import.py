@@ -1,8 +1,9 @@
-"""Fuzzing the import's file readers (smartmkt.data.readers) with hypothesis, beyond the cell
-rules and the delimited reader that tests/test_data_fuzz.py covers: whatever bytes a shop's
-export holds, in any of the six formats, ``describe`` and reading it (row by row and in chunks)
-give rows or a ``ReaderError`` that names the file; never another exception. Inputs: arbitrary
-bytes, and real small files in each format (written here) truncated or with bytes overwritten.
+"""Fuzzing the import's file readers (smartmkt.data.formats, smartmkt.data.readers) with
+hypothesis, beyond the cell rules and the delimited reader that tests/test_data_fuzz.py covers:
+whatever bytes a shop's export holds, in any of the six formats, ``describe`` and reading it
+(row by row and in chunks) give rows or a ``ReaderError`` that names the file; never another
+exception. Inputs: arbitrary bytes, and real small files in each format (written here) truncated
+or with bytes overwritten.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smartmkt.data.readers import FORMATS, ReaderError, describe, read_chunks, read_rows
+from smartmkt.data.formats import FORMATS, describe
+from smartmkt.data.readers import ReaderError, read_chunks, read_rows
 
 FUZZ = settings(
     max_examples=200,

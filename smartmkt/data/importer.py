@@ -1,9 +1,10 @@
 """Import retailers' exports into the store: read, map, clean, de-duplicate, write, in chunks.
 
-Files are read as columnar chunks (smartmkt.data.readers), cleaned by vectorised rules
-(smartmkt.data.cleaning) and written a chunk per transaction (smartmkt.data.loading), so memory
-stays flat whatever the file's size. A large orders file into SQLite is written in a single
-transaction instead, with the orders indexes rebuilt at the end (see ``bulk_rows``).
+Files are described (smartmkt.data.formats), read as columnar chunks (smartmkt.data.readers),
+cleaned by vectorised rules (smartmkt.data.cleaning) and written a chunk per transaction
+(smartmkt.data.loading), so memory stays flat whatever the file's size. A large orders file into
+SQLite is written in a single transaction instead, with the orders indexes rebuilt at the end
+(see ``bulk_rows``).
 
 Nothing is lost: every source row ends up accepted (inserted, updated or unchanged), dropped as
 an exact duplicate of a row already read, or in the quarantine table with its file, line, raw
@@ -41,6 +42,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine, func, select, update
 
 from smartmkt.data.cleaning import Context
+from smartmkt.data.formats import describe
 from smartmkt.data.loading import OrderWriter, Rejected, bulk_orders, end_bulk, quarantine, upsert_entities
 from smartmkt.data.mapping import FIELDS, KindMapping, load_mapping, resolve
 from smartmkt.data.prefetch import prefetch, prefetch_process
@@ -52,7 +54,6 @@ from smartmkt.data.readers import (
     LINE,
     SourceInfo,
     SourceRow,
-    describe,
     read_chunks,
     rows_frame,
 )

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from smartmkt.data.readers import normalize_column
+from smartmkt.data.formats import normalize_column
 
 KINDS = ("customers", "products", "orders")
 

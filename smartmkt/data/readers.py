@@ -1,9 +1,9 @@
 """Read what retailers send, row by row, without losing one: every physical record comes out as
-a ``SourceRow`` with its line number and raw text, parsed or not.
+a ``SourceRow`` with its line number and raw text, parsed or not; ``read_chunks`` gives them as
+columnar chunks. What a file is (format, encoding, delimiter, header) is found out first by
+smartmkt.data.formats.describe, which gives the ``SourceInfo`` read here.
 
-Formats: delimited text (any delimiter, BOM or not, UTF-8 or cp1252/Latin-1 detected),
-whitespace-separated text such as CDNOW_master.txt, JSON Lines, JSON arrays, Parquet and Excel
-(.xlsx). Large files stream: delimited, whitespace, JSON Lines, Parquet and Excel are read
+Large files stream: delimited, whitespace, JSON Lines, Parquet and Excel are read
 incrementally; a JSON array is parsed whole (use JSON Lines for files larger than memory).
 
 Reader-level rejections (the row still comes out, with ``error`` set):
@@ -19,7 +19,6 @@ import codecs
 import csv
 import io
 import json
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,10 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-SAMPLE_BYTES = 256 * 1024
-DELIMITERS = ",;\t|"
-FORMATS = ("delimited", "whitespace", "jsonl", "json", "parquet", "xlsx")
 
 
 class ReaderError(ValueError):
@@ -48,6 +43,8 @@ class SourceRow:
 
 @dataclass(frozen=True)
 class SourceInfo:
+    """How to read a file (smartmkt.data.formats.describe finds it out)."""
+
     path: Path
     format: str
     encoding: str | None = None
@@ -55,89 +52,7 @@ class SourceInfo:
     columns: tuple[str, ...] = ()
 
 
-def _head(path: Path, size: int) -> bytes:
-    with path.open("rb") as handle:
-        return handle.read(size)
-
-
-def _format_by_suffix(path: Path) -> str | None:
-    """The format a file's name says; None for plain text, whose layout the sample decides."""
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if suffix == ".json":
-        head = _head(path, 64).lstrip(codecs.BOM_UTF8).lstrip()
-        return "json" if head.startswith(b"[") else "jsonl"
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    if suffix in (".xlsx", ".xlsm"):
-        return "xlsx"
-    if suffix in (".csv", ".tsv", ".txt", ".dat", ".psv", ""):
-        return None
-    raise ReaderError(
-        f"{path.name}: unknown file type {suffix!r} (csv, tsv, txt, jsonl, json, parquet, xlsx)"
-    )
-
-
-def detect_encoding(sample: bytes) -> str:
-    """utf-8-sig for a UTF-8 BOM, utf-16 for its BOMs, utf-8 if it decodes, else cp1252."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    text = sample[:-4].decode("utf-8", errors="surrogateescape")  # may end mid-character
-    invalid = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
-    valid_non_ascii = sum(1 for ch in text if ord(ch) > 127) - invalid
-    # A UTF-8 file with a few stray Latin-1 lines stays UTF-8 (those lines fall back per line).
-    return "utf-8" if invalid == 0 or valid_non_ascii > invalid else "cp1252"
-
-
-def _sample_text(path: Path) -> tuple[str, str]:
-    raw = _head(path, SAMPLE_BYTES)
-    if not raw.strip():
-        raise ReaderError(f"{path.name}: the file is empty")
-    encoding = detect_encoding(raw)
-    return raw.decode(encoding, errors="replace"), encoding
-
-
-def _text_layout(text: str) -> str:
-    """ "whitespace" when the sample's lines split on blanks into a steady number of fields."""
-    lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
-    if not lines or any(d in lines[0] for d in DELIMITERS):
-        return "delimited"
-    widths = [len(ln.split()) for ln in lines]
-    most = max(set(widths), key=widths.count)
-    if most > 1 and widths.count(most) >= 0.8 * len(widths):
-        return "whitespace"
-    return "delimited"
-
-
-def sniff_delimiter(text: str) -> str:
-    try:
-        return csv.Sniffer().sniff(text[:65536], delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        first = text.splitlines()[0] if text else ""
-        return max(DELIMITERS, key=first.count)
-
-
-def describe(path: Path, fmt: str | None = None) -> SourceInfo:
-    """What the file is: format, encoding, delimiter, header columns."""
-    if not path.exists():
-        raise ReaderError(f"{path}: no such file")
-    fmt = fmt or _format_by_suffix(path)
-    if fmt is not None and fmt not in FORMATS:
-        raise ReaderError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-    if fmt in (None, "delimited", "whitespace"):
-        text, encoding = _sample_text(path)  # one sample decides layout, encoding and header
-        fmt = fmt or _text_layout(text)
-        delimiter = sniff_delimiter(text) if fmt == "delimited" else None
-        first = text.splitlines()[0] if text else ""
-        header = next(csv.reader([first], delimiter=delimiter)) if delimiter else first.split()
-        return SourceInfo(path, fmt, encoding, delimiter, tuple(h.strip() for h in header))
-    return SourceInfo(path, fmt, columns=_record_columns(SourceInfo(path, fmt)))
-
-
-def _record_columns(info: SourceInfo, sample: int = 200) -> tuple[str, ...]:
+def record_columns(info: SourceInfo, sample: int = 200) -> tuple[str, ...]:
     """Column names of a record-oriented file: the keys of its first records, in order."""
     if info.format == "parquet":
         import pyarrow.parquet as pq
@@ -251,11 +166,6 @@ def _xlsx_rows(info: SourceInfo) -> Iterator[SourceRow]:
             yield SourceRow(number, value, json.dumps(value, ensure_ascii=False, default=str))
     finally:
         book.close()
-
-
-def normalize_column(name: str) -> str:
-    """ "Customer ID", "customer_id", "CustomerId" -> "customerid" (for matching, not display)."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 # --- columnar chunks -------------------------------------------------------------------------
