@@ -1,34 +1,20 @@
-"""``smartmkt console reindex``, ``smartmkt nlu export-reviewed`` and ``smartmkt bench console``
-(registered on the main app by smartmkt.cli.main)."""
+"""``smartmkt console reindex`` and ``smartmkt nlu export-reviewed`` (registered on the main app by
+smartmkt.cli.main)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from smartmkt.cli.progress import console, progress_bars
+from smartmkt.cli.shared import engines
 from smartmkt.settings import get_settings
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
 
 console_app = typer.Typer(help="The marketer console's conversation index.", no_args_is_help=True)
 nlu_app = typer.Typer(help="NLU training data from the console's reviews.", no_args_is_help=True)
-
-
-def engines() -> tuple[Engine, Engine]:
-    """The store (migrated to the newest schema first) and the tracker store, for commands."""
-    from smartmkt.store.db import get_engine, tracker_engine
-    from smartmkt.store.migrate import upgrade
-
-    settings = get_settings()
-    upgrade(settings.resolved_database_url)
-    store = get_engine(settings.resolved_database_url)
-    return store, tracker_engine(store, settings)
 
 
 @console_app.command("reindex")
@@ -107,25 +93,3 @@ def _exported_keys(path: Path) -> set[str]:
         return {text_key(ex.text) for ex in load_nlu_file(path)}
     except NLUDataError:
         return set()
-
-
-def bench_console(
-    conversations: Annotated[
-        int, typer.Option("--conversations", min=100, help="Conversations to seed.")
-    ] = 100_000,
-    requests: Annotated[int, typer.Option("--requests", min=5, help="Requests per measured case.")] = 40,
-    workdir: Annotated[
-        Path | None, typer.Option("--workdir", help="Where the scratch store goes (default: temp).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
-) -> None:
-    """Seed Rasa events for many conversations in a scratch store, index them, and time the
-    console's list and transcript pages over HTTP (p50/p95)."""
-    from smartmkt.bench.console import run_console_bench
-
-    with progress_bars() as update:
-        report = run_console_bench(get_settings(), conversations, requests, workdir, progress=update)
-    if as_json:
-        print(json.dumps(report, indent=2))
-        return
-    console.print(report)

@@ -9,15 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from smartmkt.cli.console_commands import engines
 from smartmkt.cli.progress import console
+from smartmkt.cli.shared import JsonFlag, engines
 from smartmkt.settings import get_settings
 
 customer_app = typer.Typer(help="A customer's personal data.", no_args_is_help=True)
 retention_app = typer.Typer(help="How long conversations are kept.", no_args_is_help=True)
 privacy_app = typer.Typer(help="Personal data in stored conversations.", no_args_is_help=True)
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Count what would change; change nothing.")]
-Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def _counts_table(counts: dict[str, int]) -> Table:
@@ -38,7 +37,7 @@ def customer_erase(
     by: Annotated[
         str | None, typer.Option("--by", help="Who asked, for the audit (default: operator:<login>).")
     ] = None,
-    as_json: Json = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Erase a customer: profile, offers, consents, scores, conversations (events, console index,
     NLU reviews); their orders stay for accounting without the link. Asks first unless --yes."""
@@ -76,7 +75,7 @@ def retention_run(
         typer.Option("--days", min=1, help="Keep this many days (default: SMARTMKT_RETENTION_DAYS, 365)."),
     ] = None,
     dry_run: DryRun = False,
-    as_json: Json = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Purge conversations older than the retention period: their events, console index rows
     and NLU reviews (smartmkt.privacy.retention says exactly what)."""
@@ -93,7 +92,7 @@ def retention_run(
 @privacy_app.command("mask-stored")
 def privacy_mask_stored(
     dry_run: DryRun = False,
-    as_json: Json = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Mask the personal data in conversations Rasa stored before masking was on (SMARTMKT_REDACT),
     then rebuild the console's index."""

@@ -1,0 +1,244 @@
+"""``smartmkt bench``: the benchmarks, each printing its figures (JSON with --json); the
+measuring is in smartmkt.bench."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from smartmkt.cli.progress import console, progress_bars
+from smartmkt.cli.shared import JsonFlag, fail
+from smartmkt.settings import get_settings
+
+bench_app = typer.Typer(help="Benchmarks that print JSON figures.", no_args_is_help=True)
+
+
+@bench_app.command("console")
+def bench_console(
+    conversations: Annotated[
+        int, typer.Option("--conversations", min=100, help="Conversations to seed.")
+    ] = 100_000,
+    requests: Annotated[int, typer.Option("--requests", min=5, help="Requests per measured case.")] = 40,
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", help="Where the scratch store goes (default: temp).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Seed Rasa events for many conversations in a scratch store, index them, and time the
+    console's list and transcript pages over HTTP (p50/p95)."""
+    from smartmkt.bench.console import run_console_bench
+
+    with progress_bars() as update:
+        report = run_console_bench(get_settings(), conversations, requests, workdir, progress=update)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    console.print(report)
+
+
+def _print_models(report: dict[str, Any], figures: tuple[str, ...]) -> None:
+    """A benchmark's models, one row each, with the given figures."""
+    table = Table("model", *(f.replace("_", " ") for f in figures))
+    for name, m in report["models"].items():
+        table.add_row(name, *(str(m[f]) for f in figures))
+    console.print(table)
+
+
+@bench_app.command("purchase")
+def bench_purchase_cmd(
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=200)] = 12,
+    as_json: JsonFlag = False,
+) -> None:
+    """Purchase prediction on CDNOW (its own store, never the product's): smartmkt vs BG/NBD,
+    Pareto/NBD and RFM regression."""
+    from smartmkt.bench.purchase import ensure_cdnow, run_purchase_bench
+    from smartmkt.lifecycle.evaluation import NoPositives
+
+    try:
+        with console.status("loading CDNOW and fitting the models ...", spinner="dots"):
+            report = run_purchase_bench(ensure_cdnow(get_settings().var_dir), epochs=epochs)
+    except NoPositives as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    console.print(f"holdout window: {report['window']['start']}..{report['window']['end']}")
+    _print_models(report, ("auc", "accuracy", "precision", "recall", "f1", "mae", "rmse", "aggregate_error"))
+
+
+@bench_app.command("recommend")
+def bench_recommend_cmd(
+    faiss_items: Annotated[
+        int, typer.Option("--faiss-items", min=1000, help="Synthetic catalog size.")
+    ] = 1_000_000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Top-10 quality on the demo data (a scratch store loaded for the run, never the product's)
+    vs popularity, ItemKNN, ALS and EASE; FAISS at scale."""
+    from smartmkt.bench.recommend import run_recommend_bench
+    from smartmkt.bench.scratch import scratch_demo_store
+    from smartmkt.lifecycle.evaluation import NoPositives
+
+    settings = get_settings()
+    try:
+        with (
+            console.status("loading the demo into a scratch store ...", spinner="dots") as status,
+            scratch_demo_store(settings.var_dir / "cache" / "wheels") as scratch,
+        ):
+            report = run_recommend_bench(
+                scratch,
+                faiss_items=faiss_items,
+                exact_max_items=settings.faiss_exact_max_items,
+                progress=lambda message: status.update(message),
+            )
+    except NoPositives as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    _print_models(report, ("recall@10", "ndcg@10", "coverage@10"))
+    for key in ("smartmkt_vs_best_peer", "smartmkt_vs_sequence_aware_reference"):
+        console.print(f"ndcg@10 ratio vs {report[key]['peer']}: {report[key]['ndcg_ratio']}")
+    console.print(f"FAISS: {report['faiss']}")
+
+
+@bench_app.command("offers")
+def bench_offers_cmd(as_json: JsonFlag = False) -> None:
+    """The offer policy replayed on the demo data's last period (a scratch store loaded for the
+    run, never the product's), against random targeting."""
+    from smartmkt.bench.offers import run_offers_bench
+    from smartmkt.bench.scratch import scratch_demo_store
+    from smartmkt.lifecycle.evaluation import NoPositives
+    from smartmkt.offers.policy import OfferPolicy
+
+    settings = get_settings()
+    try:
+        with (
+            console.status("loading the demo into a scratch store, training, replaying ...", spinner="dots"),
+            scratch_demo_store(settings.var_dir / "cache" / "wheels") as scratch,
+        ):
+            report = run_offers_bench(
+                scratch, settings.purchase_horizon_days, OfferPolicy.load(settings.offer_policy)
+            )
+    except NoPositives as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    console.print(report)
+
+
+@bench_app.command("asr")
+def bench_asr_cmd(
+    turns: Annotated[
+        int, typer.Option("--turns", min=1, help="Voice turns through the running product.")
+    ] = 20,
+    window_study: Annotated[
+        bool,
+        typer.Option(
+            "--window-study",
+            help="Instead: WER per encoder window (30 s vs the configured one), 10 voices x 2 speeds.",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Whisper rtf and WER per backend on generated shopping speech; voice turn latency."""
+    from smartmkt.bench.asr import run_asr_bench, run_window_study
+
+    settings = get_settings()
+    with console.status("benchmarking ...", spinner="dots") as status:
+        if window_study:
+            study = run_window_study(
+                settings, (30, settings.asr_window_s), progress=lambda message: status.update(message)
+            )
+            print(json.dumps(study, indent=2))
+            return
+        report = run_asr_bench(settings, turns, progress=lambda message: status.update(message))
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table("backend/model", "rtf", "wer", "load s", title=f"{report['utterances']} utterances")
+    for name, figures in report["backends"].items():
+        table.add_row(name, str(figures["rtf"]), str(figures["wer"]), str(figures["load_s"]))
+    console.print(table)
+    console.print(f"faster-whisper vs openai-whisper (tiny.en): {report['faster_vs_openai_tiny_en']}")
+    console.print(f"voice turn p50 {report['voice_turn_p50_ms']} ms, p95 {report['voice_turn_p95_ms']} ms")
+
+
+@bench_app.command("import")
+def bench_import_cmd(
+    rows: Annotated[
+        int, typer.Option("--rows", min=1000, help="Lines in the generated orders file.")
+    ] = 5_000_000,
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", help="Where the file and scratch store go (default: temp).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Generate a messy orders export and import it into a fresh SQLite store; print the figures."""
+    from smartmkt.bench.imports import run_import_bench
+
+    with console.status(f"generating {rows:,} messy order lines and importing them ...", spinner="dots"):
+        report = run_import_bench(rows, workdir)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    console.print(
+        f"{report['rows']:,} rows in {report['elapsed_s']} s = {report['rows_per_s']:,} rows/s, "
+        f"peak RSS {report['peak_rss_mb']} MB, {report['quarantined']:,} quarantined "
+        f"({report['file_mb']} MB file)"
+    )
+
+
+@bench_app.command("chat")
+def bench_chat_cmd(
+    users: Annotated[int, typer.Option("--users", min=1, max=200)] = 4,
+    turns: Annotated[int, typer.Option("--turns", min=1, max=100, help="Turns per customer.")] = 20,
+    think_ms: Annotated[
+        int | None,
+        typer.Option(
+            "--think-ms",
+            min=0,
+            max=60_000,
+            help="Mean pause between a customer's turns (default 0; with --minutes 5000).",
+        ),
+    ] = None,
+    minutes: Annotated[
+        float | None,
+        typer.Option(
+            "--minutes",
+            min=0.1,
+            max=600,
+            help="Load and soak: realistic conversations for this long after the warm-up "
+            "(adds errors, p95_ms, rss_growth_pct); --turns is then ignored.",
+        ),
+    ] = None,
+    warmup_s: Annotated[
+        float, typer.Option("--warmup-s", min=0, max=600, help="With --minutes: unmeasured warm-up.")
+    ] = 30.0,
+    rasa_url: Annotated[
+        str | None,
+        typer.Option("--rasa-url", help="Use a running Rasa; default: start everything on free ports."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Simulated customers chatting concurrently over REST; prints latency and throughput."""
+    from smartmkt.bench.chat import run_chat_bench
+
+    report = run_chat_bench(
+        get_settings(),
+        users=users,
+        turns=turns,
+        think_ms=think_ms,
+        rasa_url=rasa_url,
+        minutes=minutes,
+        warmup_s=warmup_s,
+    )
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        console.print(report)
