@@ -8,8 +8,9 @@
    declined or left open), prices, order history, goodbyes, out-of-scope and unsure messages
    (NLU fallback, low confidence). Bulk-inserted through the DB-API in time order.
 2. Index: ``smartmkt.console.index.rebuild`` (what ``smartmkt console reindex`` runs).
-3. Serve: the real app (uvicorn, its own process, free port) on that store; a console user logs
-   in over HTTP and every request carries the session cookie.
+3. Serve: the real app alone (the console needs no Rasa), started by smartmkt.runtime.stack on
+   a free port, on that store; a console user logs in over HTTP and every request carries the
+   session cookie.
 4. Measure, one request at a time: the list's first page, deeper keyset pages (following
    next_cursor, and one page 50,000 rows down), every filter alone, filters combined, text
    search (common, rare and several words, with and without filters), a filtered list paged
@@ -21,11 +22,9 @@ from __future__ import annotations
 import heapq
 import random
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from smartmkt.console import index
 from smartmkt.console.conversations import encode_cursor
 from smartmkt.console.index import CONVERSATIONS
 from smartmkt.console.users import create_user
-from smartmkt.runtime.stack import reap, with_free_ports
+from smartmkt.runtime.stack import running_stack, with_free_ports
 from smartmkt.settings import Settings
 from smartmkt.store.clock import utcnow
 from smartmkt.store.db import make_engine
@@ -317,34 +316,6 @@ def seed(engine: Engine, conversations: int, progress: Progress, seed: int = 7) 
     return {"events": events, "offers": len(seeder.offers)}
 
 
-@contextmanager
-def serving(settings: Settings, log: Path) -> Iterator[str]:
-    """The app alone (the console needs no Rasa) on a free port; yields its URL."""
-    from smartmkt.runtime.processes import service_specs
-
-    bench = with_free_ports(settings)
-    spec = next(s for s in service_specs(bench) if s.name == "app")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            spec.command, cwd=spec.cwd, env=spec.env, stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    if httpx.get(f"{bench.app_url}/console/api/me", timeout=2).status_code == 401:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the app did not start; see {log}")
-                time.sleep(0.5)
-            yield bench.app_url
-        finally:
-            proc.terminate()
-            reap(proc)
-
-
 def _figures(samples: list[float]) -> dict[str, Any]:
     return {
         "requests": len(samples),
@@ -458,8 +429,8 @@ def run_console_bench(
             update={"database_url": url, "tracker_url": "", "tracker_db": ""}
         )
         with (
-            serving(bench_settings, Path(tmp) / "app.log") as app_url,
-            httpx.Client(base_url=app_url, timeout=60) as client,
+            running_stack(with_free_ports(bench_settings), Path(tmp), services=["app"]) as app,
+            httpx.Client(base_url=app.settings.app_url, timeout=60) as client,
         ):
             login = client.post(
                 "/console/api/login", json={"email": "bench@shop.example", "password": PASSWORD}

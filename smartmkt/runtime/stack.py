@@ -1,4 +1,5 @@
-"""Start the real three-process stack on free loopback ports, for tests and benchmarks.
+"""Start the real three-process stack (or some of its services) on free loopback ports, for
+tests and benchmarks.
 
 Each process logs to its own file under ``log_dir``; on exit all are terminated (then killed).
 """
@@ -9,7 +10,7 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,10 +95,18 @@ def _start(spec: ServiceSpec, log_dir: Path, append: bool = False) -> subprocess
 
 
 @contextmanager
-def running_stack(settings: Settings, log_dir: Path, timeout: float = 300.0) -> Iterator[RunningStack]:
-    """Rasa + action server + app with ``settings``; raises if any is not healthy in time."""
-    log_dir.mkdir(parents=True, exist_ok=True)
+def running_stack(
+    settings: Settings, log_dir: Path, timeout: float = 300.0, services: Collection[str] | None = None
+) -> Iterator[RunningStack]:
+    """Rasa + action server + app with ``settings``, or only the ``services`` named (e.g.
+    ``["app"]``); raises if any is not healthy in time."""
     specs = service_specs(settings)
+    if services is not None:
+        unknown = set(services) - {spec.name for spec in specs}
+        if unknown:
+            raise ValueError(f"no such service: {', '.join(sorted(unknown))}")
+        specs = [spec for spec in specs if spec.name in services]
+    log_dir.mkdir(parents=True, exist_ok=True)
     processes = {spec.name: _start(spec, log_dir) for spec in specs}
     stack = RunningStack(settings, processes, log_dir, {spec.name: spec for spec in specs})
     try:
