@@ -19,16 +19,22 @@ from sqlalchemy import Engine
 
 from smartmkt.catalog import title_key
 from smartmkt.lifecycle.hot_swap import ServedModel, warm_up
-from smartmkt.offers.policy import CustomerState, OfferPolicy, ProductOffered, decide_offer
+from smartmkt.offers.policy import (
+    CustomerState,
+    OfferDecision,
+    OfferPolicy,
+    ProductOffered,
+    decide_offer,
+)
 from smartmkt.privacy.erasure import erase_customer
 from smartmkt.recommend.preferences import Preferences
 from smartmkt.recommend.recommender import Recommender
 from smartmkt.recommend.text_encoder import product_text
 from smartmkt.settings import get_settings
-from smartmkt.store.clock import utcnow
 from smartmkt.store.db import get_engine, tracker_engine
 from smartmkt.store.repository import (
     CustomerHistory,
+    OfferContext,
     OfferView,
     OrderView,
     ProductView,
@@ -170,39 +176,26 @@ class ShopAssistant:
         score: float,
         channel: str,
     ) -> OfferView | None:
-        if self.repo.is_opted_out(customer_ref):
-            return None
-        for open_offer in self.repo.open_offers(customer_ref):
-            if open_offer.product.id == product.id:
-                return open_offer
-        scores = self.repo.customer_score(customer_ref)
-        now = utcnow()
-        state = CustomerState(
-            purchases=len(history.product_ids),
-            spend_cents=history.total_spent_cents,
-            p_purchase=scores.p_purchase if scores else None,
-            p_alive=scores.p_alive if scores else None,
-            expected_purchases=scores.expected_purchases if scores else None,
-            offers_last_day=self.repo.offers_since(customer_ref, now - timedelta(days=1)),
-        )
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        decision = decide_offer(
-            state,
-            ProductOffered(product.price_cents, tuple(product.genres), score),
-            self.repo.discount_offered_since(midnight),
-            self.offer_policy,
-        )
-        if decision is None:
-            return None
-        return self.repo.create_offer(
-            customer_ref,
-            product.id,
-            decision.percent_off,
-            decision.reason,
-            decision.rule,
-            decision.scores,
-            channel,
-            timedelta(days=self.offer_policy.expiry_days),
+        """The offer on the first pick: the store reads the decision's context once, the policy
+        rules on it (opt-out, cap, eligibility, the rules, the budget), and the offer is written in
+        that same transaction (StoreRepository.decide_offer)."""
+        offered = ProductOffered(product.price_cents, tuple(product.genres), score)
+
+        def decide(context: OfferContext) -> OfferDecision | None:
+            scores = context.score
+            state = CustomerState(
+                purchases=len(history.product_ids),
+                spend_cents=history.total_spent_cents,
+                p_purchase=scores.p_purchase if scores else None,
+                p_alive=scores.p_alive if scores else None,
+                expected_purchases=scores.expected_purchases if scores else None,
+                opted_out=context.opted_out,
+                offers_last_day=context.offers_last_day,
+            )
+            return decide_offer(state, offered, context.budget_used_cents, self.offer_policy)
+
+        return self.repo.decide_offer(
+            customer_ref, product.id, decide, channel, timedelta(days=self.offer_policy.expiry_days)
         )
 
     def open_offers(self, customer_ref: str) -> list[OfferView]:

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from smartmkt.settings import Settings, get_settings
@@ -96,3 +96,23 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# PostgreSQL advisory lock ids: one per kind of decision that must not interleave (any 64-bit int).
+DECISION_LOCKS = {"offers": 0x534D4F4646455253}  # "SMOFFERS"
+
+
+@contextmanager
+def decision_scope(engine: Engine, decision: str) -> Iterator[Session]:
+    """A transaction that holds the decision's lock from its first statement, so what it reads
+    (a budget, a cap) is still true when it writes: two threads, processes or replicas deciding
+    at once take turns instead of both spending the last of a budget. SQLite: BEGIN IMMEDIATE
+    (the database's one write lock, waited for up to the busy timeout); PostgreSQL: a
+    transaction-scoped advisory lock named by ``decision`` (DECISION_LOCKS), released at commit
+    or rollback."""
+    with session_scope(engine) as session:
+        if engine.dialect.name == "sqlite":
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            session.execute(select(func.pg_advisory_xact_lock(DECISION_LOCKS[decision])))
+        yield session

@@ -6,15 +6,16 @@ and no process keeps state another replica would need.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from smartmkt.store.clock import as_utc, utcnow
-from smartmkt.store.db import session_scope
+from smartmkt.store.db import decision_scope, session_scope
 from smartmkt.store.models import Consent, Customer, CustomerScore, Offer, Order, Product
 
 
@@ -80,6 +81,41 @@ class CustomerHistory:
     @property
     def is_new(self) -> bool:
         return not self.product_ids
+
+
+@dataclass(frozen=True)
+class OfferContext:
+    """All an offer decision reads about the customer and the day, read once, in the
+    transaction that writes the offer."""
+
+    opted_out: bool  # the latest marketing consent is a refusal (the policy's first rule)
+    open_offers: tuple[OfferView, ...]  # shown, undecided, unexpired; none when opted out
+    score: CustomerScore | None  # the purchase model's latest, None until it scored them
+    offers_last_day: int  # offers made to them in the last 24 hours (the per-customer cap)
+    budget_used_cents: int  # discount offered to everyone since midnight UTC (the daily budget)
+
+
+class OfferTerms(Protocol):
+    """What a decision to make an offer says (smartmkt.offers.policy.OfferDecision is one)."""
+
+    @property
+    def percent_off(self) -> int: ...
+    @property
+    def rule(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def scores(self) -> Mapping[str, float]: ...
+
+
+@dataclass(frozen=True)
+class FixedTerms:
+    """Offer terms given outright rather than decided by the policy (``create_offer``)."""
+
+    percent_off: int
+    rule: str
+    reason: str
+    scores: Mapping[str, float]
 
 
 class StoreRepository:
@@ -201,27 +237,13 @@ class StoreRepository:
         channel: str,
         expires_in: timedelta,
     ) -> OfferView | None:
-        """Store an offer made to the customer; None (nothing stored) if they opted out."""
-        with session_scope(self.engine) as session:
-            customer = self._get_or_create_customer(session, customer_ref)
-            if self._opted_out(session, customer.id):
-                return None
-            now = utcnow()
-            offer = Offer(
-                customer_id=customer.id,
-                product_id=product_id,
-                percent_off=percent_off,
-                reason=reason,
-                rule=rule,
-                scores=scores,
-                channel=channel,
-                created_at=now,
-                expires_at=now + expires_in,
-                status="shown",
-            )
-            session.add(offer)
-            session.flush()
-            return self._offer_view(session, offer)
+        """Store an offer decided elsewhere (tools, tests); None (nothing stored) if the customer
+        opted out. Goes through ``decide_offer``, so it takes the same lock and shows an offer
+        already open on the product instead of making it twice."""
+        terms = FixedTerms(percent_off, rule, reason, scores)
+        return self.decide_offer(
+            customer_ref, product_id, lambda c: None if c.opted_out else terms, channel, expires_in
+        )
 
     def _offer_view(self, session: Session, offer: Offer) -> OfferView:
         product = session.get(Product, offer.product_id)
@@ -242,49 +264,94 @@ class StoreRepository:
             customer = self._customer(session, customer_ref)
             if customer is None or self._opted_out(session, customer.id):
                 return []
-            offers = session.scalars(
-                select(Offer)
-                .where(Offer.customer_id == customer.id, Offer.status == "shown")
-                .order_by(Offer.created_at.desc(), Offer.id.desc())
-            )
-            now = utcnow()
-            return [self._offer_view(session, o) for o in offers if as_utc(o.expires_at) > now]
+            return self._open_offers(session, customer.id, utcnow())
+
+    def _open_offers(self, session: Session, customer_id: int, now: datetime) -> list[OfferView]:
+        offers = session.scalars(
+            select(Offer)
+            .where(Offer.customer_id == customer_id, Offer.status == "shown")
+            .order_by(Offer.created_at.desc(), Offer.id.desc())
+        )
+        return [self._offer_view(session, o) for o in offers if as_utc(o.expires_at) > now]
 
     def customer_score(self, customer_ref: str) -> CustomerScore | None:
         """The purchase model's latest scores for the customer (None until it has scored them)."""
         with session_scope(self.engine) as session:
             customer = self._customer(session, customer_ref)
-            if customer is None:
-                return None
-            score = session.get(CustomerScore, customer.id)
-            if score is not None:
-                session.expunge(score)
-            return score
+            return None if customer is None else self._score(session, customer.id)
 
-    def discount_offered_since(self, since: datetime) -> int:
-        """Cents of discount in the offers made since ``since``, all customers (the budget)."""
-        with session_scope(self.engine) as session:
-            total = session.scalar(
-                select(func.sum(Product.price_cents * Offer.percent_off))
-                .select_from(Offer)
-                .join(Product, Offer.product_id == Product.id)
-                .where(Offer.created_at >= since)
-            )
-            return round((total or 0) / 100)
+    @staticmethod
+    def _score(session: Session, customer_id: int) -> CustomerScore | None:
+        score = session.get(CustomerScore, customer_id)
+        if score is not None:
+            session.expunge(score)
+        return score
 
-    def offers_since(self, customer_ref: str, since: datetime) -> int:
-        with session_scope(self.engine) as session:
+    def decide_offer(
+        self,
+        customer_ref: str,
+        product_id: int,
+        decide: Callable[[OfferContext], OfferTerms | None],
+        channel: str,
+        expires_in: timedelta,
+    ) -> OfferView | None:
+        """One offer decision, one read, one transaction: what the decision needs is read once
+        (``OfferContext``), ``decide`` (the offer policy) rules on it, and its offer is written in
+        the same transaction, which holds the offers' decision lock from its first statement: the
+        day's budget and the customer's cap it read are still true when it writes, whichever
+        thread, process or replica decides at the same moment. An offer already open on this
+        product is shown again rather than made twice (the policy is not asked)."""
+        with decision_scope(self.engine, "offers") as session:
+            now = utcnow()
             customer = self._customer(session, customer_ref)
-            if customer is None:
-                return 0
-            return (
-                session.scalar(
-                    select(func.count())
-                    .select_from(Offer)
-                    .where(Offer.customer_id == customer.id, Offer.created_at >= since)
-                )
-                or 0
+            context = self._offer_context(session, customer.id if customer else None, now)
+            for open_offer in context.open_offers:
+                if open_offer.product.id == product_id:
+                    return open_offer
+            terms = decide(context)
+            if terms is None:
+                return None
+            customer = customer or self._get_or_create_customer(session, customer_ref)
+            offer = Offer(
+                customer_id=customer.id,
+                product_id=product_id,
+                percent_off=terms.percent_off,
+                reason=terms.reason,
+                rule=terms.rule,
+                scores=dict(terms.scores),
+                channel=channel,
+                created_at=now,
+                expires_at=now + expires_in,
+                status="shown",
             )
+            session.add(offer)
+            session.flush()
+            return self._offer_view(session, offer)
+
+    def _offer_context(self, session: Session, customer_id: int | None, now: datetime) -> OfferContext:
+        """A customer with no row yet (``customer_id`` None) has no consent, offers or score."""
+        opted_out = customer_id is not None and self._opted_out(session, customer_id)
+        offers_last_day = customer_id is not None and session.scalar(
+            select(func.count())
+            .select_from(Offer)
+            .where(Offer.customer_id == customer_id, Offer.created_at >= now - timedelta(days=1))
+        )
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        budget_used = session.scalar(
+            select(func.sum(Product.price_cents * Offer.percent_off))
+            .select_from(Offer)
+            .join(Product, Offer.product_id == Product.id)
+            .where(Offer.created_at >= midnight)
+        )
+        return OfferContext(
+            opted_out=opted_out,
+            open_offers=()
+            if customer_id is None or opted_out
+            else tuple(self._open_offers(session, customer_id, now)),
+            score=None if customer_id is None else self._score(session, customer_id),
+            offers_last_day=int(offers_last_day or 0),
+            budget_used_cents=round((budget_used or 0) / 100),
+        )
 
     def decline_offer(self, customer_ref: str, offer_id: int) -> bool:
         with session_scope(self.engine) as session:
