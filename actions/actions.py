@@ -18,9 +18,9 @@ from rasa_sdk.types import DomainDict
 
 from actions import replies
 from smartmkt.assistant import (
+    CatalogItem,
     OfferView,
     Preferences,
-    ProductView,
     content_text,
     guest_ref,
     pick,
@@ -90,7 +90,7 @@ def query_text(tracker: Tracker) -> str | None:
     return content_text(text, spans) or None
 
 
-def liked_product(tracker: Tracker) -> ProductView | None:
+def liked_product(tracker: Tracker) -> CatalogItem | None:
     """The title the customer wants more like: "something like Toy Story", or the web chat's
     "show more like this" button ('/ask_recommendation{"product": "Toy Story"}')."""
     title = next((e["value"] for e in latest_entities(tracker) if e.get("entity") == "product"), None)
@@ -239,13 +239,13 @@ def named_titles(tracker: Tracker) -> list[str]:
     ]
 
 
-def table(tracker: Tracker) -> list[ProductView]:
+def table(tracker: Tracker) -> list[CatalogItem]:
     """The titles last shown to the customer, in the order they were numbered."""
     shown = [int(i) for i in tracker.get_slot("shown_products") or [] if str(i).isdigit()]
     return get_assistant().products(shown)
 
 
-def pending_offer_index(tracker: Tracker, shown: list[ProductView]) -> int | None:
+def pending_offer_index(tracker: Tracker, shown: list[CatalogItem]) -> int | None:
     """Where the single offer waiting for a yes/no is on the table, if one is."""
     offer_id = tracker.get_slot("offer_id")
     if not (tracker.get_slot("offer_pending") and offer_id):
@@ -265,7 +265,7 @@ class Focus:
 
     product_id: int | None = None
     unknown: str | None = None
-    choices: tuple[ProductView, ...] = ()
+    choices: tuple[CatalogItem, ...] = ()
 
 
 def product_in_focus(tracker: Tracker) -> Focus:

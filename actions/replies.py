@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from smartmkt.assistant import OfferView, OrderView, ProductView, RecommendationReply
+from smartmkt.assistant import CatalogItem, OfferView, OrderView, RecommendationReply
 
 
 def money(cents: int, currency: str = "USD") -> str:
@@ -14,13 +14,13 @@ def money(cents: int, currency: str = "USD") -> str:
     return f"{symbol}{cents / 100:,.2f}"
 
 
-def product_line(product: ProductView) -> str:
+def product_line(product: CatalogItem) -> str:
     year = f" ({product.year})" if product.year else ""
     genres = ", ".join(product.genres) or "uncategorized"
     return f"{product.title}{year} · {genres} · {money(product.price_cents, product.currency)}"
 
 
-def product_payload(product: ProductView) -> dict[str, Any]:
+def product_payload(product: CatalogItem) -> dict[str, Any]:
     return {
         "id": product.id,
         "title": product.title,
@@ -104,7 +104,7 @@ def purchase_text(order: OrderView) -> str:
     )
 
 
-def price_text(product: ProductView, offer: OfferView | None) -> str:
+def price_text(product: CatalogItem, offer: OfferView | None) -> str:
     text = f"{product_line(product)}."
     if offer:
         text += (
@@ -131,7 +131,7 @@ WHICH_QUESTION = {
 }
 
 
-def choice_line(n: int, product: ProductView, offers: Sequence[OfferView]) -> str:
+def choice_line(n: int, product: CatalogItem, offers: Sequence[OfferView]) -> str:
     """ "2. Home Alone (1990) · $5.59 with your offer": the price the customer would pay."""
     offer = next((o for o in offers if o.product.id == product.id), None)
     year = f" ({product.year})" if product.year else ""
@@ -142,7 +142,7 @@ def choice_line(n: int, product: ProductView, offers: Sequence[OfferView]) -> st
     return f"{n}. {product.title}{year} · {price}"
 
 
-def which_text(products: Sequence[ProductView], offers: Sequence[OfferView], intent: str) -> str:
+def which_text(products: Sequence[CatalogItem], offers: Sequence[OfferView], intent: str) -> str:
     """The question, with its choices numbered one a line, so a client without buttons (a plain
     REST client, voice) still shows and reads them."""
     lines = [WHICH_QUESTION.get(intent, "Which one do you mean?")]
@@ -151,7 +151,7 @@ def which_text(products: Sequence[ProductView], offers: Sequence[OfferView], int
     return "\n".join(lines)
 
 
-def which_buttons(products: Sequence[ProductView], intent: str) -> list[dict[str, str]]:
+def which_buttons(products: Sequence[CatalogItem], intent: str) -> list[dict[str, str]]:
     """A button a choice: its payload names the title as the product entity, which resolves
     against the same titles (smartmkt.assistant.choice)."""
     return [{"title": p.title, "payload": f"/{intent}{json.dumps({'product': p.title})}"} for p in products]

@@ -1,4 +1,4 @@
-"""Catalog vocabulary: turn what customers say into catalog values.
+"""The catalog item, and the catalog vocabulary: turn what customers say into catalog values.
 
 "sci-fi" -> Sci-Fi, "westerns" -> Western, "the 90s" -> (1990, 1999), "$10" -> 10.0,
 "toy story" -> the product. Pure functions, no framework, so the NLU, the actions and the
@@ -10,6 +10,26 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """A title of the catalog as every layer above the store sees it: the recommender's index,
+    the assistant's replies and offers, the benches. One type, so nothing converts between
+    look-alikes."""
+
+    id: int
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    price_cents: int
+    currency: str = "USD"
+
+    @property
+    def price(self) -> float:
+        return self.price_cents / 100
+
 
 # Catalog genres (MovieLens names) and the ways people say them.
 GENRE_ALIASES: dict[str, tuple[str, ...]] = {

@@ -5,10 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from smartmkt.catalog import CatalogItem
 from smartmkt.recommend.collaborative import CollaborativeConfig
 from smartmkt.recommend.index import ItemIndex
 from smartmkt.recommend.preferences import Preferences
-from smartmkt.recommend.recommender import CatalogItem, Recommender
+from smartmkt.recommend.recommender import Recommender
 
 
 def _catalog() -> list[CatalogItem]:

@@ -13,17 +13,18 @@ from smartmkt.assistant.shop import (
     WarmUpError,
     served_assistant,
 )
+from smartmkt.catalog import CatalogItem
 from smartmkt.recommend.preferences import Preferences
 from smartmkt.recommend.query_text import content_text
 from smartmkt.security.identity import guest_ref
-from smartmkt.store.repository import OfferView, OrderView, ProductView
+from smartmkt.store.repository import OfferView, OrderView
 
 __all__ = [
+    "CatalogItem",
     "Greeting",
     "OfferView",
     "OrderView",
     "Preferences",
-    "ProductView",
     "RecommendationReply",
     "ShopAssistant",
     "WarmUpError",

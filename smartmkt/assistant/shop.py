@@ -17,7 +17,7 @@ from pathlib import Path
 from rapidfuzz import fuzz, process
 from sqlalchemy import Engine
 
-from smartmkt.catalog import title_key
+from smartmkt.catalog import CatalogItem, title_key
 from smartmkt.lifecycle.hot_swap import ServedModel, warm_up
 from smartmkt.offers.policy import (
     CustomerState,
@@ -37,7 +37,6 @@ from smartmkt.store.repository import (
     OfferContext,
     OfferView,
     OrderView,
-    ProductView,
     StoreRepository,
 )
 
@@ -50,7 +49,7 @@ class WarmUpError(RuntimeError):
 
 @dataclass(frozen=True)
 class RecommendationReply:
-    products: list[ProductView]
+    products: list[CatalogItem]
     offer: OfferView | None
     preferences: Preferences
     personalized: bool  # True when the customer's own history shaped the list
@@ -86,7 +85,7 @@ class ShopAssistant:
             keys.setdefault(title_key(item.title), item.id)
         return keys
 
-    def find_product(self, text: str) -> ProductView | None:
+    def find_product(self, text: str) -> CatalogItem | None:
         """The catalog title a customer means by ``text`` ("star wars", "the godfahter")."""
         key = title_key(text)
         if not key:
@@ -99,11 +98,11 @@ class ShopAssistant:
             product_id = self._title_keys[match[0]]
         return self.repo.product(product_id)
 
-    def product(self, product_id: int) -> ProductView | None:
+    def product(self, product_id: int) -> CatalogItem | None:
         """The catalog title with this id (None if it left the catalog)."""
         return self.repo.product(product_id)
 
-    def products(self, ids: list[int]) -> list[ProductView]:
+    def products(self, ids: list[int]) -> list[CatalogItem]:
         by_id = self.repo.products_by_id(ids)
         return [by_id[i] for i in ids if i in by_id]
 
@@ -145,7 +144,7 @@ class ShopAssistant:
         channel: str = "text",
         exclude_ids: tuple[int, ...] = (),
         with_offer: bool = True,
-        like: ProductView | None = None,
+        like: CatalogItem | None = None,
     ) -> RecommendationReply:
         """Top-``k`` titles for the customer and at most one personalized offer on the first.
         ``text`` is what the customer said beyond the stated preferences; ``like`` a title they
@@ -172,7 +171,7 @@ class ShopAssistant:
         self,
         customer_ref: str,
         history: CustomerHistory,
-        product: ProductView,
+        product: CatalogItem,
         score: float,
         channel: str,
     ) -> OfferView | None:

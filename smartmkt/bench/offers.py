@@ -40,7 +40,7 @@ from smartmkt.offers.policy import (
 from smartmkt.predict.history import Window, purchase_days
 from smartmkt.predict.scoring import fit_until, store_cutoff
 from smartmkt.predict.train import examples
-from smartmkt.recommend.recommender import CatalogItem, Recommender
+from smartmkt.recommend.recommender import Recommender
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Order
 from smartmkt.store.repository import StoreRepository
@@ -119,10 +119,7 @@ def run_offers_bench(
     }
     catalog = StoreRepository(engine).all_products()
     prices = {p.id: p for p in catalog}
-    recommender = Recommender.fit(
-        [CatalogItem(p.id, p.title, p.year, p.genres, p.price_cents) for p in catalog],
-        list(histories.values()),
-    )
+    recommender = Recommender.fit(catalog, list(histories.values()))
     random.Random(seed).shuffle(visitors)
     top = {c: recommender.recommend(histories[c], k=1) for c in visitors}
     made: list[tuple[int, int, int]] = []

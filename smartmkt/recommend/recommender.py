@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from smartmkt.catalog import GENRES
+from smartmkt.catalog import GENRES, CatalogItem
 from smartmkt.recommend import sequential
 from smartmkt.recommend.collaborative import CollaborativeConfig, train_item_embeddings
 from smartmkt.recommend.index import ItemIndex
@@ -33,15 +33,6 @@ log = logging.getLogger(__name__)
 
 ARRAYS_FILE = "recommender.npz"
 META_FILE = "recommender.json"
-
-
-@dataclass(frozen=True)
-class CatalogItem:
-    id: int
-    title: str
-    year: int | None
-    genres: tuple[str, ...]
-    price_cents: int
 
 
 @dataclass(frozen=True)

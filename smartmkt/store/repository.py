@@ -14,40 +14,27 @@ from typing import Protocol
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from smartmkt.catalog import CatalogItem
 from smartmkt.store.clock import as_utc, utcnow
 from smartmkt.store.db import decision_scope, session_scope
 from smartmkt.store.models import Consent, Customer, CustomerScore, Offer, Order, Product
 
 
-@dataclass(frozen=True)
-class ProductView:
-    id: int
-    title: str
-    year: int | None
-    genres: tuple[str, ...]
-    price_cents: int
-    currency: str
-
-    @classmethod
-    def of(cls, product: Product) -> ProductView:
-        return cls(
-            product.id,
-            product.title,
-            product.year,
-            tuple(product.genre_list),
-            product.price_cents,
-            product.currency,
-        )
-
-    @property
-    def price(self) -> float:
-        return self.price_cents / 100
+def _item(product: Product) -> CatalogItem:
+    return CatalogItem(
+        product.id,
+        product.title,
+        product.year,
+        tuple(product.genre_list),
+        product.price_cents,
+        product.currency,
+    )
 
 
 @dataclass(frozen=True)
 class OfferView:
     id: int
-    product: ProductView
+    product: CatalogItem
     percent_off: int
     reason: str
     expires_at: datetime
@@ -61,7 +48,7 @@ class OfferView:
 @dataclass(frozen=True)
 class OrderView:
     id: int
-    product: ProductView
+    product: CatalogItem
     quantity: int
     amount_cents: int
     discount_pct: int
@@ -158,17 +145,17 @@ class StoreRepository:
             )
 
     # --- catalog ---------------------------------------------------------------------------
-    def all_products(self) -> list[ProductView]:
+    def all_products(self) -> list[CatalogItem]:
         with session_scope(self.engine) as session:
             products = session.scalars(select(Product).where(Product.active).order_by(Product.id))
-            return [ProductView.of(p) for p in products]
+            return [_item(p) for p in products]
 
-    def products_by_id(self, ids: Sequence[int]) -> dict[int, ProductView]:
+    def products_by_id(self, ids: Sequence[int]) -> dict[int, CatalogItem]:
         with session_scope(self.engine) as session:
             products = session.scalars(select(Product).where(Product.id.in_(list(ids))))
-            return {p.id: ProductView.of(p) for p in products}
+            return {p.id: _item(p) for p in products}
 
-    def product(self, product_id: int) -> ProductView | None:
+    def product(self, product_id: int) -> CatalogItem | None:
         return self.products_by_id([product_id]).get(product_id)
 
     def purchase_counts(self) -> dict[int, int]:
@@ -250,7 +237,7 @@ class StoreRepository:
         assert product is not None
         return OfferView(
             offer.id,
-            ProductView.of(product),
+            _item(product),
             offer.percent_off,
             offer.reason,
             as_utc(offer.expires_at),
@@ -414,7 +401,7 @@ class StoreRepository:
     def _order_view(order: Order, product: Product) -> OrderView:
         return OrderView(
             order.id,
-            ProductView.of(product),
+            _item(product),
             order.quantity,
             order.amount_cents,
             order.discount_pct,
