@@ -99,10 +99,11 @@ class ShopAssistant:
         return self.repo.product(product_id)
 
     def product(self, product_id: int) -> CatalogItem | None:
-        """The catalog title with this id (None if it left the catalog)."""
+        """The catalog title with id ``product_id`` (None if it left the catalog)."""
         return self.repo.product(product_id)
 
     def products(self, ids: list[int]) -> list[CatalogItem]:
+        """The catalog titles with these ``ids``, in that order (ids not in the catalog skipped)."""
         by_id = self.repo.products_by_id(ids)
         return [by_id[i] for i in ids if i in by_id]
 
@@ -147,8 +148,12 @@ class ShopAssistant:
         like: CatalogItem | None = None,
     ) -> RecommendationReply:
         """Top-``k`` titles for the customer and at most one personalized offer on the first.
-        ``text`` is what the customer said beyond the stated preferences; ``like`` a title they
-        want more like (it becomes the query, and is never one of the picks)."""
+
+        ``customer_ref`` is the shop's customer id; ``prefs`` the stated filters (genres, price,
+        years); ``text`` what the customer said beyond them; ``like`` a title they want more
+        like (it becomes the query, and is never one of the picks); ``exclude_ids`` titles not
+        to list again; ``channel`` ("text" or "voice") is stored with an offer;
+        ``with_offer`` False makes no offer."""
         prefs = prefs or Preferences()
         if like is not None:
             text = product_text(like.title, like.year, like.genres)
@@ -198,19 +203,22 @@ class ShopAssistant:
         )
 
     def open_offers(self, customer_ref: str) -> list[OfferView]:
-        """The customer's open offers (none if they opted out of marketing)."""
+        """The open offers of ``customer_ref`` (none if they opted out of marketing)."""
         return self.repo.open_offers(customer_ref)
 
     def decline_offer(self, customer_ref: str, offer_id: int) -> bool:
+        """Mark offer ``offer_id`` of ``customer_ref`` declined; False if it is not theirs or
+        not open."""
         return self.repo.decline_offer(customer_ref, offer_id)
 
     # --- who the customer is ----------------------------------------------------------------
     def is_new_customer(self, customer_ref: str) -> bool:
-        """No purchase history: the assistant asks them for a genre before recommending."""
+        """``customer_ref`` has no purchase history: the assistant asks them for a genre
+        before recommending."""
         return self.repo.history(customer_ref).is_new
 
     def is_opted_out(self, customer_ref: str) -> bool:
-        """They opted out of marketing: no offers, ever, until they opt in again."""
+        """``customer_ref`` opted out of marketing: no offers, ever, until they opt in again."""
         return self.repo.is_opted_out(customer_ref)
 
     @staticmethod
@@ -222,12 +230,16 @@ class ShopAssistant:
 
     # --- purchases and history -------------------------------------------------------------
     def purchase(self, customer_ref: str, product_id: int, channel: str = "text") -> OrderView:
+        """Record that ``customer_ref`` bought ``product_id`` through ``channel``, at the price
+        of their open offer on it if they have one (the offer is then accepted)."""
         return self.repo.record_purchase(customer_ref, product_id, channel)
 
     def order_history(self, customer_ref: str, limit: int = 5) -> tuple[int, list[OrderView]]:
+        """How many orders ``customer_ref`` has, and the latest ``limit`` of them, newest first."""
         return self.repo.order_history(customer_ref, limit)
 
     def greeting(self, customer_ref: str) -> Greeting:
+        """Whether ``customer_ref`` has bought before, how often, and their latest title."""
         total, recent = self.repo.order_history(customer_ref, limit=1)
         return Greeting(
             known=total > 0, purchases=total, last_title=recent[0].product.title if recent else None
@@ -235,15 +247,17 @@ class ShopAssistant:
 
     # --- privacy ---------------------------------------------------------------------------
     def opt_out(self, customer_ref: str, channel: str = "text") -> None:
+        """Record that ``customer_ref`` refused marketing (through ``channel``); their open
+        offers are withdrawn."""
         self.repo.opt_out(customer_ref, channel)
 
     def erase(
         self, customer_ref: str, requested_by: str = "customer", senders: Sequence[str] = ()
     ) -> dict[str, int]:
-        """Erase the customer everywhere (smartmkt.privacy.erasure): personal rows, offers,
+        """Erase ``customer_ref`` everywhere (smartmkt.privacy.erasure): personal rows, offers,
         scores, consents, their conversations' events (``senders``: the chat's sender ids),
         console index rows and NLU reviews; orders stay for accounting but lose the link. Leaves
-        an audit row with counts only. Returns the counts."""
+        an audit row with counts only, naming ``requested_by``. Returns the counts."""
         engine = self.repo.engine
         return erase_customer(engine, tracker_engine(engine), customer_ref, requested_by, senders).counts
 

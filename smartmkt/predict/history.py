@@ -21,7 +21,8 @@ WEEK_S = 7 * 86_400
 
 
 def purchase_days(engine: Engine) -> pl.DataFrame:
-    """One row per customer and day with purchases: customer_id, day (UTC date), quantity, amount."""
+    """The store's orders behind ``engine``, one row per customer and day with purchases:
+    customer_id, day (UTC date), quantity, amount."""
     with session_scope(engine) as session:
         rows = session.execute(
             select(Order.customer_id, Order.ordered_at, Order.quantity, Order.amount_cents).where(

@@ -101,11 +101,13 @@ def holdout_figures(held: HoldoutPredictions) -> dict[str, float]:
 
 
 def save(model: TrainedPurchaseModel, folder: Path) -> None:
+    """Write ``model`` to ``folder`` (created)."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.save({"state": model.net.state_dict(), "mean": model.mean, "std": model.std}, folder / MODEL_FILE)
 
 
 def load(folder: Path) -> TrainedPurchaseModel:
+    """The purchase model ``save`` wrote to ``folder``."""
     saved = torch.load(folder / MODEL_FILE, weights_only=False)
     net = PurchaseNet()
     net.load_state_dict(saved["state"])

@@ -70,6 +70,8 @@ class TrainedPurchaseModel:
     std: np.ndarray
 
     def predict(self, batch: Examples) -> dict[str, np.ndarray]:
+        """Per customer of ``batch`` (``examples``): expected purchases and P(any purchase)
+        over its window's horizon, spend per purchase, and P(alive)."""
         self.net.eval()
         with torch.no_grad():
             params = self.net(
@@ -87,6 +89,9 @@ class TrainedPurchaseModel:
 def fit(
     days: pl.DataFrame, windows: list[Window], epochs: int = 12, seed: int = 7, threads: int = 2
 ) -> TrainedPurchaseModel:
+    """The purchase model trained on ``days`` (``purchase_days``), one labelled batch per
+    window of ``windows`` (``training_windows``), for ``epochs`` epochs from ``seed`` (the same
+    seed, the same model) on ``threads`` torch threads."""
     return fit_examples([examples(days, w) for w in windows], epochs, seed, threads)
 
 

@@ -60,7 +60,12 @@ class Preferences:
         year: str | None = None,
         recipient: str | None = None,
     ) -> Preferences:
-        """From raw slot values as customers said them ("sci-fi", "$10", "the 90s")."""
+        """From raw slot values as customers said them ("sci-fi", "$10", "the 90s").
+
+        ``categories`` and ``excluded`` are genres asked for and refused (one value or a list,
+        in any form ``catalog.normalize_genres`` knows); ``price`` a ceiling ("under $10", 10);
+        ``year`` a year or range ("the 90s", "1995"); ``recipient`` who the title is for
+        ("my kids" makes it a children's title)."""
         genre_values = [categories] if isinstance(categories, str) else list(categories or [])
         excluded_values = [excluded] if isinstance(excluded, str) else list(excluded or [])
         genres = normalize_genres(genre_values)

@@ -96,8 +96,9 @@ class Recommender:
         return np.hstack([self.collab, self.collab_bias[:, None], self.text]).astype(np.float32)
 
     def collab_queries(self, histories: Sequence[Sequence[int]]) -> np.ndarray:
-        """The collaborative part of the query for item-position histories (oldest first):
-        [transformer output, m * mean embedding] (just the mean without a sequential part)."""
+        """The collaborative part of the query for ``histories`` (item positions per customer,
+        oldest first): [transformer output, m * mean embedding] (just the mean without a
+        sequential part)."""
         means = np.stack(
             [self.cf[h].mean(axis=0) if len(h) else np.zeros(self.cf.shape[1], np.float32) for h in histories]
         )
@@ -118,7 +119,14 @@ class Recommender:
         fingerprint: str = "",
         sequence_config: SequenceConfig | None = None,
     ) -> Recommender:
-        """``histories`` are product ids per customer, oldest first."""
+        """Train on a catalog and its customers' purchases.
+
+        ``items`` is the catalog; ``histories`` the product ids each customer bought, oldest
+        first (ids not in ``items`` are skipped). ``config`` and ``sequence_config`` set the
+        collaborative embeddings and the sequence transformer (defaults: the tuned ones);
+        ``exact_max_items`` is the catalog size up to which FAISS searches exactly (above it, an
+        approximate index); ``progress`` (stage, done, total) is called as each stage advances;
+        ``fingerprint`` names the data and code the model was trained on (kept in its meta)."""
         cfg = config or CollaborativeConfig()
         seq_cfg = sequence_config or SequenceConfig()
         position = {it.id: pos for pos, it in enumerate(items)}
@@ -150,6 +158,7 @@ class Recommender:
 
     # --- persistence -----------------------------------------------------------------------
     def save(self, folder: Path) -> None:
+        """Write the model to ``folder`` (created): arrays in an .npz, settings in JSON."""
         folder.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, Any] = {
             "cf": self.cf,
@@ -168,6 +177,7 @@ class Recommender:
 
     @classmethod
     def load(cls, folder: Path) -> Recommender:
+        """The model ``save`` wrote to ``folder``, its FAISS index rebuilt."""
         meta = RecommenderMeta(**json.loads((folder / META_FILE).read_text()))
         with np.load(folder / ARRAYS_FILE, allow_pickle=False) as data:
             items = [
@@ -186,7 +196,8 @@ class Recommender:
 
     # --- serving ---------------------------------------------------------------------------
     def allowed_mask(self, prefs: Preferences, exclude_ids: Sequence[int] = ()) -> np.ndarray:
-        """Which items pass the hard filters and are not in ``exclude_ids`` (one bool per item)."""
+        """Which items pass ``prefs``' hard filters (genres, excluded genres, price ceiling,
+        years) and are not in ``exclude_ids``: one bool per item."""
         mask = np.ones(len(self.items), dtype=bool)
         if prefs.genres:
             cols = [GENRES.index(g) for g in prefs.genres if g in GENRES]
@@ -208,7 +219,8 @@ class Recommender:
     def query_vector(
         self, history: Sequence[int], text: str | None, prefs: Preferences
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(query, cf part, text part) for a customer's history and what they said."""
+        """(query, cf part, text part) for a customer's ``history`` (product ids, oldest first),
+        what they said (``text``, may be None) and ``prefs`` (a kids' title adds a hint)."""
         positions = [self.position[p] for p in history if p in self.position]
         cf_part = self.collab_queries([positions])[0]
         hint = " ".join(
@@ -232,7 +244,11 @@ class Recommender:
         k: int = 5,
         exclude_ids: Sequence[int] = (),
     ) -> list[Recommendation]:
-        """Top-``k`` products for this history/preferences/text, never one already bought."""
+        """The top ``k`` products for a customer, never one already bought.
+
+        ``history``: product ids bought, oldest first (empty for a new customer); ``prefs``: hard
+        filters and hints (default: none); ``text``: what they asked for in words ("a funny
+        comedy"), matched against the titles' text; ``exclude_ids``: products never to list."""
         prefs = prefs or Preferences()
         allowed = self.allowed_mask(prefs, [*history, *exclude_ids])
         if not allowed.any():
@@ -249,7 +265,8 @@ class Recommender:
         return results
 
     def similar_items(self, product_id: int, k: int = 5) -> list[int]:
-        """What customers buy after this product, leaning to products like it in words."""
+        """``k`` product ids customers buy after ``product_id``, leaning to products like it in
+        words (it is never one of them)."""
         pos = self.position[product_id]
         query = np.concatenate(
             [self.collab_queries([[pos]])[0], [1.0], self.meta.text_weight * self.text[pos]]
