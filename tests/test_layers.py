@@ -214,3 +214,12 @@ def test_a_planted_back_import_is_caught(planted: str, expected: str, tmp_path: 
     graph["smartmkt.cli.main"] = graph.get("smartmkt.cli.main", set()) | {"smartmkt.store.planted"}
     graph["smartmkt.store.planted"].add("smartmkt.cli.main")
     assert ["smartmkt.cli.main", "smartmkt.store.planted"] in circles(graph)
+
+
+def test_the_layers_picture_shows_these_layers() -> None:
+    """docs/layers.png records the layer order it was drawn from (tools/draw_layers.py)."""
+    from PIL import Image
+
+    with Image.open(ROOT / "docs" / "layers.png") as picture:
+        drawn = picture.info.get("layers", "")
+    assert drawn.split("\n") == [name for name, _ in LAYERS], "redraw: .venv/bin/python tools/draw_layers.py"
