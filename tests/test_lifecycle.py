@@ -5,6 +5,8 @@ bad artifact, and `smartmkt eval`."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 from sklearn.metrics import roc_auc_score
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from smartmkt.lifecycle.hot_swap import ServedModel
 from smartmkt.nlu.evaluate import intent_auc
@@ -221,13 +223,16 @@ def test_the_training_gate_compares_on_the_same_held_out_data(
     demo_engine: Engine, tmp_path: Path, base_settings
 ) -> None:  # type: ignore[no-untyped-def]
     """The real gate: a purchase model trained on shuffled labels loses to the served one."""
-    from smartmkt.lifecycle.training import _gate, train_purchase_model
+    from smartmkt.lifecycle.kinds import PURCHASE
+    from smartmkt.lifecycle.training import gate, train_purchase_model
     from smartmkt.predict import scoring
     from smartmkt.predict.history import purchase_days
 
     settings = base_settings.model_copy(update={"models_dir": tmp_path / "models", "model_cache": ""})
-    served = train_purchase_model(settings, demo_engine)
+    with _order_reads(demo_engine) as reads:
+        served = train_purchase_model(settings, demo_engine)
     assert served.promoted and served.metrics["auc"] > 0.75
+    assert reads == ["fingerprint", "orders"]  # fit, gate and scores share one read of the orders
     meta = model_registry.read_metadata(served.path)
     assert meta is not None and meta.data_fingerprint and meta.params["seed"] == 7 and meta.created_at
     model_registry.metadata_path(served.path).unlink()  # as if served from before metadata.json existed
@@ -245,14 +250,32 @@ def test_the_training_gate_compares_on_the_same_held_out_data(
     bad = settings.models_dir / "purchase" / "shuffled"
     scoring.save(fit_examples(parts, epochs=4, threads=1), bad)
     candidate = model_registry.ModelMetadata("purchase", "shuffled")
-    refused = _gate(settings, demo_engine, bad, candidate, force=False)
+    heldout = PURCHASE.data(settings, demo_engine)
+    refused = gate(PURCHASE, heldout, bad, candidate, force=False)
     assert not refused.promoted and refused.decided and "beyond noise" in refused.reason
     assert refused.positives == served.metrics["heldout_positives"] >= settings.gate_min_positives
     assert refused.candidate is not None and refused.served == pytest.approx(served.metrics["auc"])
     assert refused.candidate < refused.served
     assert model_registry.served_path(settings.models_dir, "purchase") == served.path
-    assert _gate(settings, demo_engine, bad, candidate, force=True).promoted
+    assert gate(PURCHASE, heldout, bad, candidate, force=True).promoted
     assert model_registry.served_path(settings.models_dir, "purchase") == bad
+
+
+@contextmanager
+def _order_reads(engine: Engine) -> Iterator[list[str]]:
+    """The queries of the orders table while inside: "fingerprint" for the store's fingerprint
+    (a count), "orders" for a read of the orders themselves."""
+    reads: list[str] = []
+
+    def seen(_conn, _cursor, statement: str, *_args: object) -> None:  # type: ignore[no-untyped-def]
+        if "FROM orders" in statement:
+            reads.append("fingerprint" if "count(orders.id)" in statement else "orders")
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield reads
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
 
 
 # --- hot reload ----------------------------------------------------------------------------------
@@ -363,7 +386,8 @@ def test_a_served_nlu_model_that_lacks_new_intents_is_no_yardstick(tmp_path: Pat
 def test_the_real_gate_cannot_decide_between_a_model_and_its_copy(tmp_path: Path, base_settings) -> None:  # type: ignore[no-untyped-def]
     """The served NLU model against an identical copy: same figures on the same 219 messages, so
     the paired interval is around zero and the served model stays."""
-    from smartmkt.lifecycle.training import _gate
+    from smartmkt.lifecycle.kinds import NLU
+    from smartmkt.lifecycle.training import gate
 
     models = tmp_path / "models"
     real = model_registry.served_path(base_settings.models_dir, "nlu")
@@ -377,7 +401,7 @@ def test_the_real_gate_cannot_decide_between_a_model_and_its_copy(tmp_path: Path
     assert meta is not None
     model_registry.record(models, "nlu", models / "nlu" / "served", "served")
     copy = model_registry.ModelMetadata("nlu", "copy")
-    decision = _gate(settings, None, models / "nlu" / "copy", copy, force=False)
+    decision = gate(NLU, NLU.data(settings, None), models / "nlu" / "copy", copy, force=False)
     assert not decision.promoted and not decision.decided and "within noise" in decision.reason
     assert decision.positives == copy.metrics["n"] >= 30
     assert model_registry.served_path(models, "nlu") == models / "nlu" / "served"

@@ -74,10 +74,9 @@ def _span(moments: list[datetime]) -> dict[str, str]:
     return {"start": f"{min(moments):%Y-%m-%d}", "end": f"{max(moments):%Y-%m-%d}"}
 
 
-def time_window(engine: Engine) -> dict[str, Any]:
+def time_window(moments: dict[int, list[datetime]]) -> dict[str, Any]:
     """The dates of the purchases the benchmark reads and of the held-out ones: the same split as
     ``temporal_split`` (each customer's latest 20%), applied to the purchases' timestamps."""
-    moments: dict[int, list[datetime]] = purchase_histories(engine, Order.ordered_at)
     _train, held = temporal_split(moments)
     every = [t for ts in moments.values() for t in ts]
     held_out = [t for ts in held.values() for t in ts]
@@ -93,12 +92,13 @@ def run_recommend_bench(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     say = progress or (lambda _m: None)
-    window = time_window(engine)
+    purchases = purchase_histories(engine, Order.product_id, Order.ordered_at)  # the one read
+    window = time_window({c: [at for _p, at in bought] for c, bought in purchases.items()})
     products = StoreRepository(engine).all_products()
     items = [CatalogItem(p.id, p.title, p.year, p.genres, p.price_cents) for p in products]
     ids = np.array([it.id for it in items])
     position = {int(pid): i for i, pid in enumerate(ids)}
-    train, test = temporal_split(purchase_histories(engine))
+    train, test = temporal_split({c: [p for p, _at in bought] for c, bought in purchases.items()})
     customers = sorted(train)
     matrix = _matrix(train, customers, position, len(items))
     ordered = _matrix(train, customers, position, len(items), decay=EASERecency().decay)

@@ -16,17 +16,19 @@ from smartmkt.store.models import Order
 from smartmkt.store.repository import StoreRepository
 
 
-def purchase_histories(engine: Engine, column: Any = Order.product_id) -> dict[int, list[Any]]:
-    """Product ids per customer, oldest first (or another of the orders' columns, e.g. when)."""
+def purchase_histories(engine: Engine, *columns: Any) -> dict[int, list[Any]]:
+    """Product ids per customer, oldest first; or another of the orders' columns (e.g. when),
+    or a tuple of several per purchase, so a caller that needs two reads the orders once."""
+    wanted = columns or (Order.product_id,)
     histories: dict[int, list[Any]] = defaultdict(list)
     with session_scope(engine) as session:
         rows = session.execute(
-            select(Order.customer_id, column)
+            select(Order.customer_id, *wanted)
             .where(Order.customer_id.is_not(None))
             .order_by(Order.customer_id, Order.ordered_at, Order.id)
         )
-        for customer_id, value in rows:
-            histories[int(customer_id or 0)].append(value)
+        for customer_id, *values in rows:
+            histories[int(customer_id or 0)].append(values[0] if len(wanted) == 1 else tuple(values))
     return histories
 
 
