@@ -21,7 +21,7 @@ from smartmkt.bench import rasa_events as rasa
 from smartmkt.console import index
 from smartmkt.console.events import RASA_EVENTS
 from smartmkt.console.reviews import save
-from smartmkt.lifecycle.training import bot_python
+from smartmkt.lifecycle.kinds import bot_python
 from smartmkt.nlu.data import load_nlu_file
 from smartmkt.settings import Settings
 

@@ -163,7 +163,8 @@ def test_a_held_out_window_without_buyers_stops_the_bench_and_the_evaluation(
     demo_engine: Engine, base_settings
 ) -> None:  # type: ignore[no-untyped-def]
     from smartmkt.bench.offers import run_offers_bench
-    from smartmkt.lifecycle.evaluation import NoPositives, evaluate_purchase
+    from smartmkt.lifecycle.evaluation import evaluate_purchase
+    from smartmkt.lifecycle.heldout import NoPositives
     from smartmkt.offers.policy import OfferPolicy
     from smartmkt.store import model_registry
 

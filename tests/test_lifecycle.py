@@ -197,7 +197,8 @@ def test_the_gate_cannot_decide_on_noise_or_on_few_positives(tmp_path: Path) -> 
 
 
 def test_the_paired_bootstrap_tells_a_real_difference_from_none(base_settings) -> None:  # type: ignore[no-untyped-def]
-    from smartmkt.lifecycle.evaluation import Evaluation, compare
+    from smartmkt.lifecycle.evaluation import compare
+    from smartmkt.lifecycle.heldout import Evaluation
 
     rng = np.random.default_rng(3)
     bought = rng.random(900) < 0.2
@@ -224,19 +225,19 @@ def test_the_training_gate_compares_on_the_same_held_out_data(
 ) -> None:  # type: ignore[no-untyped-def]
     """The real gate: a purchase model trained on shuffled labels loses to the served one."""
     from smartmkt.lifecycle.kinds import PURCHASE
-    from smartmkt.lifecycle.training import gate, train_purchase_model
+    from smartmkt.lifecycle.training import gate, train
     from smartmkt.predict import scoring
     from smartmkt.predict.history import purchase_days
 
     settings = base_settings.model_copy(update={"models_dir": tmp_path / "models", "model_cache": ""})
     with _order_reads(demo_engine) as reads:
-        served = train_purchase_model(settings, demo_engine)
+        served = train(PURCHASE, settings, demo_engine)
     assert served.promoted and served.metrics["auc"] > 0.75
     assert reads == ["fingerprint", "orders"]  # fit, gate and scores share one read of the orders
     meta = model_registry.read_metadata(served.path)
     assert meta is not None and meta.data_fingerprint and meta.params["seed"] == 7 and meta.created_at
     model_registry.metadata_path(served.path).unlink()  # as if served from before metadata.json existed
-    again = train_purchase_model(settings, demo_engine)  # gated again for its figures, not retrained
+    again = train(PURCHASE, settings, demo_engine)  # gated again for its figures, not retrained
     refigured = model_registry.read_metadata(served.path)
     assert again.reused and again.promoted and refigured is not None
     assert refigured.metrics["auc"] == pytest.approx(meta.metrics["auc"])
@@ -367,7 +368,8 @@ def test_the_console_flags_figures_on_too_few_positives(tmp_path: Path) -> None:
 def test_a_served_nlu_model_that_lacks_new_intents_is_no_yardstick(tmp_path: Path) -> None:
     """A bot that gained an intent needs an NLU model that knows it: the old one's figures on
     the new test messages are not a comparison the gate could keep it on."""
-    from smartmkt.lifecycle.evaluation import Evaluation, unknown_to
+    from smartmkt.lifecycle.evaluation import unknown_to
+    from smartmkt.lifecycle.heldout import Evaluation
 
     gold = ["greet", "choose_offer", "greet"]
 

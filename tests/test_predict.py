@@ -72,12 +72,13 @@ def test_best_f1_threshold_is_the_brute_force_one() -> None:
 
 
 def test_train_purchase_scores_every_customer(demo_engine: Engine, tmp_path: Path, base_settings) -> None:  # type: ignore[no-untyped-def]
-    from smartmkt.lifecycle.training import train_purchase_model
+    from smartmkt.lifecycle.kinds import PURCHASE
+    from smartmkt.lifecycle.training import train
     from smartmkt.store.db import session_scope
     from smartmkt.store.models import Customer, CustomerScore
 
     settings = base_settings.model_copy(update={"models_dir": tmp_path / "models", "model_cache": ""})
-    first = train_purchase_model(settings, demo_engine)
+    first = train(PURCHASE, settings, demo_engine)
     assert not first.skipped
     with session_scope(demo_engine) as s:
         customers = s.scalar(select(func.count()).select_from(Customer))
@@ -88,7 +89,7 @@ def test_train_purchase_scores_every_customer(demo_engine: Engine, tmp_path: Pat
         spread = sorted(c.p_purchase for c in scores)
         assert spread[-1] - spread[0] > 0.2  # customers are told apart
         before = {c.customer_id: c.p_purchase for c in scores}
-    again = train_purchase_model(settings, demo_engine)
+    again = train(PURCHASE, settings, demo_engine)
     assert again.skipped  # same store, same code: the model is reused and the store rescored
     with session_scope(demo_engine) as s:
         after = {c.customer_id: c.p_purchase for c in s.scalars(select(CustomerScore))}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from smartmkt.lifecycle.training import bot_python
+from smartmkt.lifecycle.kinds import bot_python
 from smartmkt.privacy.rasa_events import erasure_confirmed, mask_event, mask_events
 from smartmkt.privacy.redact import Redactor, luhn_ok, parse_kinds, parse_regions
 from smartmkt.settings import Settings

@@ -39,7 +39,6 @@ def short(prefix: str) -> str:
     return name.replace(".", "/") + ("/" if "." not in name and name not in SINGLE_FILES else ".py")
 
 
-
 def draw(output: Path = OUTPUT) -> None:
     graph = import_graph()
     modules = Counter(layer_of(m) for m in graph)

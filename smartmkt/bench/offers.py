@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, select
 
-from smartmkt.lifecycle.evaluation import NoPositives
+from smartmkt.lifecycle.heldout import NoPositives
 from smartmkt.offers.policy import (
     CustomerState,
     OfferPolicy,

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from smartmkt.lifecycle.evaluation import NoPositives
+from smartmkt.lifecycle.heldout import NoPositives
 from smartmkt.predict.baselines import LifetimesModel, RfmRegression
 from smartmkt.predict.evaluate import best_f1_threshold, figures
 from smartmkt.predict.history import Window, labels, purchase_days, rfm

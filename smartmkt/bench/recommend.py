@@ -29,10 +29,10 @@ import numpy as np
 import scipy.sparse as sp
 from sqlalchemy import Engine
 
-from smartmkt.lifecycle.evaluation import NoPositives
+from smartmkt.lifecycle.heldout import NoPositives
 from smartmkt.recommend.baselines import PEERS, SEQUENCE_AWARE_PEERS, EASERecency
 from smartmkt.recommend.evaluate import HOLDOUT_SHARE, K, ranking_figures, temporal_split
-from smartmkt.recommend.recommender import CatalogItem, Recommender
+from smartmkt.recommend.recommender import Recommender
 from smartmkt.store.models import Order
 from smartmkt.store.repository import StoreRepository
 from smartmkt.store.training_data import purchase_histories
@@ -94,8 +94,7 @@ def run_recommend_bench(
     say = progress or (lambda _m: None)
     purchases = purchase_histories(engine, Order.product_id, Order.ordered_at)  # the one read
     window = time_window({c: [at for _p, at in bought] for c, bought in purchases.items()})
-    products = StoreRepository(engine).all_products()
-    items = [CatalogItem(p.id, p.title, p.year, p.genres, p.price_cents) for p in products]
+    items = StoreRepository(engine).all_products()
     ids = np.array([it.id for it in items])
     position = {int(pid): i for i, pid in enumerate(ids)}
     train, test = temporal_split({c: [p for p, _at in bought] for c, bought in purchases.items()})

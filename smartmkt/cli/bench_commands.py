@@ -56,7 +56,7 @@ def bench_purchase_cmd(
     """Purchase prediction on CDNOW (its own store, never the product's): smartmkt vs BG/NBD,
     Pareto/NBD and RFM regression."""
     from smartmkt.bench.purchase import ensure_cdnow, run_purchase_bench
-    from smartmkt.lifecycle.evaluation import NoPositives
+    from smartmkt.lifecycle.heldout import NoPositives
 
     try:
         with console.status("loading CDNOW and fitting the models ...", spinner="dots"):
@@ -81,7 +81,7 @@ def bench_recommend_cmd(
     vs popularity, ItemKNN, ALS and EASE; FAISS at scale."""
     from smartmkt.bench.recommend import run_recommend_bench
     from smartmkt.bench.scratch import scratch_demo_store
-    from smartmkt.lifecycle.evaluation import NoPositives
+    from smartmkt.lifecycle.heldout import NoPositives
 
     settings = get_settings()
     try:
@@ -112,7 +112,7 @@ def bench_offers_cmd(as_json: JsonFlag = False) -> None:
     run, never the product's), against random targeting."""
     from smartmkt.bench.offers import run_offers_bench
     from smartmkt.bench.scratch import scratch_demo_store
-    from smartmkt.lifecycle.evaluation import NoPositives
+    from smartmkt.lifecycle.heldout import NoPositives
     from smartmkt.offers.policy import OfferPolicy
 
     settings = get_settings()

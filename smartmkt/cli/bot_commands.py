@@ -13,7 +13,7 @@ def _rasa(args: list[str]) -> None:
     """``python -m rasa ARGS`` in bot/ with the bot environment's Python; its exit code is ours."""
     import subprocess
 
-    from smartmkt.lifecycle.training import bot_python
+    from smartmkt.lifecycle.kinds import bot_python
 
     settings = get_settings()
     code = subprocess.run([str(bot_python(settings)), "-m", "rasa", *args], cwd=settings.bot_dir).returncode

@@ -44,6 +44,7 @@ def eval_all(
     if ctx.invoked_subcommand is not None:
         return
     from smartmkt.lifecycle import evaluation
+    from smartmkt.lifecycle.heldout import NoPositives
 
     kinds = tuple(model or evaluation.EVALUATED_KINDS)
     unknown = [k for k in kinds if k not in evaluation.EVALUATED_KINDS]
@@ -54,7 +55,7 @@ def eval_all(
             results = evaluation.evaluate_served(
                 get_settings(), migrated_store(), kinds, reports, progress=lambda m: status.update(m)
             )
-    except (FileNotFoundError, evaluation.NoPositives) as exc:
+    except (FileNotFoundError, NoPositives) as exc:
         fail(str(exc))
     least = get_settings().gate_min_positives
     if as_json:
@@ -116,7 +117,7 @@ def eval_nlu_cmd(
     predictions = evaluate_parser(parser.parse_batch, examples)
     report: dict[str, object] = {"model": score(examples, predictions)}
     if baseline == "diet":
-        from smartmkt.lifecycle.training import bot_python
+        from smartmkt.lifecycle.kinds import bot_python
 
         diet_model = train_diet(bot_python(settings), settings.bot_dir, settings.models_dir / "diet")
         diet_predictions = parse_with_diet(bot_python(settings), diet_model, [e.text for e in examples])

@@ -39,19 +39,14 @@ def _report(result: TrainResult) -> None:
 def train_model(kind: str, force: bool, seed: int | None) -> TrainResult:
     """Train one data or NLU model with progress bars and report it (also `smartmkt run`'s first
     training); a held-out set without positives fails the command and the served model stays."""
-    from smartmkt.lifecycle import training
+    from smartmkt.lifecycle.heldout import NoPositives
+    from smartmkt.lifecycle.kinds import KINDS
+    from smartmkt.lifecycle.training import train
     from smartmkt.store.db import get_engine
-
-    trainer = {
-        "nlu": training.train_nlu_model,
-        "recommender": training.train_recommender_model,
-        "purchase": training.train_purchase_model,
-    }[kind]
-    from smartmkt.lifecycle.evaluation import NoPositives
 
     try:
         with progress_bars() as update:
-            result = trainer(get_settings(), get_engine(), force, update, seed)
+            result = train(KINDS[kind], get_settings(), get_engine(), force, update, seed)
     except NoPositives as exc:
         fail(f"{kind}: {exc}; the served model stays")
     _report(result)
@@ -80,10 +75,11 @@ def train_purchase_cmd(force: ForceFlag = False, seed: SeedFlag = None) -> None:
 @train_app.command("core")
 def train_core_cmd(force: ForceFlag = False) -> None:
     """Rasa's dialogue model (rules, stories, forms), in the bot environment."""
-    from smartmkt.lifecycle.training import train_core_model
+    from smartmkt.lifecycle.kinds import RASA_CORE
+    from smartmkt.lifecycle.training import train
 
-    with progress_bars() as update:
-        _report(train_core_model(get_settings(), force, update))
+    with progress_bars() as update:  # Rasa's dialogue model needs no store: no engine
+        _report(train(RASA_CORE, get_settings(), None, force, update))
 
 
 @train_app.command("all")

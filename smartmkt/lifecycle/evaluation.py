@@ -29,7 +29,6 @@ import numpy as np
 from sqlalchemy import Engine
 
 from smartmkt.lifecycle.heldout import Evaluation
-from smartmkt.lifecycle.heldout import NoPositives as NoPositives  # where callers have found it
 from smartmkt.lifecycle.kinds import KINDS, PURCHASE, ModelKind, TrainingData
 from smartmkt.settings import Settings
 from smartmkt.store import model_registry

@@ -282,13 +282,9 @@ class RecommenderData(TrainingData):
 
     @cached_property
     def items(self) -> list[CatalogItem]:
-        from smartmkt.catalog import CatalogItem
         from smartmkt.store.repository import StoreRepository
 
-        items = [
-            CatalogItem(p.id, p.title, p.year, p.genres, p.price_cents)
-            for p in StoreRepository(self.engine).all_products()
-        ]
+        items = StoreRepository(self.engine).all_products()
         if not items:
             raise RuntimeError("the catalog is empty: load data first (`smartmkt data load-demo`)")
         return items

@@ -22,24 +22,17 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
 from smartmkt.lifecycle import evaluation
 from smartmkt.lifecycle.kinds import (
-    NLU,
-    PURCHASE,
-    RASA_CORE,
-    RECOMMENDER,
     ModelKind,
     Progress,
     TrainingData,
 )
-from smartmkt.lifecycle.kinds import bot_python as bot_python  # the CLI and tests find it here
-from smartmkt.lifecycle.kinds import core_inputs as core_inputs
 from smartmkt.settings import Settings
 from smartmkt.store import model_registry
 
@@ -123,7 +116,7 @@ def gate(
     """Measure ``target`` on the held-out data, compare with the served model there (a paired
     bootstrap of the difference, smartmkt.lifecycle.evaluation.compare), promote only beyond noise.
 
-    Raises evaluation.NoPositives when the held-out data has no positive example at all."""
+    Raises heldout.NoPositives when the held-out data has no positive example at all."""
     settings = data.settings
     result = evaluation.measure(kind, data, target)
     meta.metrics, meta.heldout = result.metrics, result.heldout
@@ -160,25 +153,3 @@ def _build(target: Path, write: Callable[[Path], object]) -> None:
     write(staging)
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
-
-
-# --- the entry points the CLI calls: one kind each, through the loop ------------------------
-class Trainer(Protocol):
-    def __call__(
-        self,
-        settings: Settings,
-        engine: Engine,
-        force: bool = ...,
-        progress: Progress = ...,
-        seed: int | None = ...,
-    ) -> TrainResult: ...
-
-
-train_nlu_model: Trainer = partial(train, NLU)
-train_recommender_model: Trainer = partial(train, RECOMMENDER)
-train_purchase_model: Trainer = partial(train, PURCHASE)
-
-
-def train_core_model(settings: Settings, force: bool = False, progress: Progress = _quiet) -> TrainResult:
-    """Rasa's dialogue model needs no store: the loop without an engine."""
-    return train(RASA_CORE, settings, None, force, progress)
