@@ -102,17 +102,18 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 DECISION_LOCKS = {"offers": 0x534D4F4646455253}  # "SMOFFERS"
 
 
-@contextmanager
-def decision_scope(engine: Engine, decision: str) -> Iterator[Session]:
-    """A transaction that holds the decision's lock from its first statement, so what it reads
-    (a budget, a cap) is still true when it writes: two threads, processes or replicas deciding
-    at once take turns instead of both spending the last of a budget. SQLite: BEGIN IMMEDIATE
-    (the database's one write lock, waited for up to the busy timeout); PostgreSQL: a
-    transaction-scoped advisory lock named by ``decision`` (DECISION_LOCKS), released at commit
-    or rollback."""
-    with session_scope(engine) as session:
-        if engine.dialect.name == "sqlite":
-            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-        elif engine.dialect.name == "postgresql":
-            session.execute(select(func.pg_advisory_xact_lock(DECISION_LOCKS[decision])))
-        yield session
+def hold_decision_lock(session: Session, decision: str) -> None:
+    """Take the decision's lock for the rest of ``session``'s transaction, so what it reads from
+    now on (a budget, a cap) is still true when it writes: two threads, processes or replicas
+    deciding at once take turns instead of both spending the last of a budget. Reads before the
+    lock take no lock, so a decision that writes nothing never waits. SQLite: BEGIN IMMEDIATE
+    (the database's one write lock, waited for up to the busy timeout; a transaction that has
+    already written holds it); PostgreSQL: a transaction-scoped advisory lock named by
+    ``decision`` (DECISION_LOCKS), released at commit or rollback."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        # pysqlite opens a transaction only before its first write: reads so far ran outside one
+        if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(DECISION_LOCKS[decision])))

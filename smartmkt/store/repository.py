@@ -7,16 +7,16 @@ and no process keeps state another replica would need.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from smartmkt.catalog import CatalogItem
 from smartmkt.store.clock import as_utc, utcnow
-from smartmkt.store.db import decision_scope, session_scope
+from smartmkt.store.db import hold_decision_lock, session_scope
 from smartmkt.store.models import Consent, Customer, CustomerScore, Offer, Order, Product
 
 
@@ -283,21 +283,32 @@ class StoreRepository:
         expires_in: timedelta,
     ) -> OfferView | None:
         """One offer decision, one read, one transaction: what the decision needs is read once
-        (``OfferContext``), ``decide`` (the offer policy) rules on it, and its offer is written in
-        the same transaction, which holds the offers' decision lock from its first statement: the
-        day's budget and the customer's cap it read are still true when it writes, whichever
-        thread, process or replica decides at the same moment. An offer already open on this
-        product is shown again rather than made twice (the policy is not asked)."""
-        with decision_scope(self.engine, "offers") as session:
+        (``OfferContext``) and ``decide`` (the offer policy) rules on it. An offer it makes is
+        written in the same transaction after taking the offers' decision lock and reading the
+        consent, the customer's cap and the day's budget again: if another decider (thread,
+        process or replica) changed them meanwhile, ``decide`` rules again on what is true now,
+        so the budget and the cap hold whoever decides at the same moment. A decision to offer
+        nothing takes no lock. An offer already open on this product is shown again rather than
+        made twice (the policy is not asked)."""
+        with session_scope(self.engine) as session:
             now = utcnow()
             customer = self._customer(session, customer_ref)
-            context = self._offer_context(session, customer.id if customer else None, now)
+            customer_id = customer.id if customer else None
+            context = self._offer_context(session, customer_id, now)
             for open_offer in context.open_offers:
                 if open_offer.product.id == product_id:
                     return open_offer
             terms = decide(context)
             if terms is None:
                 return None
+            hold_decision_lock(session, "offers")
+            customer = customer or self._customer(session, customer_ref)  # made meanwhile?
+            customer_id = customer.id if customer else None
+            now_true = replace(context, **self._offer_limits(session, customer_id, now))
+            if now_true != context:
+                terms = decide(now_true)
+                if terms is None:
+                    return None
             customer = customer or self._get_or_create_customer(session, customer_ref)
             offer = Offer(
                 customer_id=customer.id,
@@ -317,7 +328,18 @@ class StoreRepository:
 
     def _offer_context(self, session: Session, customer_id: int | None, now: datetime) -> OfferContext:
         """A customer with no row yet (``customer_id`` None) has no consent, offers or score."""
-        opted_out = customer_id is not None and self._opted_out(session, customer_id)
+        limits = self._offer_limits(session, customer_id, now)
+        return OfferContext(
+            open_offers=()
+            if customer_id is None or limits["opted_out"]
+            else tuple(self._open_offers(session, customer_id, now)),
+            score=None if customer_id is None else self._score(session, customer_id),
+            **limits,
+        )
+
+    def _offer_limits(self, session: Session, customer_id: int | None, now: datetime) -> dict[str, Any]:
+        """What may change between reading a decision's context and writing it: consent, the
+        customer's offers in the last 24 hours, the discount offered to everyone since midnight."""
         offers_last_day = customer_id is not None and session.scalar(
             select(func.count())
             .select_from(Offer)
@@ -330,15 +352,11 @@ class StoreRepository:
             .join(Product, Offer.product_id == Product.id)
             .where(Offer.created_at >= midnight)
         )
-        return OfferContext(
-            opted_out=opted_out,
-            open_offers=()
-            if customer_id is None or opted_out
-            else tuple(self._open_offers(session, customer_id, now)),
-            score=None if customer_id is None else self._score(session, customer_id),
-            offers_last_day=int(offers_last_day or 0),
-            budget_used_cents=round((budget_used or 0) / 100),
-        )
+        return {
+            "opted_out": customer_id is not None and self._opted_out(session, customer_id),
+            "offers_last_day": int(offers_last_day or 0),
+            "budget_used_cents": round((budget_used or 0) / 100),
+        }
 
     def decline_offer(self, customer_ref: str, offer_id: int) -> bool:
         with session_scope(self.engine) as session:
