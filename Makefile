@@ -2,7 +2,10 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 APT_PACKAGES := python3-venv python3-dev build-essential pkg-config libfreetype-dev libqhull-dev sqlite3 \
-  espeak-ng ffmpeg sox chromium
+  espeak-ng ffmpeg sox chromium $(ENGINE_PACKAGES)
+# The engines several replicas share (smartmkt/runtime/engines.py runs its own copies on loopback;
+# the system services these packages would start are kept from starting by a policy-rc.d).
+ENGINE_PACKAGES := postgresql redis-server rabbitmq-server haproxy
 VENV := .venv
 BOT_VENV := .venv-bot
 STAMPS := .setup-stamps
@@ -26,7 +29,12 @@ $(STAMPS)/apt: Makefile
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	  policy=/usr/sbin/policy-rc.d; kept=; \
+	  if [ -e $$policy ]; then kept=$$(mktemp) && $$SUDO cp -p $$policy $$kept; fi; \
+	  printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$policy >/dev/null && $$SUDO chmod 755 $$policy; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; rc=$$?; \
+	  if [ -n "$$kept" ]; then $$SUDO cp -p $$kept $$policy && rm -f $$kept; else $$SUDO rm -f $$policy; fi; \
+	  [ $$rc = 0 ] || exit $$rc; \
 	fi
 	@touch $@
 

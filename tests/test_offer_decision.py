@@ -106,6 +106,13 @@ def test_racing_deciders_never_pass_a_customers_daily_cap(catalog: str) -> None:
     assert sum(made) == _offers(catalog)[0] == 2
 
 
+def test_racing_deciders_make_one_offer_per_customer_and_product(catalog: str) -> None:
+    """Two tabs (or replicas) deciding on the same title at once: one offer, shown to both."""
+    policy = _policy(daily_budget=1000, max_offers_per_customer_per_day=10)
+    made = _race(catalog, [("same-customer", 1)] * 6, policy)
+    assert all(made) and _offers(catalog)[0] == 1
+
+
 def test_the_policy_rules_on_opt_out_from_the_context_read(catalog: str) -> None:
     engine = make_engine(catalog)
     repo, policy = StoreRepository(engine), _policy()

@@ -9,11 +9,11 @@ import json
 import socket
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from conftest import listening_addresses
 from sqlalchemy import Engine, func, select, text
 
 from smartmkt.console import index
@@ -240,24 +240,6 @@ def test_rasas_http_api_is_off_and_everything_listens_on_loopback(stack: Running
             with socket.socket() as probe:
                 probe.settimeout(2)
                 assert probe.connect_ex((address, port)) != 0, (address, port)
-
-
-def listening_addresses(port: int) -> set[str]:
-    """The IPv4 and IPv6 addresses with a socket listening on ``port`` (from /proc/net/tcp*)."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state != "0A" or int(hex_port, 16) != port:  # 0A: LISTEN
-                continue
-            raw = bytes.fromhex(address)
-            if len(raw) == 4:
-                found.add(socket.inet_ntop(socket.AF_INET, raw[::-1]))
-            else:
-                words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
-                found.add(socket.inet_ntop(socket.AF_INET6, words))
-    return found
 
 
 def _primary_ip() -> str:

@@ -8,9 +8,11 @@ rasa     Rasa Open Source server (REST + socket.io)       .venv-bot  :5005
 from __future__ import annotations
 
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 
@@ -26,6 +28,7 @@ class ServiceSpec:
     cwd: Path
     env: dict[str, str]
     health_url: str
+    user: str | None = None  # run as this user (PostgreSQL refuses root), else as the caller
 
 
 def service_env(settings: Settings) -> dict[str, str]:
@@ -155,10 +158,49 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
-    """One health check: ``url`` answers 200 within ``timeout`` seconds."""
+    """One health check of ``url`` within ``timeout`` seconds, by its scheme: ``http(s)`` answers
+    200, ``tcp`` accepts a connection, ``redis`` answers PING with PONG, ``amqp`` answers the
+    AMQP 0-9-1 protocol header with Connection.Start, ``postgresql`` accepts a login. False on
+    any failure."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        try:
+            return httpx.get(url, timeout=timeout).status_code == 200
+        except httpx.HTTPError:
+            return False
+    if parts.scheme == "tcp":  # something accepts connections there
+        try:
+            socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
+            return True
+        except OSError:
+            return False
+    if parts.scheme == "redis":
+        return _answer(parts, b"*1\r\n$4\r\nPING\r\n", timeout).startswith(b"+PONG")
+    if parts.scheme == "amqp":
+        return _answer(parts, b"AMQP\x00\x00\x09\x01", timeout)[:1] == b"\x01"  # a method frame
+    if parts.scheme.split("+")[0] == "postgresql":
+        return _accepts_login(url, timeout)
+    raise ValueError(f"no health check for {parts.scheme!r} URLs: {url}")
+
+
+def _answer(parts: SplitResult, request: bytes, timeout: float) -> bytes:
+    """What a TCP server at ``parts`` first says to ``request`` (b"" when it is not there)."""
     try:
-        return httpx.get(url, timeout=timeout).status_code == 200
-    except httpx.HTTPError:
+        with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as conn:
+            conn.sendall(request)
+            return conn.recv(64)
+    except OSError:
+        return b""
+
+
+def _accepts_login(url: str, timeout: float) -> bool:
+    import psycopg
+
+    scheme, rest = url.split("://", 1)  # SQLAlchemy's postgresql+psycopg:// as libpq spells it
+    try:
+        with psycopg.connect(f"{scheme.split('+')[0]}://{rest}", connect_timeout=max(1, round(timeout))):
+            return True
+    except psycopg.Error:
         return False
 
 

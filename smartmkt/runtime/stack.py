@@ -91,6 +91,7 @@ def _start(spec: ServiceSpec, log_dir: Path, append: bool = False) -> subprocess
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            user=spec.user,
         )
 
 
@@ -106,9 +107,19 @@ def running_stack(
         if unknown:
             raise ValueError(f"no such service: {', '.join(sorted(unknown))}")
         specs = [spec for spec in specs if spec.name in services]
+    with running_services(specs, log_dir, timeout, settings) as stack:
+        yield stack
+
+
+@contextmanager
+def running_services(
+    specs: list[ServiceSpec], log_dir: Path, timeout: float = 300.0, settings: Settings | None = None
+) -> Iterator[RunningStack]:
+    """Any ``specs`` (smartmkt's services, the engines of smartmkt.runtime.engines), each logging
+    to ``log_dir``; raises if any is not healthy in time, and stops them all on the way out."""
     log_dir.mkdir(parents=True, exist_ok=True)
     processes = {spec.name: _start(spec, log_dir) for spec in specs}
-    stack = RunningStack(settings, processes, log_dir, {spec.name: spec for spec in specs})
+    stack = RunningStack(settings or Settings(), processes, log_dir, {spec.name: spec for spec in specs})
     try:
         ready = wait_healthy([s.health_url for s in specs], timeout=timeout)
         if not all(ready.values()):

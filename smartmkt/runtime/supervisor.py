@@ -118,6 +118,7 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stopped (and killed) as a whole
+            user=spec.user,
         )
         assert watched.proc.stdout is not None
         threading.Thread(target=self._pump, args=(spec.name, watched.proc.stdout), daemon=True).start()

@@ -295,16 +295,17 @@ class StoreRepository:
             customer = self._customer(session, customer_ref)
             customer_id = customer.id if customer else None
             context = self._offer_context(session, customer_id, now)
-            for open_offer in context.open_offers:
-                if open_offer.product.id == product_id:
-                    return open_offer
+            if shown := _open_on(context, product_id):
+                return shown
             terms = decide(context)
             if terms is None:
                 return None
             hold_decision_lock(session, "offers")
             customer = customer or self._customer(session, customer_ref)  # made meanwhile?
             customer_id = customer.id if customer else None
-            now_true = replace(context, **self._offer_limits(session, customer_id, now))
+            now_true = replace(context, **self._offer_state(session, customer_id, now))
+            if shown := _open_on(now_true, product_id):  # another decider made it meanwhile
+                return shown
             if now_true != context:
                 terms = decide(now_true)
                 if terms is None:
@@ -328,18 +329,16 @@ class StoreRepository:
 
     def _offer_context(self, session: Session, customer_id: int | None, now: datetime) -> OfferContext:
         """A customer with no row yet (``customer_id`` None) has no consent, offers or score."""
-        limits = self._offer_limits(session, customer_id, now)
         return OfferContext(
-            open_offers=()
-            if customer_id is None or limits["opted_out"]
-            else tuple(self._open_offers(session, customer_id, now)),
             score=None if customer_id is None else self._score(session, customer_id),
-            **limits,
+            **self._offer_state(session, customer_id, now),
         )
 
-    def _offer_limits(self, session: Session, customer_id: int | None, now: datetime) -> dict[str, Any]:
-        """What may change between reading a decision's context and writing it: consent, the
-        customer's offers in the last 24 hours, the discount offered to everyone since midnight."""
+    def _offer_state(self, session: Session, customer_id: int | None, now: datetime) -> dict[str, Any]:
+        """What may change between reading a decision's context and writing it: consent, open
+        offers, the customer's offers in the last 24 hours, the discount offered to everyone
+        since midnight."""
+        opted_out = customer_id is not None and self._opted_out(session, customer_id)
         offers_last_day = customer_id is not None and session.scalar(
             select(func.count())
             .select_from(Offer)
@@ -353,7 +352,10 @@ class StoreRepository:
             .where(Offer.created_at >= midnight)
         )
         return {
-            "opted_out": customer_id is not None and self._opted_out(session, customer_id),
+            "opted_out": opted_out,
+            "open_offers": ()
+            if customer_id is None or opted_out
+            else tuple(self._open_offers(session, customer_id, now)),
             "offers_last_day": int(offers_last_day or 0),
             "budget_used_cents": round((budget_used or 0) / 100),
         }
@@ -447,3 +449,8 @@ class StoreRepository:
                 .limit(limit)
             ).all()
             return total, [self._order_view(o, p) for o, p in rows]
+
+
+def _open_on(context: OfferContext, product_id: int) -> OfferView | None:
+    """The customer's offer already open on this product: shown again, never made twice."""
+    return next((offer for offer in context.open_offers if offer.product.id == product_id), None)
