@@ -1,0 +1,106 @@
+"""HAProxy in front of several replicas: its configuration, written from the replicas' ports, and
+its process as a ServiceSpec (Debian's haproxy in the foreground, on loopback).
+
+One public port carries everything a browser or a shop sends: Rasa's socket.io and REST webhooks
+go to the Rasa replicas, the rest (pages, /chat, /voice, the console, /model/parse) to the app
+replicas. A second port takes the Rasa replicas' calls to the action servers. Every replica is
+health-checked (``GET /health`` every second; out after 2 failures, back after 2 successes), and a
+request whose connection is refused is sent to another replica (``retries`` with
+``option redispatch``), so a replica that dies loses no idempotent request. socket.io clients stay
+on the Rasa replica that holds their session (a cookie HAProxy inserts), since socket.io's
+polling transport keeps its session in one process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smartmkt.runtime.processes import ServiceSpec
+
+HAPROXY = "/usr/sbin/haproxy"
+HEALTH_PATH = "/haproxy-health"  # answered by HAProxy itself: the balancer is up
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A pool of replicas of one service."""
+
+    name: str
+    ports: tuple[int, ...]
+    health_path: str = "/health"
+    sticky: bool = False  # keep a client on one replica (socket.io sessions)
+
+
+@dataclass(frozen=True)
+class Balancer:
+    """HAProxy's ports and the pools behind them. ``routes`` sends a path prefix to a pool on
+    the public port; ``default`` takes the rest; ``internal`` pools get a port of their own."""
+
+    public_port: int
+    default: Backend
+    routes: dict[str, Backend] = field(default_factory=dict)
+    internal: dict[int, Backend] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+
+    def backends(self) -> list[Backend]:
+        found = {b.name: b for b in [self.default, *self.routes.values(), *self.internal.values()]}
+        return list(found.values())
+
+    def config(self) -> str:
+        """The whole haproxy.cfg."""
+        lines = [
+            "global",
+            "  maxconn 4096",
+            "defaults",
+            "  mode http",
+            "  timeout connect 2s",
+            "  timeout client 120s",
+            "  timeout server 120s",
+            "  timeout tunnel 1h",  # websockets
+            "  timeout http-keep-alive 10s",
+            "  retries 3",
+            "  option redispatch",
+            "  option forwardfor",
+            "  default-server inter 1s fall 2 rise 2",
+            "frontend public",
+            f"  bind {self.host}:{self.public_port}",
+            f"  monitor-uri {HEALTH_PATH}",
+        ]
+        for index, (prefix, backend) in enumerate(self.routes.items(), start=1):
+            acl = f"route{index}_{backend.name}"
+            lines += [f"  acl {acl} path_beg {prefix}", f"  use_backend {backend.name} if {acl}"]
+        lines.append(f"  default_backend {self.default.name}")
+        for port, backend in self.internal.items():
+            lines += [
+                f"frontend {backend.name}_in",
+                f"  bind {self.host}:{port}",
+                f"  default_backend {backend.name}",
+            ]
+        for backend in self.backends():
+            lines += _backend_lines(backend, self.host)
+        return "\n".join(lines) + "\n"
+
+    def spec(self, folder: Path) -> ServiceSpec:
+        """HAProxy in the foreground (``-db``) with this configuration, written into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        config = folder / "haproxy.cfg"
+        config.write_text(self.config())
+        health = f"http://{self.host}:{self.public_port}{HEALTH_PATH}"
+        return ServiceSpec("haproxy", [HAPROXY, "-db", "-f", str(config)], folder, dict(os.environ), health)
+
+
+def _backend_lines(backend: Backend, host: str) -> list[str]:
+    lines = [
+        f"backend {backend.name}",
+        "  balance roundrobin",
+        f"  option httpchk GET {backend.health_path}",
+        "  http-check expect status 200",
+    ]
+    if backend.sticky:
+        lines.append(f"  cookie SMARTMKT_{backend.name.upper()} insert indirect nocache httponly")
+    for index, port in enumerate(backend.ports, start=1):
+        cookie = f" cookie {backend.name}{index}" if backend.sticky else ""
+        lines.append(f"  server {backend.name}{index} {host}:{port} check{cookie}")
+    return lines
