@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # separate database named by dialect + db (for sqlite, a file path).
     tracker_dialect: str = "sqlite"
     tracker_db: str = ""  # empty: the store's database
+    # Redis shared by the replicas (redis://host:port/db): Rasa's lock store, so one
+    # conversation's messages are handled one at a time whichever Rasa replica gets them. Empty:
+    # Rasa's in-memory lock store, right for one Rasa process (`make run`).
+    redis_url: str = ""
     tracker_url: str = ""  # a full URL wins over dialect + db
     tracker_busy_timeout_s: float = 30.0  # SQLite: how long Rasa waits for another writer
     # Faults (bot/run_rasa.py, smartmkt/store/db.py): how long Rasa waits for an action (then says

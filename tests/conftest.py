@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from smartmkt.runtime.stack import RunningStack, free_port, running_stack, with_free_ports
+from smartmkt.runtime.engines import Engines
+from smartmkt.runtime.stack import RunningStack, free_port, running_services, running_stack, with_free_ports
 from smartmkt.settings import Settings, get_settings
 from smartmkt.store import model_registry
 from smartmkt.store.db import make_engine
@@ -133,17 +134,27 @@ def start_stack(
     ``update`` applied to the settings; their logs in test-artifacts/<name>-logs."""
     tmp = tmp_path_factory.mktemp(name)
     shutil.copy(demo_db_template, tmp / "smartmkt.db")
+    # Rasa's lock store in a Redis of the stack's own, as several replicas have it
+    redis = Engines(tmp / "engines", free_port(), free_port(), free_port())
     settings = with_free_ports(
         base_settings.model_copy(
             # Rasa's tracker store defaults to the same database (its events table beside ours)
             # the demo page's token endpoint on, as `make run` has it (production leaves it off)
-            update={"database_url": f"sqlite:///{tmp / 'smartmkt.db'}", "demo_tokens": True, **update}
+            update={
+                "database_url": f"sqlite:///{tmp / 'smartmkt.db'}",
+                "demo_tokens": True,
+                "redis_url": redis.redis_url,
+                **update,
+            }
         )
     )
     artifacts = Path(__file__).resolve().parent.parent / "test-artifacts" / f"{name}-logs"
     if artifacts.exists():
         shutil.rmtree(artifacts)
-    with running_stack(settings, artifacts) as running:
+    with (
+        running_services([redis.redis()], artifacts / "engines"),
+        running_stack(settings, artifacts) as running,
+    ):
         yield running
         assert all(running.alive().values()), running.alive()
 

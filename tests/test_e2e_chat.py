@@ -4,7 +4,10 @@ brand-new customer (each with a signed customer token on a session bound to it),
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -175,3 +178,30 @@ def test_malformed_bodies_never_500(stack: RunningStack, body: bytes) -> None:
     r = httpx.post(stack.rest_url, content=body, headers={"Content-Type": "application/json"}, timeout=60)
     assert r.status_code < 500, (r.status_code, r.text)
     assert all(stack.alive().values())
+
+
+def test_rasa_locks_conversations_in_redis(stack: RunningStack) -> None:
+    """The stack's Rasa takes each conversation's lock in Redis (RedisLockStore), as replicas
+    must: every message is a SET of the lock, and no lock is left behind once it is answered."""
+    url = urlsplit(stack.settings.redis_url)
+
+    def redis(*command: str) -> str:
+        request = f"*{len(command)}\r\n" + "".join(f"${len(c)}\r\n{c}\r\n" for c in command)
+        with socket.create_connection((url.hostname, url.port), timeout=5) as conn:
+            conn.sendall(request.encode())
+            time.sleep(0.2)
+            return conn.recv(65536).decode()
+
+    def lock_writes() -> int:
+        stats = dict(
+            line.split(":", 1)
+            for line in redis("INFO", "commandstats").splitlines()
+            if line.startswith("cmdstat_")
+        )
+        calls = stats.get("cmdstat_set", "calls=0").split(",")[0]
+        return int(calls.removeprefix("calls="))
+
+    before = lock_writes()
+    assert text_of(say(stack, "lock-store-check", "hi"))
+    assert lock_writes() > before
+    assert "smartmkt" not in redis("KEYS", "*lock*")  # released after the reply

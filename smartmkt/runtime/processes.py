@@ -48,6 +48,7 @@ def service_env(settings: Settings) -> dict[str, str]:
         "SMARTMKT_TRACKER_DIALECT": settings.tracker_dialect,
         "SMARTMKT_TRACKER_DB": settings.tracker_db,
         "SMARTMKT_TRACKER_URL": settings.rasa_tracker_url,
+        **lock_store_env(settings),
         # What Rasa's tracker store masks (bot/redacting_store.py).
         "SMARTMKT_REDACT": settings.redact,
         "SMARTMKT_REDACT_PHONE_REGIONS": settings.redact_phone_regions,
@@ -70,6 +71,29 @@ def service_env(settings: Settings) -> dict[str, str]:
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
     }
     return env
+
+
+def lock_store_env(settings: Settings) -> dict[str, str]:
+    """What bot/endpoints.yml's lock_store reads: Redis when ``redis_url`` is set, else Rasa's
+    in-memory lock store (one Rasa process)."""
+    if not settings.redis_url:
+        return {
+            "SMARTMKT_LOCK_STORE": "in_memory",
+            "SMARTMKT_REDIS_HOST": "",
+            "SMARTMKT_REDIS_PORT": "0",
+            "SMARTMKT_REDIS_DB": "0",
+        }
+    parts = urlsplit(settings.redis_url)
+    if parts.scheme != "redis" or not parts.hostname:
+        raise ValueError(
+            f"SMARTMKT_REDIS_URL must look like redis://host:port/db, not {settings.redis_url!r}"
+        )
+    return {
+        "SMARTMKT_LOCK_STORE": "redis",
+        "SMARTMKT_REDIS_HOST": parts.hostname,
+        "SMARTMKT_REDIS_PORT": str(parts.port or 6379),
+        "SMARTMKT_REDIS_DB": parts.path.strip("/") or "0",
+    }
 
 
 def service_specs(settings: Settings) -> list[ServiceSpec]:
