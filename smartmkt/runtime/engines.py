@@ -36,30 +36,6 @@ def missing_packages() -> list[str]:
     return [package for package, path in PACKAGES.items() if not Path(path).exists()]
 
 
-def install_packages(packages: list[str]) -> None:
-    """Install Debian ``packages`` with apt-get (as root) without starting their system services:
-    smartmkt runs its own copies on loopback, in its own folders."""
-    if not packages:
-        return
-    if os.geteuid() != 0:
-        raise EngineError(
-            f"missing Debian packages {', '.join(packages)}: run as root, or apt-get install them"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "RUNLEVEL": "1"}
-    subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-    policy = Path("/usr/sbin/policy-rc.d")
-    kept = policy.read_bytes() if policy.exists() else None
-    policy.write_text("#!/bin/sh\nexit 101\n")  # invoke-rc.d: do not start the system copies
-    policy.chmod(0o755)
-    try:
-        subprocess.run(["apt-get", "install", "-y", "-q", *packages], check=True, env=env)
-    finally:
-        if kept is None:
-            policy.unlink()
-        else:
-            policy.write_bytes(kept)
-
-
 # --- the engines ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Engines:
