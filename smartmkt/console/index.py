@@ -16,10 +16,28 @@ for it while the rows after it are younger than ``GAP_GRACE_S`` and passes over 
 On SQLite (ids are max + 1 under the write lock) gaps only come from deleted rows. An erased
 conversation should also be dropped from the index with ``forget``; ``smartmkt console reindex``
 rebuilds everything from ``events``.
+
+Broker mode (``SMARTMKT_AMQP_URL`` set, several replicas): Rasa publishes every event to RabbitMQ
+and smartmkt/console/consumer.py folds the queue with ``fold_published``; the console then no
+longer reads ``events`` before a query (web/console_access.py). RabbitMQ delivers at least once,
+so each folded event's key goes into ``console_seen_events`` in the transaction that folds it and
+an event whose key is already there is not counted again. Rasa's events have no id of their own
+(only a customer message has a ``message_id``), so the key (``event_key``) is a hash of the
+sender id, the event type, the timestamp's ``repr`` and the event's name: the message id of a
+customer message, the text of a bot message, else the action, slot or other name Rasa stores in
+``action_name`` (the intent when a customer message has no id). Two distinct events with all of
+these equal (same conversation, type and name at the same float timestamp, to 0.2 microseconds)
+would count once; Rasa stamps each event with ``time.time()`` when it is made, so they do not
+occur in practice. The same key is computed from a row of ``events``, so in broker mode the
+catch-ups that still read ``events`` (``smartmkt console reindex``, erasure, retention) record
+and check the keys too (``dedupe``) and an event folded both ways counts once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -50,6 +68,7 @@ from smartmkt.console.events import (
     event_time,
     load,
 )
+from smartmkt.settings import get_settings
 from smartmkt.store.clock import as_utc, utcnow
 from smartmkt.store.models import (
     ConsoleConversation,
@@ -58,6 +77,7 @@ from smartmkt.store.models import (
     ConsoleConversationOffer,
     ConsoleIndexState,
     ConsoleIntentDay,
+    ConsoleSeenEvent,
 )
 
 BATCH = 5_000  # events per transaction: short write locks for Rasa and the actions
@@ -72,7 +92,14 @@ INTENTS = cast(Table, ConsoleConversationIntent.__table__)
 INTENT_DAYS = cast(Table, ConsoleIntentDay.__table__)
 OFFERS = cast(Table, ConsoleConversationOffer.__table__)
 STATE_TABLE = cast(Table, ConsoleIndexState.__table__)
+SEEN = cast(Table, ConsoleSeenEvent.__table__)
 Progress = Callable[[int, int], None]  # (events indexed so far, events to index)
+# An event to fold: a row of ``_event_rows()`` or a ``PublishedEvent``, with the same attributes
+# (id, sender_id, type_name, timestamp, intent_name, action_name, data).
+EventRow = Any
+# A SHA-256 digest spelled with the letters a-p instead of hex digits: a key never holds a run of
+# digits that a scan for card or phone numbers in stored columns could match by chance.
+_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 
 
 @dataclass
@@ -124,8 +151,11 @@ class _Summary:
             turn_fallback=row.turn_fallback,
         )
 
-    def fold(self, event: Row[Any]) -> None:
-        """One event of this conversation, in id order."""
+    def fold(self, event: EventRow) -> None:
+        """One event of this conversation, in id order (a published event: in timestamp order).
+        A published event's id is 0 (``PublishedEvent``): ``last_event_id`` keeps the largest id
+        folded from ``events`` (0 when every event came from the broker) and an offer shown in a
+        published event keeps event id 0; nothing reads either but the index itself."""
         at = event_time(event.timestamp)
         self.started_at = min(self.started_at, at)
         self.last_event_at = max(self.last_event_at, at)
@@ -138,7 +168,7 @@ class _Summary:
             for offer in bot_message(load(event.data)).offers:
                 self.offers.setdefault(int(offer["id"]), (at, event.id))
 
-    def _customer_turn(self, event: Row[Any], at: datetime) -> None:
+    def _customer_turn(self, event: EventRow, at: datetime) -> None:
         data = load(event.data)
         message = customer_message(data, event.intent_name)
         if self.customer_ref is None or self.customer_ref == self.sender_id:
@@ -282,9 +312,9 @@ def _settled(rows: list[Row[Any]], after: int, now: float) -> list[Row[Any]]:
     return rows
 
 
-def _apply(conn: Connection, rows: list[Row[Any]]) -> int:
+def _apply(conn: Connection, rows: Sequence[EventRow]) -> int:
     """Fold one batch of events into the index; returns the conversations touched."""
-    by_sender: dict[str, list[Row[Any]]] = defaultdict(list)
+    by_sender: dict[str, list[EventRow]] = defaultdict(list)
     for row in rows:
         by_sender[row.sender_id].append(row)
     senders = list(by_sender)
@@ -370,6 +400,125 @@ def _apply(conn: Connection, rows: list[Row[Any]]) -> int:
     return len(summaries)
 
 
+# --- event keys and the broker's events (module doc, "Broker mode") ----------------------------
+def event_key(sender_id: str, type_name: str, timestamp: float | None, name: str | None) -> str:
+    """The key an event is deduplicated on: 64 letters (a SHA-256 spelled a-p, see ``_LETTERS``)."""
+    text = "\x1f".join((sender_id, type_name, repr(timestamp), name or ""))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest().translate(_LETTERS)
+
+
+def _event_name(row: EventRow) -> str | None:
+    """What tells this event from another of its type at the same time (module doc)."""
+    if row.type_name == "user":
+        message_id = load(row.data).get("message_id")
+        return str(message_id) if message_id else row.intent_name
+    if row.type_name == "bot":
+        return str(load(row.data).get("text") or "")
+    return row.action_name  # type: ignore[no-any-return]
+
+
+def row_key(row: EventRow) -> str:
+    """``event_key`` of a row of ``events`` or a ``PublishedEvent`` (the same for one event)."""
+    return event_key(row.sender_id, row.type_name, row.timestamp, _event_name(row))
+
+
+def _claim(conn: Connection, rows: Sequence[EventRow]) -> tuple[list[EventRow], int]:
+    """Record the keys of ``rows`` in the caller's transaction; returns the rows whose key was new
+    (in their order) and how many were seen before (or twice in ``rows``)."""
+    keyed: dict[str, EventRow] = {}
+    for row in rows:
+        keyed.setdefault(row_key(row), row)
+    now = utcnow()
+    new: set[str] = set()
+    keys = list(keyed)
+    for chunk in _chunks(keys):
+        stmt = _insert(conn, SEEN).values([{"key": k, "seen_at": now} for k in chunk])
+        new.update(conn.scalars(stmt.on_conflict_do_nothing().returning(SEEN.c.key)))
+    fresh = [row for key, row in keyed.items() if key in new]
+    return fresh, len(rows) - len(fresh)
+
+
+@dataclass(frozen=True)
+class PublishedEvent:
+    """An event as Rasa publishes it (``{"sender_id": ..., **event.as_dict()}``), with the
+    attributes of a row of ``events`` that Rasa's SQL tracker store would have written for it.
+    ``id`` is 0: a broker event has no row id (see ``_Summary.fold`` for what 0 means)."""
+
+    sender_id: str
+    type_name: str
+    timestamp: float
+    intent_name: str | None
+    action_name: str | None
+    data: str | None  # the event's JSON, kept for customer and bot messages only (as _event_rows)
+    id: int = 0
+
+    @classmethod
+    def of(cls, body: Any) -> PublishedEvent | None:
+        """The event of a published message's JSON, or None when it is not one."""
+        if not isinstance(body, dict):
+            return None
+        sender, kind, ts = body.get("sender_id"), body.get("event"), body.get("timestamp")
+        if not isinstance(sender, str) or not sender or not isinstance(kind, str) or not kind:
+            return None
+        if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+            return None
+        event = {k: v for k, v in body.items() if k != "sender_id"}
+        parse = event.get("parse_data")
+        intent = parse.get("intent") if isinstance(parse, dict) else None
+        intent_name = intent.get("name") if isinstance(intent, dict) else None
+        action_name = event.get("name")
+        try:
+            data = json.dumps(event) if kind in ("user", "bot") else None
+        except (TypeError, ValueError):
+            return None
+        return cls(
+            sender_id=sender[:255],
+            type_name=kind[:255],
+            timestamp=float(ts),
+            intent_name=intent_name[:255] if isinstance(intent_name, str) else None,
+            action_name=action_name[:255] if isinstance(action_name, str) else None,
+            data=data,
+        )
+
+
+@dataclass
+class FoldRun:
+    """What one ``fold_published`` did."""
+
+    folded: int = 0  # events counted in the index
+    duplicates: int = 0  # events whose key was already seen (a redelivery, a republished event)
+    dropped: int = 0  # not an event (no sender_id, event or timestamp)
+    conversations: int = 0
+
+
+def fold_published(store: Engine, events: Sequence[Any]) -> FoldRun:
+    """Fold published events (the JSON of the broker's messages) into the index in one
+    transaction: an event already seen, or not an event at all, is counted and left out. The
+    events are folded in timestamp order (the order Rasa made them in)."""
+    run = FoldRun()
+    parsed: list[PublishedEvent] = []
+    for body in events:
+        event = PublishedEvent.of(body)
+        if event is None:
+            run.dropped += 1
+        else:
+            parsed.append(event)
+    if not parsed:
+        return run
+    parsed.sort(key=lambda e: e.timestamp)
+    with store.begin() as conn:
+        fresh, run.duplicates = _claim(conn, parsed)
+        if fresh:
+            run.conversations = _apply(conn, fresh)
+    run.folded = len(fresh)
+    return run
+
+
+def broker_mode() -> bool:
+    """Whether Rasa's events reach the index through the broker (``SMARTMKT_AMQP_URL`` set)."""
+    return bool(get_settings().amqp_url)
+
+
 class _Overtaken(Exception):
     """The high-water mark moved since it was read."""
 
@@ -380,9 +529,13 @@ def catch_up(
     batch_size: int = BATCH,
     progress: Progress | None = None,
     max_batches: int | None = None,
+    dedupe: bool | None = None,
 ) -> IndexRun:
     """Index the events not indexed yet (all of them, or ``max_batches`` batches); cheap when
-    there is none."""
+    there is none. With ``dedupe`` (default: in broker mode) each event's key is recorded and an
+    event the consumer already folded is not counted again (module doc)."""
+    if dedupe is None:
+        dedupe = broker_mode()
     started = time.perf_counter()
     run = IndexRun()
     if not events_table_exists(tracker):
@@ -412,7 +565,9 @@ def catch_up(
                 ).rowcount
                 if claimed != 1:
                     raise _Overtaken
-                run.conversations += _apply(conn, rows)
+                fresh = _claim(conn, rows)[0] if dedupe else rows
+                if fresh:
+                    run.conversations += _apply(conn, fresh)
         except _Overtaken:  # another process indexed this batch first (rolled back): read again
             continue
         run.events += len(rows)
@@ -426,9 +581,10 @@ def catch_up(
 
 
 def clear(store: Engine) -> None:
-    """Empty the index (the next catch-up reads every event again)."""
+    """Empty the index and the keys of the events it folded (the next catch-up reads every event
+    again)."""
     with store.begin() as conn:
-        for table in (OFFERS, INTENTS, DAYS, INTENT_DAYS):
+        for table in (OFFERS, INTENTS, DAYS, INTENT_DAYS, SEEN):
             conn.execute(delete(table))
         conn.execute(delete(CONVERSATIONS))
         conn.execute(
@@ -439,11 +595,17 @@ def clear(store: Engine) -> None:
 
 
 def rebuild(
-    store: Engine, tracker: Engine, batch_size: int = BATCH, progress: Progress | None = None
+    store: Engine,
+    tracker: Engine,
+    batch_size: int = BATCH,
+    progress: Progress | None = None,
+    dedupe: bool | None = None,
 ) -> IndexRun:
-    """The index from scratch, from every row of ``events``."""
+    """The index from scratch, from every row of ``events``. In broker mode (``dedupe``) the keys
+    are recorded again as the events are read, so the consumer does not count them a second
+    time when the broker still holds some of them."""
     clear(store)
-    return catch_up(store, tracker, batch_size, progress)
+    return catch_up(store, tracker, batch_size, progress, dedupe=dedupe)
 
 
 def forget(store: Engine, sender_id: str) -> bool:
@@ -486,7 +648,10 @@ def refold_in(conn: Connection, tracker: Engine, sender_ids: Sequence[str]) -> i
     has read had been read now; later events are the next catch-up's. Returns the events folded.
 
     The transaction's first statement takes the index state row (a write: SQLite's write lock,
-    PostgreSQL's row lock), so a concurrent catch-up waits and then folds only events above it."""
+    PostgreSQL's row lock), so a concurrent catch-up waits and then folds only events above it.
+    In broker mode an event the consumer folds for these conversations after the caller's
+    catch-up and before this refold is above the mark and already seen: it leaves the index until
+    ``smartmkt console reindex`` (a window of the purge's length)."""
     conn.execute(update(STATE_TABLE).where(STATE_TABLE.c.name == STATE).values(updated_at=utcnow()))
     last = conn.scalar(select(STATE_TABLE.c.last_event_id).where(STATE_TABLE.c.name == STATE)) or 0
     forget_in(conn, sender_ids)

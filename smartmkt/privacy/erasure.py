@@ -80,6 +80,8 @@ TABLES: dict[str, str] = {
     "console_sessions": "no customer data: the marketers' logins",
     "login_failures": "no customer data: hashed keys of failed console logins (the login rate limit)",
     "console_index_state": "no personal data: how far the index has read",
+    "console_seen_events": "kept: one-way keys (hashes) of events the index folded, to count each once;"
+    " no id, reference or text can be read back from them",
     "alembic_version": "no personal data: the schema's version",
 }
 

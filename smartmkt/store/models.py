@@ -275,6 +275,18 @@ class ConsoleIndexState(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class ConsoleSeenEvent(Base):
+    """An event the conversation index has folded, by key (smartmkt/console/index.py,
+    ``event_key``): a hash of its sender id, type, timestamp and name, spelled in letters. RabbitMQ
+    may deliver an event twice (a consumer that dies between its commit and its ack); the second
+    delivery finds its key here and is not counted again. Emptied by ``smartmkt console reindex``."""
+
+    __tablename__ = "console_seen_events"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ConsoleSession(Base):
     """A console login. Only a SHA-256 of the cookie's random token is kept; the CSRF token is
     returned to the logged-in page and must come back in ``X-CSRF-Token`` on unsafe requests."""

@@ -39,7 +39,14 @@ class ConsoleBackend:
         return timedelta(hours=self.settings.console_session_hours)
 
     def catch_up(self) -> index.IndexRun:
-        """Fold Rasa's new events into the conversation index before a query reads it."""
+        """Fold Rasa's new events into the conversation index before a query reads it.
+
+        In broker mode (``SMARTMKT_AMQP_URL`` set) this does nothing and reads nothing: Rasa
+        publishes every event to RabbitMQ and the console consumer (smartmkt/console/consumer.py)
+        folds them into the index; folding the events table here too would make each replica read
+        it before every query, only to find every event already counted."""
+        if self.settings.amqp_url:
+            return index.IndexRun()
         return index.catch_up(self.store, self.tracker, max_batches=CATCH_UP_BATCHES)
 
 
