@@ -18,7 +18,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: setup run test train demo lint validate story-test pytest clean
+.PHONY: setup run cluster cluster-down test train demo lint validate story-test pytest clean
 
 setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/venv-bot $(STAMPS)/npm $(WHEELS)/recbole-1.2.1-py3-none-any.whl \
   $(WHEELS)/Lifetimes-0.11.3-py3-none-any.whl
@@ -85,6 +85,14 @@ train: demo
 # served at once, and new data is trained on in the background (promoted only past its gate).
 run: setup
 	SMARTMKT_DEMO_TOKENS=$${SMARTMKT_DEMO_TOKENS:-true} $(SMARTMKT) run
+
+# Several replicas of every service behind HAProxy, on PostgreSQL, Redis and RabbitMQ, in the
+# background (docs/replicas.md); `make cluster-down` stops them. REPLICAS=3 for more.
+cluster: setup
+	$(SMARTMKT) cluster up --replicas $${REPLICAS:-2}
+
+cluster-down: setup
+	$(SMARTMKT) cluster down
 
 validate: setup
 	$(SMARTMKT) bot validate

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     # Rasa's in-memory lock store, right for one Rasa process (`make run`).
     redis_url: str = ""
     tracker_url: str = ""  # a full URL wins over dialect + db
+    # RabbitMQ (amqp://user:pw@host:port/vhost): Rasa's event broker (bot/endpoints.yml), whose
+    # queue `smartmkt events` folds into the console's conversation index. Empty: no broker, and
+    # the console reads Rasa's events table itself (one machine, `make run`).
+    amqp_url: str = ""
+    # Where Rasa reaches the NLU and the actions. Empty: this host's app and action server. With
+    # replicas: the balancer in front of them (`smartmkt cluster up` sets both).
+    nlu_url: str = ""
+    action_endpoint_url: str = ""
     tracker_busy_timeout_s: float = 30.0  # SQLite: how long Rasa waits for another writer
     # Faults (bot/run_rasa.py, smartmkt/store/db.py): how long Rasa waits for an action (then says
     # utter_service_unavailable) and for the NLU (then its fallback); how long Rasa's tracker
@@ -181,6 +189,16 @@ class Settings(BaseSettings):
     @property
     def action_url(self) -> str:
         return f"http://{self.host}:{self.action_port}/webhook"
+
+    @property
+    def rasa_nlu_url(self) -> str:
+        """Where Rasa sends messages to be parsed: the balancer, or this host's app."""
+        return self.nlu_url or self.app_url
+
+    @property
+    def rasa_action_url(self) -> str:
+        """Where Rasa calls the actions: the balancer, or this host's action server."""
+        return self.action_endpoint_url or self.action_url
 
 
 def _with_driver(url: str, postgresql_driver: str) -> str:

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import yaml
 
-from smartmkt.runtime.processes import service_env
-from smartmkt.settings import get_settings
+from smartmkt.runtime.cluster import COMPOSE_PORTS, DEFAULT_REPLICAS, Layout, compose_balancer
+from smartmkt.runtime.engines import NAMES as ENGINES
+from smartmkt.runtime.processes import event_broker_env, lock_store_env, service_env
+from smartmkt.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ENDPOINT_VARS = set(re.findall(r"\$\{(\w+)\}", (ROOT / "bot" / "endpoints.yml").read_text()))
@@ -19,12 +21,38 @@ def test_endpoints_variables_are_all_provided_by_the_supervisor() -> None:
     assert env["SMARTMKT_NLU_URL"].startswith("http://127.0.0.1:")
 
 
-def test_docker_compose_describes_the_same_services() -> None:
+def test_docker_compose_runs_the_cluster_launchers_topology(tmp_path: Path) -> None:
+    """docker-compose.yml and `smartmkt cluster up` (smartmkt.runtime.cluster) name the same
+    services, replicas, ports and environment, and HAProxy runs the launcher's configuration."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    assert {"postgres", "app", "actions", "rasa"} <= set(compose["services"])
+    services = compose["services"]
+    layout = Layout.fixed(tmp_path)
+    served = layout.served_specs(layout.settings(get_settings()))
+    launched = {re.sub(r"\d+$", "", name) for name in [*ENGINES, *(s.name for s in served)]}
+    launched -= {"epmd"}  # inside the rabbitmq image
+    assert launched == {"postgres", "redis", "rabbitmq", "app", "actions", "rasa", "consumer", "haproxy"}
+    assert launched <= set(services)
+    for name in ("app", "actions", "rasa"):
+        assert services[name]["deploy"]["replicas"] == layout.replicas == DEFAULT_REPLICAS
+    # ports: HAProxy's public and action ports are the launcher's; each replica's is its command's
+    assert services["haproxy"]["ports"] == [f"127.0.0.1:{layout.public_port}:{layout.public_port}"]
+    assert compose["configs"]["haproxy"]["content"] == compose_balancer(layout.replicas).config()
+    for name, port in COMPOSE_PORTS.items():
+        assert str(port) in " ".join(services[name]["command"]), name
+    # environment: what endpoints.yml reads and every setting the launcher changes, with values
+    # that say the same (the lock store and the broker as the launcher derives them)
     env = compose["x-smartmkt-env"]
-    assert set(env) >= ENDPOINT_VARS
+    changed = {f"SMARTMKT_{name.upper()}" for name in layout.shared_settings()}
+    assert set(env) >= ENDPOINT_VARS | changed | {"SMARTMKT_CUSTOMER_TOKEN_SECRET"}
     assert env["SMARTMKT_DATABASE_URL"].startswith("postgresql")
+    derived = Settings(redis_url=env["SMARTMKT_REDIS_URL"], amqp_url=env["SMARTMKT_AMQP_URL"])
+    assert lock_store_env(derived).items() <= env.items()
+    assert event_broker_env(derived).items() <= env.items()
+    assert env["SMARTMKT_ACTION_URL"] == env["SMARTMKT_ACTION_ENDPOINT_URL"]
+    assert env["SMARTMKT_ACTION_URL"].endswith(f":{layout.actions_port}/webhook")
+    assert env["SMARTMKT_NLU_URL"].endswith(f":{layout.public_port}")
+    for name in ("app", "actions", "rasa", "consumer"):
+        assert services[name]["environment"] == env, name
 
 
 def test_domain_lists_exactly_the_specified_intents_and_entities() -> None:

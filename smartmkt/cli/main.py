@@ -13,6 +13,7 @@ import typer
 
 from smartmkt.cli.bench_commands import bench_app
 from smartmkt.cli.bot_commands import bot_app
+from smartmkt.cli.cluster_commands import cluster_app
 from smartmkt.cli.console_commands import console_app, nlu_app
 from smartmkt.cli.data_commands import data_app
 from smartmkt.cli.db_commands import db_app
@@ -45,6 +46,7 @@ app.add_typer(customer_app, name="customer")
 app.add_typer(retention_app, name="retention")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(user_app, name="user")
+app.add_typer(cluster_app, name="cluster")
 app.command("recommend")(recommend_cmd)
 app.command("transcribe")(transcribe_cmd)
 app.command("parse")(parse_cmd)

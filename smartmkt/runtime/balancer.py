@@ -31,6 +31,10 @@ class Backend:
     ports: tuple[int, ...]
     health_path: str = "/health"
     sticky: bool = False  # keep a client on one replica (socket.io sessions)
+    # in docker-compose: the replicas are ``replicas`` addresses of one DNS name (Docker's
+    # resolver), each on ``ports[0]``, instead of one port each on this host
+    dns_name: str = ""
+    replicas: int = 0
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class Balancer:
     routes: dict[str, Backend] = field(default_factory=dict)
     internal: dict[int, Backend] = field(default_factory=dict)
     host: str = "127.0.0.1"
+    resolver: str = ""  # a DNS server for backends named by dns_name (Docker's: 127.0.0.11:53)
 
     def backends(self) -> list[Backend]:
         found = {b.name: b for b in [self.default, *self.routes.values(), *self.internal.values()]}
@@ -53,6 +58,11 @@ class Balancer:
         lines = [
             "global",
             "  maxconn 4096",
+            *(
+                ["resolvers dns", f"  nameserver dns1 {self.resolver}", "  hold valid 10s"]
+                if self.resolver
+                else []
+            ),
             "defaults",
             "  mode http",
             "  timeout connect 2s",
@@ -98,6 +108,14 @@ def _backend_lines(backend: Backend, host: str) -> list[str]:
         f"  option httpchk GET {backend.health_path}",
         "  http-check expect status 200",
     ]
+    if backend.dns_name:  # one cookie value per address: HAProxy derives it (dynamic cookies)
+        if backend.sticky:
+            lines.append(f"  cookie SMARTMKT_{backend.name.upper()} insert indirect nocache httponly dynamic")
+            lines.append(f"  dynamic-cookie-key smartmkt-{backend.name}")
+        target = f"{backend.dns_name}:{backend.ports[0]}"
+        template = f"  server-template {backend.name} 1-{backend.replicas} {target}"
+        lines.append(f"{template} check resolvers dns init-addr none")
+        return lines
     if backend.sticky:
         lines.append(f"  cookie SMARTMKT_{backend.name.upper()} insert indirect nocache httponly")
     for index, port in enumerate(backend.ports, start=1):

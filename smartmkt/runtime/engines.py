@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,9 @@ PACKAGES = {
     "rabbitmq-server": "/usr/lib/rabbitmq/bin/rabbitmq-server",
     "haproxy": "/usr/sbin/haproxy",
 }
+
+
+NAMES = ("postgres", "redis", "epmd", "rabbitmq")  # the services Engines.specs starts, in order
 
 
 class EngineError(RuntimeError):
@@ -70,7 +74,7 @@ class Engines:
         """Erlang's port mapper for the RabbitMQ node, in the foreground (stopped with the rest)."""
         command = ["epmd", "-address", HOST, "-port", str(self.epmd_port)]
         return ServiceSpec(
-            "epmd", command, self._folder("rabbitmq"), dict(os.environ), f"tcp://{HOST}:{self.epmd_port}"
+            "epmd", command, self._folder("rabbitmq"), dict(os.environ), f"epmd://{HOST}:{self.epmd_port}"
         )
 
     def postgres(self) -> ServiceSpec:
@@ -95,7 +99,9 @@ class Engines:
                 conf.write(f"unix_socket_directories = '{folder}'\nfsync = off\nmax_connections = 200\n")
         command = [str(binaries / "postgres"), "-D", str(data)]
         user = "postgres" if os.geteuid() == 0 else None
-        return ServiceSpec("postgres", command, folder, dict(os.environ), self._database_health(), user)
+        return ServiceSpec(
+            "postgres", command, folder, dict(os.environ), self._database_health(), user, signal.SIGINT
+        )
 
     def _database_health(self) -> str:
         # the maintenance database exists from initdb on; smartmkt's own is created by `cluster up`

@@ -8,11 +8,12 @@ rasa     Rasa Open Source server (REST + socket.io)       .venv-bot  :5005
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import httpx
 
@@ -29,12 +30,28 @@ class ServiceSpec:
     env: dict[str, str]
     health_url: str
     user: str | None = None  # run as this user (PostgreSQL refuses root), else as the caller
+    # how it is told to stop: PostgreSQL's SIGTERM waits for every client to leave ("smart"
+    # shutdown), SIGINT disconnects them ("fast"), which is what stopping a cluster means
+    stop_signal: int = signal.SIGTERM
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Every setting as the ``SMARTMKT_<FIELD>`` variable it is read from, so a process started
+    with it sees the same settings as its launcher (a cluster's chat socket URL, its engines)."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        env[f"SMARTMKT_{name.upper()}"] = text
+    return env
 
 
 def service_env(settings: Settings) -> dict[str, str]:
     """Environment shared by all processes: settings, plus the URLs bot/endpoints.yml reads."""
     env = {
         **os.environ,
+        **settings_env(settings),
         "SMARTMKT_VAR_DIR": str(settings.var_dir),
         "SMARTMKT_MODELS_DIR": str(settings.models_dir),
         "SMARTMKT_DATABASE_URL": settings.resolved_database_url,
@@ -42,13 +59,16 @@ def service_env(settings: Settings) -> dict[str, str]:
         "SMARTMKT_APP_PORT": str(settings.app_port),
         "SMARTMKT_ACTION_PORT": str(settings.action_port),
         "SMARTMKT_RASA_PORT": str(settings.rasa_port),
-        "SMARTMKT_NLU_URL": settings.app_url,
-        "SMARTMKT_ACTION_URL": settings.action_url,
+        "SMARTMKT_NLU_URL": settings.rasa_nlu_url,
+        "SMARTMKT_ACTION_URL": settings.rasa_action_url,
         # Rasa gets the tracker store as one full URL (the store's database by default).
         "SMARTMKT_TRACKER_DIALECT": settings.tracker_dialect,
         "SMARTMKT_TRACKER_DB": settings.tracker_db,
         "SMARTMKT_TRACKER_URL": settings.rasa_tracker_url,
         **lock_store_env(settings),
+        **event_broker_env(settings),
+        "SMARTMKT_REDIS_URL": settings.redis_url,
+        "SMARTMKT_AMQP_URL": settings.amqp_url,
         # What Rasa's tracker store masks (bot/redacting_store.py).
         "SMARTMKT_REDACT": settings.redact,
         "SMARTMKT_REDACT_PHONE_REGIONS": settings.redact_phone_regions,
@@ -83,16 +103,41 @@ def lock_store_env(settings: Settings) -> dict[str, str]:
             "SMARTMKT_REDIS_PORT": "0",
             "SMARTMKT_REDIS_DB": "0",
         }
-    parts = urlsplit(settings.redis_url)
-    if parts.scheme != "redis" or not parts.hostname:
-        raise ValueError(
-            f"SMARTMKT_REDIS_URL must look like redis://host:port/db, not {settings.redis_url!r}"
-        )
+    parts = _engine_url("SMARTMKT_REDIS_URL", settings.redis_url, "redis://host:port/db")
     return {
         "SMARTMKT_LOCK_STORE": "redis",
         "SMARTMKT_REDIS_HOST": parts.hostname,
         "SMARTMKT_REDIS_PORT": str(parts.port or 6379),
         "SMARTMKT_REDIS_DB": parts.path.strip("/") or "0",
+    }
+
+
+def _engine_url(variable: str, url: str, shape: str) -> SplitResult:
+    """``url`` split, or a ValueError naming ``variable`` if it is not of the ``shape`` given."""
+    parts = urlsplit(url)
+    if parts.scheme != shape.split(":")[0] or not parts.hostname:
+        raise ValueError(f"{variable} must look like {shape}, not {url!r}")
+    return parts
+
+
+def event_broker_env(settings: Settings) -> dict[str, str]:
+    """What bot/endpoints.yml's event_broker reads: RabbitMQ when ``amqp_url`` is set (Rasa's
+    pika broker, publishing to the queue the console's consumer reads), else no broker."""
+    if not settings.amqp_url:
+        return {
+            "SMARTMKT_EVENT_BROKER": "event_brokers.NoEventBroker",
+            "SMARTMKT_AMQP_HOST": "",
+            "SMARTMKT_AMQP_PORT": "0",
+            "SMARTMKT_AMQP_USER": "",
+            "SMARTMKT_AMQP_PASSWORD": "",
+        }
+    parts = _engine_url("SMARTMKT_AMQP_URL", settings.amqp_url, "amqp://user:password@host:port/")
+    return {
+        "SMARTMKT_EVENT_BROKER": "pika",
+        "SMARTMKT_AMQP_HOST": parts.hostname,
+        "SMARTMKT_AMQP_PORT": str(parts.port or 5672),
+        "SMARTMKT_AMQP_USER": unquote(parts.username or "guest"),
+        "SMARTMKT_AMQP_PASSWORD": unquote(parts.password or "guest"),
     }
 
 
@@ -183,9 +228,9 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
     """One health check of ``url`` within ``timeout`` seconds, by its scheme: ``http(s)`` answers
-    200, ``tcp`` accepts a connection, ``redis`` answers PING with PONG, ``amqp`` answers the
-    AMQP 0-9-1 protocol header with Connection.Start, ``postgresql`` accepts a login. False on
-    any failure."""
+    200, ``tcp`` accepts a connection, ``epmd`` lists its names, ``redis`` answers PING with
+    PONG, ``amqp`` answers the AMQP 0-9-1 protocol header with Connection.Start, ``postgresql``
+    accepts a login. False on any failure."""
     parts = urlsplit(url)
     if parts.scheme in ("http", "https"):
         try:
@@ -200,6 +245,8 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
             return False
     if parts.scheme == "redis":
         return _answer(parts, b"*1\r\n$4\r\nPING\r\n", timeout).startswith(b"+PONG")
+    if parts.scheme == "epmd":  # Erlang's port mapper answers NAMES_REQ with its own port first
+        return len(_answer(parts, b"\x00\x01n", timeout)) >= 4
     if parts.scheme == "amqp":
         return _answer(parts, b"AMQP\x00\x00\x09\x01", timeout)[:1] == b"\x01"  # a method frame
     if parts.scheme.split("+")[0] == "postgresql":

@@ -59,7 +59,7 @@ class RunningStack:
             if kill:
                 os.killpg(proc.pid, signal.SIGKILL)  # each service leads its own session
             else:
-                proc.terminate()
+                proc.send_signal(self.specs[name].stop_signal if name in self.specs else signal.SIGTERM)
             reap(proc)
 
     def start(self, name: str, timeout: float = 300.0) -> None:
@@ -127,8 +127,8 @@ def running_services(
             raise RuntimeError(f"services not ready: {ready}; exited: {dead}; logs in {log_dir}")
         yield stack
     finally:
-        for proc in processes.values():
-            if proc.poll() is None:
-                proc.terminate()
+        for spec in specs:
+            if processes[spec.name].poll() is None:
+                processes[spec.name].send_signal(spec.stop_signal)
         for proc in processes.values():
             reap(proc)

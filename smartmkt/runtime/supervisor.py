@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import IO
@@ -82,9 +83,11 @@ class Supervisor:
     specs: list[ServiceSpec]
     out: IO[str] = field(default_factory=lambda: sys.stdout)
     check: Callable[[str], bool] = check_health
+    on_start: Callable[[Watched], None] | None = None  # told of every start (e.g. to record pids)
     services: dict[str, Watched] = field(init=False)
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
     _write_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _to_launch: queue.SimpleQueue[str] = field(init=False, default_factory=queue.SimpleQueue)
 
     def __post_init__(self) -> None:
         self.services = {spec.name: Watched(spec) for spec in self.specs}
@@ -124,6 +127,8 @@ class Supervisor:
         threading.Thread(target=self._pump, args=(spec.name, watched.proc.stdout), daemon=True).start()
         watched.enter(State.STARTING)
         self.say(f"{spec.name} started (pid {watched.proc.pid})")
+        if self.on_start is not None:
+            self.on_start(watched)
 
     def _stop(self, watched: Watched, grace: float = STOP_GRACE_S) -> None:
         """SIGTERM to the service's process group, SIGKILL after ``grace`` seconds."""
@@ -132,10 +137,11 @@ class Supervisor:
 
     @staticmethod
     def _terminate(watched: Watched) -> None:
-        """SIGTERM to the service's process group (its workers too, if the parent has gone)."""
+        """The service's stop signal (SIGTERM, or its own) to its process group (its workers
+        too, if the parent has gone)."""
         if watched.proc is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(watched.proc.pid, signal.SIGTERM)
+                os.killpg(watched.proc.pid, watched.spec.stop_signal)
 
     @staticmethod
     def _reap(watched: Watched, grace: float) -> None:
@@ -191,12 +197,13 @@ class Supervisor:
             self._schedule_restart(watched, "stopped answering its health check")
 
     # --- all of them -------------------------------------------------------------------------
-    def all_up(self) -> bool:
-        return all(w.state is State.UP for w in self.services.values())
+    def all_up(self, names: Collection[str] | None = None) -> bool:
+        """Whether every service (or every one of ``names``) is up."""
+        return all(w.state is State.UP for n, w in self.services.items() if names is None or n in names)
 
-    def wait_all_up(self, timeout: float = STARTUP_TIMEOUT_S) -> bool:
+    def wait_all_up(self, timeout: float = STARTUP_TIMEOUT_S, names: Collection[str] | None = None) -> bool:
         deadline = time.monotonic() + timeout
-        while not self.all_up():
+        while not self.all_up(names):
             if time.monotonic() > deadline or self._stopping.is_set():
                 return False
             time.sleep(0.2)
@@ -207,11 +214,29 @@ class Supervisor:
         model it said failed to load."""
         return {name: w.why_not_up() for name, w in self.services.items() if w.state is not State.UP}
 
-    def run(self) -> None:
-        """Start everything and watch until :meth:`stop` (or SIGINT/SIGTERM via :meth:`serve`)."""
-        for watched in self.services.values():
-            self._start(watched)
+    def launch(self, names: Collection[str]) -> None:
+        """Start services that :meth:`run` was told to leave stopped (from any thread): a
+        staged start, e.g. the replicas once the engines they need are up and prepared."""
+        unknown = set(names) - set(self.services)
+        if unknown:
+            raise ValueError(f"no such service: {', '.join(sorted(unknown))}")
+        for name in names:
+            self._to_launch.put(name)
+
+    def _launch_pending(self) -> None:
+        while not self._to_launch.empty():
+            watched = self.services[self._to_launch.get()]
+            if watched.state is State.STOPPED:
+                self._start(watched)
+
+    def run(self, first: Collection[str] | None = None) -> None:
+        """Start everything (or only the services named in ``first``; :meth:`launch` starts the
+        rest) and watch until :meth:`stop` (or SIGINT/SIGTERM via :meth:`serve`)."""
+        for name, watched in self.services.items():
+            if first is None or name in first:
+                self._start(watched)
         while not self._stopping.wait(CHECK_INTERVAL_S):
+            self._launch_pending()
             for watched in self.services.values():
                 if self._stopping.is_set():
                     break
@@ -230,7 +255,7 @@ class Supervisor:
             watched.enter(State.STOPPED)
         self.say("all services stopped")
 
-    def serve(self) -> int:
+    def serve(self, first: Collection[str] | None = None) -> int:
         """:meth:`run` in the foreground; Ctrl-C (SIGINT) or SIGTERM stops every service."""
 
         def on_signal(_signum: int, _frame: object) -> None:
@@ -238,5 +263,5 @@ class Supervisor:
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        self.run()
+        self.run(first)
         return 0
