@@ -21,7 +21,6 @@ RunDir = Annotated[
     Path | None,
     typer.Option(help="Where the engines keep their data and the cluster its state [default: var/cluster]."),
 ]
-UP_TIMEOUT_S = 900.0  # a first start may train missing models
 
 
 def _run_dir(run_dir: Path | None) -> Path:
@@ -73,7 +72,7 @@ def _wait_up(folder: Path, proc: subprocess.Popen[bytes], started: float) -> str
 
     last = ""
     with console.status("starting the engines") as status:
-        while time.monotonic() - started < UP_TIMEOUT_S:
+        while time.monotonic() - started < cluster.UP_TIMEOUT_S:
             state = cluster.ClusterState.read(folder)
             if proc.poll() is not None:
                 return (
@@ -92,7 +91,7 @@ def _wait_up(folder: Path, proc: subprocess.Popen[bytes], started: float) -> str
                         )
                     )
             time.sleep(1.0)
-    return f"not up within {UP_TIMEOUT_S:g} s"
+    return f"not up within {cluster.UP_TIMEOUT_S:g} s"
 
 
 def _banner(layout: Any, seconds: float) -> str:

@@ -13,7 +13,10 @@ polling transport keeps its session in one process.
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from smartmkt.runtime.processes import ServiceSpec
 
 HAPROXY = "/usr/sbin/haproxy"
 HEALTH_PATH = "/haproxy-health"  # answered by HAProxy itself: the balancer is up
+STATS_SOCKET = "haproxy.sock"  # in the folder of Balancer.spec
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Balancer:
     internal: dict[int, Backend] = field(default_factory=dict)
     host: str = "127.0.0.1"
     resolver: str = ""  # a DNS server for backends named by dns_name (Docker's: 127.0.0.11:53)
+    stats_socket: Path | None = None  # HAProxy's runtime API (read only): requests per replica
 
     def backends(self) -> list[Backend]:
         found = {b.name: b for b in [self.default, *self.routes.values(), *self.internal.values()]}
@@ -58,6 +63,7 @@ class Balancer:
         lines = [
             "global",
             "  maxconn 4096",
+            *([f"  stats socket {self.stats_socket} mode 600 level user"] if self.stats_socket else []),
             *(
                 ["resolvers dns", f"  nameserver dns1 {self.resolver}", "  hold valid 10s"]
                 if self.resolver
@@ -96,7 +102,7 @@ class Balancer:
         """HAProxy in the foreground (``-db``) with this configuration, written into ``folder``."""
         folder.mkdir(parents=True, exist_ok=True)
         config = folder / "haproxy.cfg"
-        config.write_text(self.config())
+        config.write_text(dataclasses.replace(self, stats_socket=folder / STATS_SOCKET).config())
         health = f"http://{self.host}:{self.public_port}{HEALTH_PATH}"
         return ServiceSpec("haproxy", [HAPROXY, "-db", "-f", str(config)], folder, dict(os.environ), health)
 
@@ -122,3 +128,22 @@ def _backend_lines(backend: Backend, host: str) -> list[str]:
         cookie = f" cookie {backend.name}{index}" if backend.sticky else ""
         lines.append(f"  server {backend.name}{index} {host}:{port} check{cookie}")
     return lines
+
+
+def requests_per_server(stats_socket: Path) -> dict[str, int]:
+    """Requests each replica has been sent (``backend/server`` -> HAProxy's ``stot``), read
+    from HAProxy's stats socket (``show stat``)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(5)
+        conn.connect(str(stats_socket))
+        conn.sendall(b"show stat\n")
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    lines = b"".join(chunks).decode().lstrip("# ").splitlines()
+    rows = csv.DictReader(line for line in lines if line)
+    return {
+        f"{row['pxname']}/{row['svname']}": int(row["stot"] or 0)
+        for row in rows
+        if row["svname"] not in ("FRONTEND", "BACKEND")
+    }

@@ -26,19 +26,22 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from smartmkt.runtime.balancer import Backend, Balancer
 from smartmkt.runtime.engines import HOST, Engines
-from smartmkt.runtime.processes import ServiceSpec, service_env, service_specs
+from smartmkt.runtime.processes import ServiceSpec, service_env, service_specs, settings_env
 from smartmkt.runtime.supervisor import Supervisor, Watched
 from smartmkt.settings import Settings
 
 DEFAULT_REPLICAS = 2
 DEFAULT_PORT = 8080
 STATE_FILE = "cluster.json"
+UP_TIMEOUT_S = 900.0  # a first start may train missing models
 QUEUE = "smartmkt_events"  # bot/endpoints.yml's event_broker queue
 SERVICES = ("app", "actions", "rasa")
 
@@ -346,16 +349,24 @@ def _ports(layout: Layout) -> dict[str, int]:
     return ports
 
 
-def start_in_background(layout: Layout, log: Path) -> subprocess.Popen[bytes]:
+def start_in_background(layout: Layout, log: Path, base: Settings | None = None) -> subprocess.Popen[bytes]:
     """``smartmkt cluster serve`` for ``layout`` as a process of its own session (it outlives the
-    command that started it), logging to ``log``."""
+    command that started it), logging to ``log``; with ``base``'s settings (default: this
+    process's environment)."""
     command = [sys.executable, "-m", "smartmkt.cli.main", "cluster", "serve"]
     command += ["--run-dir", str(layout.run_dir), "--replicas", str(layout.replicas)]
     command += ["--layout-json", json.dumps(layout_to_dict(layout))]
+    env = {**os.environ, **settings_env(base)} if base is not None else None
     layout.run_dir.mkdir(parents=True, exist_ok=True)
+    ClusterState(layout.run_dir / STATE_FILE, phase="starting").save()  # no earlier run's state is read
     with log.open("ab") as out:
         return subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
         )
 
 
@@ -409,3 +420,60 @@ def stop(state: ClusterState, timeout: float = 60.0) -> list[str]:
         os.kill(state.pid, signal.SIGKILL)
         killed.append("supervisor")
     return killed
+
+
+@dataclass
+class RunningCluster:
+    """A cluster started by :func:`running_cluster`: its layout, settings and state."""
+
+    layout: Layout
+    settings: Settings
+    log: Path
+
+    @property
+    def public_url(self) -> str:
+        return self.layout.public_url
+
+    @property
+    def rest_url(self) -> str:
+        return f"{self.layout.public_url}/webhooks/rest/webhook"
+
+    def state(self) -> ClusterState:
+        state = ClusterState.read(self.layout.run_dir)
+        if state is None:
+            raise RuntimeError(f"no cluster state in {self.layout.run_dir}")
+        return state
+
+    def pid(self, service: str) -> int:
+        return int(self.state().services[service]["pid"])
+
+
+@contextmanager
+def running_cluster(
+    layout: Layout, base: Settings, timeout: float = UP_TIMEOUT_S
+) -> Iterator[RunningCluster]:
+    """The real `smartmkt cluster serve` for ``layout`` in the background (tests, benchmarks);
+    raises if it is not up within ``timeout`` seconds, and stops it on the way out."""
+    log = layout.run_dir / "cluster.log"
+    proc = start_in_background(layout, log, base)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = ClusterState.read(layout.run_dir)
+            if state is not None and state.phase == "up":
+                break
+            if (state is not None and state.phase == "failed") or proc.poll() is not None:
+                raise RuntimeError(
+                    f"the cluster did not start: {state.error if state else proc.returncode}; see {log}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the cluster is not up within {timeout:g} s; see {log}")
+            time.sleep(0.5)
+        yield RunningCluster(layout, layout.settings(base), log)
+    finally:
+        state = ClusterState.read(layout.run_dir)
+        if state is not None:
+            stop(state)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

@@ -106,7 +106,7 @@ def lock_store_env(settings: Settings) -> dict[str, str]:
     parts = _engine_url("SMARTMKT_REDIS_URL", settings.redis_url, "redis://host:port/db")
     return {
         "SMARTMKT_LOCK_STORE": "redis",
-        "SMARTMKT_REDIS_HOST": parts.hostname,
+        "SMARTMKT_REDIS_HOST": str(parts.hostname),
         "SMARTMKT_REDIS_PORT": str(parts.port or 6379),
         "SMARTMKT_REDIS_DB": parts.path.strip("/") or "0",
     }
@@ -134,7 +134,7 @@ def event_broker_env(settings: Settings) -> dict[str, str]:
     parts = _engine_url("SMARTMKT_AMQP_URL", settings.amqp_url, "amqp://user:password@host:port/")
     return {
         "SMARTMKT_EVENT_BROKER": "pika",
-        "SMARTMKT_AMQP_HOST": parts.hostname,
+        "SMARTMKT_AMQP_HOST": str(parts.hostname),
         "SMARTMKT_AMQP_PORT": str(parts.port or 5672),
         "SMARTMKT_AMQP_USER": unquote(parts.username or "guest"),
         "SMARTMKT_AMQP_PASSWORD": unquote(parts.password or "guest"),

@@ -1,0 +1,205 @@
+"""Several replicas on real engines (issue 17): `smartmkt cluster serve` itself, with 2 app, 2
+action and 2 Rasa replicas behind HAProxy, on PostgreSQL, Redis and RabbitMQ, all on loopback.
+
+One cluster serves the whole module (it starts in ~30-60 s). Its offer policy caps the day's
+discounts at $50, so the budget test can make the replicas race for it. Every load here is
+bounded in count and time, and talks to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import Engine, func, select, text
+
+from smartmkt.runtime.balancer import STATS_SOCKET, requests_per_server
+from smartmkt.runtime.cluster import Layout, RunningCluster, running_cluster
+from smartmkt.runtime.engines import missing_packages
+from smartmkt.security.secrets import signed_in
+from smartmkt.settings import Settings
+from smartmkt.store.db import make_engine
+from smartmkt.store.models import Customer, Offer, Product
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET_CENTS = 5_000  # $50 a day, all customers
+CAP = 2  # offers per customer and day
+MESSAGES = [
+    "hi",
+    "recommend a comedy",
+    "something cheaper",
+    "no thanks",
+    "recommend a thriller under $10",
+    "what is my order history",
+    "recommend a drama from the 90s",
+    "no",
+    "thank you",
+    "bye",
+]
+
+
+@pytest.fixture(scope="module")
+def cluster(base_settings: Settings) -> Iterator[RunningCluster]:
+    if missing_packages():
+        pytest.fail(
+            f"the engines' Debian packages are missing: {missing_packages()} (make setup installs them)"
+        )
+    run_dir = Path(tempfile.mkdtemp(prefix="smartmkt-cluster-", dir="/tmp"))
+    os.chmod(run_dir, 0o755)  # PostgreSQL runs as its own user and keeps its data below
+    policy = yaml.safe_load((ROOT / "smartmkt" / "offers" / "policy.yml").read_text())
+    policy["limits"] |= {"daily_budget": BUDGET_CENTS / 100, "max_offers_per_customer_per_day": CAP}
+    (run_dir / "policy.yml").write_text(yaml.safe_dump(policy))
+    base = base_settings.model_copy(
+        update={"offer_policy": run_dir / "policy.yml", "var_dir": run_dir / "var"}
+    )
+    try:
+        with running_cluster(Layout.on_free_ports(run_dir), base, timeout=600) as running:
+            yield running
+    finally:
+        artifacts = ROOT / "test-artifacts" / "cluster-logs"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        if (run_dir / "cluster.log").exists():
+            shutil.copy(run_dir / "cluster.log", artifacts / "cluster.log")
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def store(cluster: RunningCluster) -> Iterator[Engine]:
+    engine = make_engine(cluster.settings.resolved_database_url)
+    yield engine
+    engine.dispose()
+
+
+def say(cluster: RunningCluster, session: str, token: str, message: str) -> list[dict[str, Any]]:
+    reply = httpx.post(
+        cluster.rest_url,
+        json={"sender": session, "message": message, "metadata": {"customer_token": token}},
+        timeout=120,
+    )
+    assert reply.status_code == 200, reply.text
+    answers: list[dict[str, Any]] = reply.json()
+    assert answers, f"no answer to {message!r}"
+    return answers
+
+
+def events_of(store: Engine, sender: str) -> list[tuple[str, str | None, str | None]]:
+    """(type, action name, text of a user message) of each event of a conversation, in order."""
+    query = text(
+        "SELECT type_name, action_name, CASE WHEN type_name = 'user' THEN data END "
+        "FROM events WHERE sender_id = :sender ORDER BY id"
+    )
+    with store.connect() as conn:
+        rows = conn.execute(query, {"sender": sender}).all()
+    return [(row[0], row[1], _text(row[2])) for row in rows]
+
+
+def _text(data: str | None) -> str | None:
+    import json
+
+    return None if data is None else str(json.loads(data).get("text"))
+
+
+def test_one_conversations_messages_are_handled_in_order_by_one_replica_at_a_time(
+    cluster: RunningCluster, store: Engine
+) -> None:
+    """40 customers, 10 messages each in quick succession through HAProxy; every fourth one
+    sends two at once. Each conversation holds every message exactly once, and no turn starts
+    before the previous one has finished (Rasa's lock store in Redis)."""
+    customers = [str(ref) for ref in range(200, 240)]
+    sessions = {ref: signed_in(cluster.settings, ref) for ref in customers}
+    answered: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def chat(ref: str, messages: list[str]) -> None:
+        session, token = sessions[ref]
+        for message in messages:
+            say(cluster, session, token, message)
+            with lock:
+                answered[ref] += 1
+
+    jobs: list[tuple[str, list[str]]] = []
+    for number, ref in enumerate(customers):
+        if number % 4 == 0:  # two at once: the even and the odd messages on two connections
+            jobs += [(ref, MESSAGES[0::2]), (ref, MESSAGES[1::2])]
+        else:
+            jobs.append((ref, MESSAGES))
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        for future in [pool.submit(chat, ref, messages) for ref, messages in jobs]:
+            future.result(timeout=600)
+
+    assert all(answered[ref] == len(MESSAGES) for ref in customers), answered
+    for ref in customers:
+        events = events_of(store, sessions[ref][0])
+        said = [message for kind, _, message in events if kind == "user"]
+        assert sorted(said) == sorted(MESSAGES), (ref, said)  # none lost, none twice
+        if int(ref) % 4:
+            assert said == MESSAGES, (ref, said)  # one connection: in the order sent
+        turns = _turns(events)
+        assert len(turns) == len(MESSAGES)
+        for turn in turns:  # each turn runs to its end (action_listen) before the next message is read
+            assert ("action", "action_listen", None) in turn, (ref, turn)
+            assert [kind for kind, _, _ in turn].count("user") == 1
+
+
+def _turns(
+    events: list[tuple[str, str | None, str | None]],
+) -> list[list[tuple[str, str | None, str | None]]]:
+    """The events from each user message up to the next one."""
+    turns: list[list[tuple[str, str | None, str | None]]] = []
+    for event in events:
+        if event[0] == "user":
+            turns.append([event])
+        elif turns:
+            turns[-1].append(event)
+    return turns
+
+
+def test_replicas_deciding_at_once_never_overspend_the_budget_or_the_cap(
+    cluster: RunningCluster, store: Engine
+) -> None:
+    """200 recommendation turns at once, spread over both action servers by HAProxy, against
+    a $50 day: the discounts made never exceed $50, and no customer gets more than the cap."""
+    customers = [str(ref) for ref in range(300, 400)]  # 100 customers, two turns each
+    sessions = {ref: signed_in(cluster.settings, ref) for ref in customers}
+
+    def ask(ref: str) -> None:
+        session, token = sessions[ref]
+        say(cluster, session, token, "recommend a comedy")
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        for future in [pool.submit(ask, ref) for ref in customers * 2]:
+            future.result(timeout=600)
+
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    with store.connect() as conn:
+        spent = conn.scalar(
+            select(func.coalesce(func.sum(Product.price_cents * Offer.percent_off), 0))
+            .select_from(Offer)
+            .join(Product, Product.id == Offer.product_id)
+            .where(Offer.created_at >= today)
+        )
+        per_customer = conn.execute(
+            select(Customer.external_ref, func.count(Offer.id))
+            .select_from(Offer)
+            .join(Customer, Customer.id == Offer.customer_id)
+            .where(Offer.created_at >= today)
+            .group_by(Customer.external_ref)
+        ).all()
+    assert per_customer, "no offer was made at all: the race was not run"
+    assert spent / 100 <= BUDGET_CENTS, spent / 100
+    assert spent / 100 >= 0.8 * BUDGET_CENTS, spent / 100  # the budget was what stopped the offers
+    assert max(count for _, count in per_customer) <= CAP
+    calls = requests_per_server(cluster.layout.run_dir / "haproxy" / STATS_SOCKET)
+    actions = [count for server, count in calls.items() if server.startswith("actions/")]
+    assert len(actions) == 2 and min(actions) > 0, calls  # both action servers decided offers
