@@ -106,8 +106,8 @@ pytest: train
 	  SMARTMKT_TEST_POSTGRES_URL=$$url $(VENV)/bin/pytest; rc=$$?; bash .ci/postgres stop; exit $$rc
 
 lint: setup
-	$(VENV)/bin/ruff check smartmkt actions tests tools bot/run_rasa.py bot/customer_identity.py bot/redacting_store.py
-	$(VENV)/bin/ruff format --check smartmkt actions tests tools bot/run_rasa.py bot/customer_identity.py bot/redacting_store.py
+	$(VENV)/bin/ruff check smartmkt actions tests tools bot/run_rasa.py bot/customer_identity.py bot/redacting_store.py bot/replicas.py bot/event_brokers.py
+	$(VENV)/bin/ruff format --check smartmkt actions tests tools bot/run_rasa.py bot/customer_identity.py bot/redacting_store.py bot/replicas.py bot/event_brokers.py
 	$(VENV)/bin/mypy smartmkt actions
 
 test: lint validate story-test pytest

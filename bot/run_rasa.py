@@ -287,6 +287,9 @@ def _install_tracker_store_retries() -> None:
 
 
 if __name__ == "__main__":
+    import replicas  # beside this file: several replicas behind a balancer (issue 17)
+
+    replicas.set_lock_lifetime()  # before Rasa's lock store module is imported
     from rasa.__main__ import main
 
     _install_cached_action_validation()
@@ -295,6 +298,7 @@ if __name__ == "__main__":
     _install_well_formed_messages()
     _install_nlu_timeout()
     _install_tracker_store_retries()
+    replicas.install()
     import customer_identity  # beside this file: every customer message checked (issue 7)
 
     customer_identity.install()

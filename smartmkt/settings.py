@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # replicas: the balancer in front of them (`smartmkt cluster up` sets both).
     nlu_url: str = ""
     action_endpoint_url: str = ""
+    # How long one conversation's lock lives at most (Rasa's TICKET_LOCK_LIFETIME; bot/replicas.py):
+    # a replica killed mid-turn holds its conversation this long. Longer than a turn's timeouts.
+    conversation_lock_s: int = Field(default=30, ge=5)
     tracker_busy_timeout_s: float = 30.0  # SQLite: how long Rasa waits for another writer
     # Faults (bot/run_rasa.py, smartmkt/store/db.py): how long Rasa waits for an action (then says
     # utter_service_unavailable) and for the NLU (then its fallback); how long Rasa's tracker

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +26,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine, func, select, text
 
+from smartmkt.console.events import bot_message, load
 from smartmkt.runtime.balancer import STATS_SOCKET, requests_per_server
 from smartmkt.runtime.cluster import Layout, RunningCluster, running_cluster
 from smartmkt.runtime.engines import missing_packages
@@ -93,6 +96,30 @@ def say(cluster: RunningCluster, session: str, token: str, message: str) -> list
     return answers
 
 
+def say_until_answered(
+    cluster: RunningCluster, session: str, token: str, message: str, message_id: str, within_s: float = 120
+) -> list[dict[str, Any]]:
+    """``message`` under the client's own ``message_id``, sent again (same id) while the answer
+    is a 502/503 or the connection fails, as a client of a cluster does when a replica dies."""
+    deadline = time.monotonic() + within_s
+    body = {
+        "sender": session,
+        "message": message,
+        "message_id": message_id,
+        "metadata": {"customer_token": token},
+    }
+    while True:
+        try:
+            reply = httpx.post(cluster.rest_url, json=body, timeout=60)
+            if reply.status_code == 200 and reply.json():
+                return list(reply.json())
+            assert reply.status_code in (502, 503), (reply.status_code, reply.text)  # never a 500
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{message_id} not answered within {within_s:g} s"
+        time.sleep(0.5)
+
+
 def events_of(store: Engine, sender: str) -> list[tuple[str, str | None, str | None]]:
     """(type, action name, text of a user message) of each event of a conversation, in order."""
     query = text(
@@ -102,6 +129,34 @@ def events_of(store: Engine, sender: str) -> list[tuple[str, str | None, str | N
     with store.connect() as conn:
         rows = conn.execute(query, {"sender": sender}).all()
     return [(row[0], row[1], _text(row[2])) for row in rows]
+
+
+def user_message_ids(store: Engine, sender: str) -> list[str]:
+    """The message id of each customer message of a conversation, in order."""
+    import json
+
+    query = text("SELECT data FROM events WHERE sender_id = :sender AND type_name = 'user' ORDER BY id")
+    with store.connect() as conn:
+        return [str(json.loads(row[0]).get("message_id")) for row in conn.execute(query, {"sender": sender})]
+
+
+def offers_made(store: Engine, ref: str, since: datetime) -> set[int]:
+    with store.connect() as conn:
+        return set(
+            conn.scalars(
+                select(Offer.id)
+                .join(Customer, Customer.id == Offer.customer_id)
+                .where(Customer.external_ref == ref, Offer.created_at >= since)
+            )
+        )
+
+
+def offers_shown(store: Engine, sender: str) -> set[int]:
+    """The offers the bot's replies in a conversation carried (smartmkt.console.events)."""
+    query = text("SELECT data FROM events WHERE sender_id = :sender AND type_name = 'bot' ORDER BY id")
+    with store.connect() as conn:
+        replies = [load(row[0]) for row in conn.execute(query, {"sender": sender})]
+    return {int(offer["id"]) for reply in replies for offer in bot_message(reply).offers}
 
 
 def _text(data: str | None) -> str | None:
@@ -203,3 +258,71 @@ def test_replicas_deciding_at_once_never_overspend_the_budget_or_the_cap(
     calls = requests_per_server(cluster.layout.run_dir / "haproxy" / STATS_SOCKET)
     actions = [count for server, count in calls.items() if server.startswith("actions/")]
     assert len(actions) == 2 and min(actions) > 0, calls  # both action servers decided offers
+
+
+def test_a_replica_killed_mid_load_loses_no_message_and_makes_no_offer_twice(
+    cluster: RunningCluster, store: Engine
+) -> None:
+    """20 customers chat (8 messages each, their own message ids); one Rasa replica and one
+    action server are killed with SIGKILL mid-load (the supervisor starts them again). Every
+    message is answered, each is in its conversation exactly once, no offer is made twice, and
+    the console's index (fed from RabbitMQ) counts every message once."""
+    customers = [str(ref) for ref in range(400, 420)]
+    sessions = {ref: signed_in(cluster.settings, ref) for ref in customers}
+    messages = MESSAGES[:8]
+    started = datetime.now(UTC)
+    first_round = threading.Barrier(len(customers) + 1, timeout=300)
+    answers: dict[str, list[str]] = {}
+
+    def chat(ref: str) -> None:
+        session, token = sessions[ref]
+        said = []
+        for number, message in enumerate(messages):
+            replies = say_until_answered(cluster, session, token, message, f"m{ref}-{number}")
+            said.append(" ".join(str(r.get("text", "")) for r in replies))
+            if number == 0:
+                first_round.wait()
+        answers[ref] = said
+
+    victims = {name: cluster.pid(name) for name in ("rasa1", "actions1")}
+    with ThreadPoolExecutor(max_workers=len(customers)) as pool:
+        futures = [pool.submit(chat, ref) for ref in customers]
+        first_round.wait()  # every customer is mid-conversation
+        time.sleep(1.0)
+        for pid in victims.values():
+            os.killpg(pid, signal.SIGKILL)
+        for future in futures:
+            future.result(timeout=900)
+
+    restarted = {name: cluster.pid(name) for name in victims}
+    assert all(restarted[name] != pid for name, pid in victims.items()), (
+        "the killed replicas were not replaced"
+    )
+    assert all(len(said) == len(messages) and all(said) for said in answers.values()), answers
+    unavailable = [text for said in answers.values() for text in said if "isn't answering right now" in text]
+    assert not unavailable, unavailable  # answered for real, not with the fallback
+    for ref in customers:
+        ids = user_message_ids(store, sessions[ref][0])
+        assert sorted(ids) == sorted(f"m{ref}-{n}" for n in range(len(messages))), (
+            ref,
+            ids,
+        )  # none lost or twice
+    for ref in customers:  # every offer made was shown once to its customer: none made twice
+        made = offers_made(store, ref, started)
+        assert made == offers_shown(store, sessions[ref][0]), (ref, made)
+    deadline = time.monotonic() + 60
+    while (turns := _indexed_turns(store, [sessions[ref][0] for ref in customers])) != {
+        sessions[ref][0]: len(messages) for ref in customers
+    }:
+        assert time.monotonic() < deadline, turns  # the consumer caught up, each message once
+        time.sleep(1.0)
+
+
+def _indexed_turns(store: Engine, senders: list[str]) -> dict[str, int]:
+    """Customer messages per conversation in the console's index."""
+    with store.connect() as conn:
+        rows = conn.execute(
+            text("SELECT sender_id, turns FROM console_conversations WHERE sender_id = ANY(:senders)"),
+            {"senders": senders},
+        ).all()
+    return {row[0]: row[1] for row in rows}

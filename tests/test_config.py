@@ -36,7 +36,9 @@ def test_docker_compose_runs_the_cluster_launchers_topology(tmp_path: Path) -> N
         assert services[name]["deploy"]["replicas"] == layout.replicas == DEFAULT_REPLICAS
     # ports: HAProxy's public and action ports are the launcher's; each replica's is its command's
     assert services["haproxy"]["ports"] == [f"127.0.0.1:{layout.public_port}:{layout.public_port}"]
-    assert compose["configs"]["haproxy"]["content"] == compose_balancer(layout.replicas).config()
+    assert compose["configs"]["haproxy"]["content"] == compose_balancer(layout.replicas).config(), (
+        "docker-compose.yml runs another HAProxy configuration: .venv/bin/python tools/compose_haproxy.py"
+    )
     for name, port in COMPOSE_PORTS.items():
         assert str(port) in " ".join(services[name]["command"]), name
     # environment: what endpoints.yml reads and every setting the launcher changes, with values

@@ -47,6 +47,10 @@ def cluster_up(
     if missing:
         _install(missing)
     layout = cluster.Layout.fixed(folder, replicas, port)
+    busy = cluster.busy_ports(layout)
+    if busy:
+        taken = ", ".join(f"{port} ({name})" for name, port in busy.items())
+        fail(f"ports in use: {taken}; stop what holds them, or choose others with --port")
     started = time.monotonic()
     log = folder / "cluster.log"
     proc = cluster.start_in_background(layout, log)

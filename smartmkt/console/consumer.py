@@ -23,6 +23,14 @@ consumer connects again with backoff; when the store cannot be written the batch
 unacknowledged (requeued) and tried again after a backoff. Neither ends the process; SIGTERM or
 SIGINT does, after the batch in hand.
 
+Rasa publishes an event before it writes it, and without waiting for RabbitMQ (its pika broker
+hands the message to a background task): a Rasa replica killed at that moment has written
+events that never reach the queue. So every ``SWEEP_S`` seconds the consumer also reads Rasa's
+events table past the index's mark (``index.catch_up`` with the same keys), up to the events
+``SWEEP_AFTER_S`` old: an event the queue already delivered is skipped, one it never will is
+folded (``swept`` counts them). The queue
+keeps the index current; the sweep keeps it complete.
+
 ``GET /health`` on 127.0.0.1:PORT: ``{"status": "ok", "connected": bool, "folded": n,
 "duplicates": n, "dropped": n}``.
 """
@@ -47,7 +55,7 @@ from sqlalchemy.exc import DBAPIError
 
 from smartmkt.console import index
 from smartmkt.settings import get_settings
-from smartmkt.store.db import make_engine
+from smartmkt.store.db import make_engine, tracker_engine
 
 log = logging.getLogger("smartmkt.console.consumer")
 
@@ -56,6 +64,8 @@ QUEUE = "smartmkt_events"
 BATCH = 500  # messages per transaction, and RabbitMQ's prefetch
 IDLE_S = 0.3  # a batch is folded once no message came for this long
 BACKOFF_S = (0.5, 5.0)  # first and longest wait before connecting or writing again
+SWEEP_S = 10.0  # how often Rasa's events table is read for events the queue never got
+SWEEP_AFTER_S = 20.0  # ... once they are this old: the queue brings an event in well under a second
 
 
 @dataclass
@@ -68,6 +78,7 @@ class Stats:
     dropped: int = 0
     batches: int = 0
     failures: int = 0  # batches given back because the store could not be written
+    swept: int = 0  # events found in Rasa's table that never came through the queue
 
     def as_json(self) -> bytes:
         return json.dumps({"status": "ok", **asdict(self)}).encode()
@@ -119,6 +130,18 @@ class Consumer:
 
     def stop(self, *_: Any) -> None:
         self.stopping.set()
+
+    def sweep(self, tracker: Engine, every_s: float = SWEEP_S) -> None:
+        """Until stopped: fold what Rasa wrote but never published (module doc)."""
+        while not self.stopping.wait(every_s):
+            try:
+                run = index.catch_up(self.store, tracker, dedupe=True, older_than_s=SWEEP_AFTER_S)
+            except DBAPIError as exc:
+                log.warning("sweeping Rasa's events failed (%r); trying again in %.0f s", exc, every_s)
+                continue
+            if run.folded:
+                self.stats.swept += run.folded
+                log.info("swept %d events Rasa wrote but never published", run.folded)
 
     def run(self) -> None:
         """Consume until stopped, connecting again whenever RabbitMQ goes away."""
@@ -207,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = make_engine(settings.resolved_database_url)
     consumer = Consumer(settings.amqp_url, args.queue, store)
     server = serve_health(consumer.stats, args.health_port, args.health_host)
+    threading.Thread(target=consumer.sweep, args=(tracker_engine(store, settings),), daemon=True).start()
     signal.signal(signal.SIGTERM, consumer.stop)
     signal.signal(signal.SIGINT, consumer.stop)
     try:

@@ -106,7 +106,8 @@ _LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 class IndexRun:
     """What one catch-up did."""
 
-    events: int = 0
+    events: int = 0  # read from Rasa's table
+    folded: int = 0  # of those, folded now (with keys: not folded before from the queue)
     conversations: int = 0  # conversations touched (a conversation in two batches counts twice)
     last_event_id: int = 0
     seconds: float = 0.0
@@ -530,6 +531,7 @@ def catch_up(
     progress: Progress | None = None,
     max_batches: int | None = None,
     dedupe: bool | None = None,
+    older_than_s: float = 0.0,
 ) -> IndexRun:
     """Index the events not indexed yet (all of them, or ``max_batches`` batches); cheap when
     there is none. With ``dedupe`` (default: in broker mode) each event's key is recorded and an
@@ -554,6 +556,11 @@ def catch_up(
                 )
         fetched = _read_events(tracker, last, batch_size)
         rows = _settled(fetched, last, time.time())
+        if older_than_s:  # only events at least this old (the consumer's sweep: the queue first)
+            young = next(
+                (i for i, r in enumerate(rows) if (r.timestamp or 0.0) > time.time() - older_than_s), None
+            )
+            rows = rows if young is None else rows[:young]
         if not rows:
             break
         try:
@@ -571,6 +578,7 @@ def catch_up(
         except _Overtaken:  # another process indexed this batch first (rolled back): read again
             continue
         run.events += len(rows)
+        run.folded += len(fresh)
         run.last_event_id = rows[-1].id
         if progress:
             progress(run.events, max(total or 0, run.events))
@@ -600,6 +608,7 @@ def rebuild(
     batch_size: int = BATCH,
     progress: Progress | None = None,
     dedupe: bool | None = None,
+    older_than_s: float = 0.0,
 ) -> IndexRun:
     """The index from scratch, from every row of ``events``. In broker mode (``dedupe``) the keys
     are recorded again as the events are read, so the consumer does not count them a second

@@ -6,9 +6,11 @@ go to the Rasa replicas, the rest (pages, /chat, /voice, the console, /model/par
 replicas. A second port takes the Rasa replicas' calls to the action servers. Every replica is
 health-checked (``GET /health`` every second; out after 2 failures, back after 2 successes), and a
 request whose connection is refused is sent to another replica (``retries`` with
-``option redispatch``), so a replica that dies loses no idempotent request. socket.io clients stay
-on the Rasa replica that holds their session (a cookie HAProxy inserts), since socket.io's
-polling transport keeps its session in one process.
+``option redispatch 1``). An action call whose server died before answering is sent again to
+another action server (``retry-on``): the actions are safe to run twice (an offer decided again
+reuses the open offer; bot/replicas.py makes Rasa's REST messages safe to send twice by id).
+socket.io clients stay on the Rasa replica that holds their session (a cookie HAProxy inserts),
+since socket.io's polling transport keeps its session in one process.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class Backend:
     # resolver), each on ``ports[0]``, instead of one port each on this host
     dns_name: str = ""
     replicas: int = 0
+    # requests sent again to another replica when the one they reached died before answering
+    # (HAProxy's layer-7 retries): only for calls that are safe to run twice
+    retry_on: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ class Balancer:
         lines = [
             "global",
             "  maxconn 4096",
+            "  tune.bufsize 65536",  # a request up to 64 KiB is kept for a layer-7 retry
+            *(["  log stdout format raw local0"] if os.environ.get("SMARTMKT_HAPROXY_LOG") else []),
             *([f"  stats socket {self.stats_socket} mode 600 level user"] if self.stats_socket else []),
             *(
                 ["resolvers dns", f"  nameserver dns1 {self.resolver}", "  hold valid 10s"]
@@ -71,13 +78,14 @@ class Balancer:
             ),
             "defaults",
             "  mode http",
+            *(["  log global", "  option httplog"] if os.environ.get("SMARTMKT_HAPROXY_LOG") else []),
             "  timeout connect 2s",
             "  timeout client 120s",
             "  timeout server 120s",
             "  timeout tunnel 1h",  # websockets
             "  timeout http-keep-alive 10s",
             "  retries 3",
-            "  option redispatch",
+            "  option redispatch 1",  # every retry goes to another replica
             "  option forwardfor",
             "  default-server inter 1s fall 2 rise 2",
             "frontend public",
@@ -113,6 +121,8 @@ def _backend_lines(backend: Backend, host: str) -> list[str]:
         "  balance roundrobin",
         f"  option httpchk GET {backend.health_path}",
         "  http-check expect status 200",
+        # a request is sent again only if HAProxy kept all of it: its body waits in the buffer
+        *([f"  retry-on {backend.retry_on}", "  option http-buffer-request"] if backend.retry_on else []),
     ]
     if backend.dns_name:  # one cookie value per address: HAProxy derives it (dynamic cookies)
         if backend.sticky:
@@ -131,8 +141,17 @@ def _backend_lines(backend: Backend, host: str) -> list[str]:
 
 
 def requests_per_server(stats_socket: Path) -> dict[str, int]:
-    """Requests each replica has been sent (``backend/server`` -> HAProxy's ``stot``), read
-    from HAProxy's stats socket (``show stat``)."""
+    """Requests each replica has been sent (``backend/server`` -> HAProxy's ``stot``)."""
+    return {name: int(row["stot"] or 0) for name, row in _servers(stats_socket).items()}
+
+
+def servers_up(stats_socket: Path) -> dict[str, bool]:
+    """Whether HAProxy sends traffic to each replica (``backend/server`` -> its checks passed)."""
+    return {name: row["status"].startswith("UP") for name, row in _servers(stats_socket).items()}
+
+
+def _servers(stats_socket: Path) -> dict[str, dict[str, str]]:
+    """Each replica's row of HAProxy's ``show stat``, read from its stats socket."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(5)
         conn.connect(str(stats_socket))
@@ -143,7 +162,7 @@ def requests_per_server(stats_socket: Path) -> dict[str, int]:
     lines = b"".join(chunks).decode().lstrip("# ").splitlines()
     rows = csv.DictReader(line for line in lines if line)
     return {
-        f"{row['pxname']}/{row['svname']}": int(row["stot"] or 0)
+        f"{row['pxname']}/{row['svname']}": row
         for row in rows
         if row["svname"] not in ("FRONTEND", "BACKEND")
     }

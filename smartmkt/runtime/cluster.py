@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smartmkt.runtime.balancer import Backend, Balancer
+from smartmkt.runtime.balancer import STATS_SOCKET, Backend, Balancer, servers_up
 from smartmkt.runtime.engines import HOST, Engines
 from smartmkt.runtime.processes import ServiceSpec, service_env, service_specs, settings_env
 from smartmkt.runtime.supervisor import Supervisor, Watched
@@ -44,6 +44,9 @@ STATE_FILE = "cluster.json"
 UP_TIMEOUT_S = 900.0  # a first start may train missing models
 QUEUE = "smartmkt_events"  # bot/endpoints.yml's event_broker queue
 SERVICES = ("app", "actions", "rasa")
+# an action server that died mid-call: its call is sent to another (the actions are safe to
+# run twice: smartmkt.store.repository.decide_offer reuses the open offer on the product)
+ACTION_RETRIES = "conn-failure empty-response junk-response"
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,7 @@ class Layout:
     def balancer(self) -> Balancer:
         app = Backend("app", self.app_ports)
         rasa = Backend("rasa", self.rasa_ports, health_path="/", sticky=True)
-        actions = Backend("actions", self.action_ports)
+        actions = Backend("actions", self.action_ports, retry_on=ACTION_RETRIES)
         return Balancer(self.public_port, app, _routes(rasa), {self.actions_port: actions})
 
     def served_specs(self, settings: Settings) -> list[ServiceSpec]:
@@ -176,7 +179,7 @@ def compose_balancer(replicas: int = DEFAULT_REPLICAS) -> Balancer:
         return Backend(name, (COMPOSE_PORTS[name],), dns_name=name, replicas=replicas, **kwargs)
 
     rasa = pool("rasa", health_path="/", sticky=True)
-    internal = {layout.actions_port: pool("actions")}
+    internal = {layout.actions_port: pool("actions", retry_on=ACTION_RETRIES)}
     return Balancer(layout.public_port, pool("app"), _routes(rasa), internal, "*", "127.0.0.11:53")
 
 
@@ -323,6 +326,7 @@ def serve(layout: Layout, base: Settings) -> int:
             supervisor.launch([s.name for s in served])
             if not supervisor.wait_all_up():
                 raise RuntimeError(f"not up: {supervisor.not_up()}")
+            _wait_balanced(layout.run_dir / "haproxy" / STATS_SOCKET)
             state.phase = "up"
             supervisor.say(f"cluster is up: {layout.public_url}")
         except Exception as error:  # reported through the state file and the log
@@ -335,6 +339,30 @@ def serve(layout: Layout, base: Settings) -> int:
     state.phase = "stopped"
     state.save()
     return code
+
+
+def busy_ports(layout: Layout) -> dict[str, int]:
+    """The services whose port something else already listens on (another cluster, a system
+    PostgreSQL or RabbitMQ): starting there would fail, or worse, talk to a stranger."""
+    ports = _ports(layout) | {"haproxy (actions)": layout.actions_port}
+    ports |= {"rabbitmq (erlang)": layout.engines.rabbitmq_port + 1}
+    return {name: port for name, port in ports.items() if not _bindable(port)}
+
+
+def _wait_balanced(stats_socket: Path, timeout: float = 60.0) -> None:
+    """Until HAProxy itself sends traffic to every replica (its checks pass twice in a row,
+    a second or two after a replica starts answering): the cluster is up only then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            down = [name for name, up in servers_up(stats_socket).items() if not up]
+        except OSError as error:
+            down = [f"stats socket: {error}"]
+        if not down:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"HAProxy does not send traffic to {', '.join(down)}")
+        time.sleep(0.5)
 
 
 def _ports(layout: Layout) -> dict[str, int]:

@@ -137,7 +137,9 @@ class Engines:
             "RABBITMQ_CONFIG_FILE": str(folder / "rabbitmq"),
             # Erlang's distribution and port mapper on loopback; the mapper is epmd_spec's, not
             # the daemon RabbitMQ would start (it would outlive the node, on every interface)
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": (
+                "-kernel inet_dist_use_interface {127,0,0,1} -start_epmd false"
+            ),
             "ERL_EPMD_ADDRESS": HOST,
             "ERL_EPMD_PORT": str(self.epmd_port),
         }
