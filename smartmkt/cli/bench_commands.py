@@ -224,9 +224,37 @@ def bench_chat_cmd(
         str | None,
         typer.Option("--rasa-url", help="Use a running Rasa; default: start everything on free ports."),
     ] = None,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="Instead: realistic conversations for --seconds against a single stack, then "
+            "against a cluster (2 replicas of each service behind HAProxy); prints both.",
+        ),
+    ] = False,
+    seconds: Annotated[
+        int | None,
+        typer.Option("--seconds", min=10, max=3600, help="With --cluster: the load's length (default 300)."),
+    ] = None,
+    faults: Annotated[
+        bool,
+        typer.Option(
+            "--faults",
+            help="With --cluster: SIGKILL one app, one action and one Rasa replica a third into the load.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Simulated customers chatting concurrently over REST; prints latency and throughput."""
+    if cluster:
+        if rasa_url or minutes is not None:
+            fail("--cluster starts its own single stack and cluster: not with --rasa-url or --minutes")
+        _bench_chat_cluster(users, seconds or 300, think_ms, faults, as_json)
+        return
+    if faults:
+        fail("--faults only applies with --cluster")
+    if seconds is not None:
+        fail("--seconds only applies with --cluster (use --minutes for a load on a single stack)")
     from smartmkt.bench.chat import run_chat_bench
 
     report = run_chat_bench(
@@ -242,3 +270,26 @@ def bench_chat_cmd(
         print(json.dumps(report, indent=2))
     else:
         console.print(report)
+
+
+def _bench_chat_cluster(users: int, seconds: int, think_ms: int | None, faults: bool, as_json: bool) -> None:
+    """``bench chat --cluster``: progress on stderr, the one JSON object (or a table) on stdout."""
+    from smartmkt.bench.cluster_chat import SECTION_KEYS, run_cluster_chat_bench
+
+    report = run_cluster_chat_bench(
+        get_settings(),
+        users=users,
+        seconds=seconds,
+        think_ms=think_ms,
+        faults=faults,
+        say=lambda message: console.print(f"[dim]{message}[/dim]"),
+    )
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table("", "single", "cluster")
+    for key in (*SECTION_KEYS[:-1], "lost_messages", "duplicate_messages", "rss_total_mb"):
+        table.add_row(key, str(report["single"][key]), str(report["cluster"][key]))
+    console.print(table)
+    console.print(f"lost messages: {report['lost_messages']}; faults: {report.get('faults_killed', 'none')}")
+    console.print(report["notes"])
