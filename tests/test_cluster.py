@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from smartmkt.console.events import bot_message, load
 from smartmkt.runtime.balancer import STATS_SOCKET, requests_per_server
 from smartmkt.runtime.cluster import Layout, RunningCluster, running_cluster
 from smartmkt.runtime.engines import missing_packages
+from smartmkt.runtime.processes import healthy
 from smartmkt.security.secrets import signed_in
 from smartmkt.settings import Settings
 from smartmkt.store.db import make_engine
@@ -326,3 +328,96 @@ def _indexed_turns(store: Engine, senders: list[str]) -> dict[str, int]:
             {"senders": senders},
         ).all()
     return {row[0]: row[1] for row in rows}
+
+
+@dataclass
+class Attempt:
+    """One request of the engines test: when it was sent, how it ended, how long it took."""
+
+    sent: float
+    status: int  # 0: no HTTP answer in time
+    took: float
+    fallback: bool  # answered, but with "part of the shop isn't answering"
+
+
+def test_engines_restarted_mid_load_give_503s_or_answers_and_recover_by_themselves(
+    cluster: RunningCluster, store: Engine
+) -> None:
+    """PostgreSQL, Redis and RabbitMQ are each restarted (stopped, then started again by the
+    cluster's supervisor) while 8 customers chat. No request gets a 500 or hangs, every one
+    during an outage ends in a 503 JSON or an answer, everything works again at most 10 s after
+    the engine is back, every message is stored once, and the console index catches up."""
+    customers = [str(ref) for ref in range(500, 508)]
+    sessions = {ref: signed_in(cluster.settings, ref) for ref in customers}
+    attempts: list[Attempt] = []
+    sent: Counter[str] = Counter()
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def chat(ref: str) -> None:
+        session, token = sessions[ref]
+        number = 0
+        while not stop.is_set():
+            message_id = f"e{ref}-{number}"
+            body = {"sender": session, "message": MESSAGES[number % len(MESSAGES)], "message_id": message_id}
+            body["metadata"] = {"customer_token": token}
+            while True:  # the same message until it is answered
+                started = time.monotonic()
+                try:
+                    reply = httpx.post(cluster.rest_url, json=body, timeout=45)
+                    status, text_ = reply.status_code, reply.text
+                except httpx.TransportError:
+                    status, text_ = 0, ""
+                took = time.monotonic() - started
+                with lock:
+                    attempts.append(Attempt(started, status, took, "isn't answering right now" in text_))
+                assert status in (0, 200, 502, 503), (status, text_)  # never a 500
+                if status == 503:
+                    assert reply.json().get("error"), text_  # a clear reason
+                if status == 200 and reply.json():
+                    break
+                time.sleep(0.5)
+            with lock:
+                sent[ref] += 1
+            number += 1
+
+    back: dict[str, tuple[float, float]] = {}  # engine -> (back at, next engine stopped at)
+    with ThreadPoolExecutor(max_workers=len(customers)) as pool:
+        futures = [pool.submit(chat, ref) for ref in customers]
+        time.sleep(5)
+        for engine in ("postgres", "redis", "rabbitmq"):
+            returned = restart_engine(cluster, engine)
+            time.sleep(15)  # load goes on past the 10 s the engine gets to recover in
+            back[engine] = (returned, time.monotonic())
+        stop.set()
+        for future in futures:
+            future.result(timeout=300)
+
+    assert not [a for a in attempts if a.status == 0 and a.took > 40], "a request hung"
+    for engine, (returned, until) in back.items():
+        after = [a for a in attempts if returned + 10 <= a.sent and a.sent + a.took < until]
+        assert after, f"no request was sent after {engine} had been back 10 s"
+        failed = [a for a in after if a.status != 200 or a.fallback]
+        assert not failed, (engine, failed[:5])  # recovered by itself within 10 s
+    for ref in customers:
+        ids = user_message_ids(store, sessions[ref][0])
+        assert sorted(ids) == sorted(f"e{ref}-{n}" for n in range(sent[ref])), (ref, ids)  # once each
+    deadline = time.monotonic() + 60
+    expected = {sessions[ref][0]: sent[ref] for ref in customers}
+    while (turns := _indexed_turns(store, list(expected))) != expected:
+        assert time.monotonic() < deadline, (turns, expected)  # the consumer caught up, once each
+        time.sleep(1.0)
+
+
+def restart_engine(cluster: RunningCluster, name: str) -> float:
+    """Stop one engine (its usual stop signal); the supervisor starts it again. Returns the
+    monotonic time at which it answered its health check again."""
+    state = cluster.state()
+    service = state.services[name]
+    pid = int(service["pid"])
+    os.kill(pid, signal.SIGINT if name == "postgres" else signal.SIGTERM)
+    deadline = time.monotonic() + 120
+    while not (cluster.pid(name) != pid and healthy(service["health"], timeout=1.0)):
+        assert time.monotonic() < deadline, f"{name} did not come back"
+        time.sleep(0.2)
+    return time.monotonic()
