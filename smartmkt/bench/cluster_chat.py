@@ -159,7 +159,8 @@ async def _customer(
                 log.retried += 1
             text = " ".join(str(r.get("text", "")) for r in answer.replies)
             log.samples.append(Sample(kind, answer.ms, answer.ok, any(f in text for f in FALLBACKS)))
-            await asyncio.sleep(rng.uniform(0.5, 1.5) * think_s)
+            pause = rng.uniform(0.5, 1.5) * think_s  # the customer reads and types
+            await asyncio.sleep(min(pause, max(0.0, until - time.monotonic())))  # no pause past the end
 
 
 async def timed_load(

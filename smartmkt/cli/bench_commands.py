@@ -204,7 +204,7 @@ def bench_chat_cmd(
             "--think-ms",
             min=0,
             max=60_000,
-            help="Mean pause between a customer's turns (default 0; with --minutes 5000).",
+            help="Mean pause between a customer's turns (default 0; with --minutes or --cluster 5000).",
         ),
     ] = None,
     minutes: Annotated[
