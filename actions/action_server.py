@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import signal
 import warnings
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import endpoint as _endpoint
+from sanic.response import json as sanic_json
 
 # rasa-sdk 3.21 warns (in each worker, on Rasa's first call) that Rasa 3.6 "might not be
 # compatible"; it serves Rasa 3.6.21's action protocol correctly (every action is tested through
@@ -68,10 +70,24 @@ def warm_up(_app: Any) -> None:
 
 
 def create_app_for_serve(*args: Any, **kwargs: Any) -> Any:
-    """rasa-sdk's app factory (run in the primary process and in each worker) plus the warm-up."""
+    """rasa-sdk's app factory (run in the primary process and in each worker) plus the warm-up,
+    and the served model versions in ``/health``."""
     app = _rasa_create_app_for_serve(*args, **kwargs)
     app.register_listener(warm_up, "before_server_start")
+    app.register_middleware(with_model_versions, "response")
     return app
+
+
+async def with_model_versions(request: Any, response: Any) -> Any:
+    """rasa-sdk's ``/health`` ({"status": "ok"}) plus ``models``: the versions this worker serves
+    (a promotion reaches every replica: each names the new one once it has loaded it)."""
+    if request.path != "/health" or response.status != 200:
+        return None
+    from smartmkt.assistant import served_versions
+
+    body = json.loads(response.body or b"{}")
+    body["models"] = await asyncio.to_thread(served_versions)
+    return sanic_json(body)
 
 
 def install() -> None:

@@ -34,6 +34,7 @@ from smartmkt.runtime.engines import missing_packages
 from smartmkt.runtime.processes import healthy
 from smartmkt.security.secrets import signed_in
 from smartmkt.settings import Settings
+from smartmkt.store import model_registry
 from smartmkt.store.db import make_engine
 from smartmkt.store.models import Customer, Offer, Product
 
@@ -65,9 +66,14 @@ def cluster(base_settings: Settings) -> Iterator[RunningCluster]:
     policy = yaml.safe_load((ROOT / "smartmkt" / "offers" / "policy.yml").read_text())
     policy["limits"] |= {"daily_budget": BUDGET_CENTS / 100, "max_offers_per_customer_per_day": CAP}
     (run_dir / "policy.yml").write_text(yaml.safe_dump(policy))
-    base = base_settings.model_copy(
-        update={"offer_policy": run_dir / "policy.yml", "var_dir": run_dir / "var"}
-    )
+    # the models as served now, hard-linked: a promotion here changes this cluster's registry only
+    shutil.copytree(base_settings.models_dir, run_dir / "models", copy_function=os.link)
+    update = {
+        "offer_policy": run_dir / "policy.yml",
+        "var_dir": run_dir / "var",
+        "models_dir": run_dir / "models",
+    }
+    base = base_settings.model_copy(update=update)
     try:
         with running_cluster(Layout.on_free_ports(run_dir), base, timeout=600) as running:
             yield running
@@ -421,3 +427,76 @@ def restart_engine(cluster: RunningCluster, name: str) -> float:
         assert time.monotonic() < deadline, f"{name} did not come back"
         time.sleep(0.2)
     return time.monotonic()
+
+
+def test_a_promoted_model_reaches_every_replica_without_a_failed_request(cluster: RunningCluster) -> None:
+    """New versions of the recommender and the NLU are promoted in the registry (as
+    `smartmkt train` ends: the artifact in its folder, then the manifest switched in one
+    rename) while 8 customers chat. No request fails, and then every action server names the
+    new recommender and every app the new NLU in its /health."""
+    models = cluster.settings.models_dir
+    customers = [str(ref) for ref in range(600, 608)]
+    sessions = {ref: signed_in(cluster.settings, ref) for ref in customers}
+    failures: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def chat(ref: str) -> None:
+        session, token = sessions[ref]
+        number = 0
+        while not stop.is_set():
+            body = {
+                "sender": session,
+                "message": MESSAGES[number % len(MESSAGES)],
+                "message_id": f"p{ref}-{number}",
+            }
+            body["metadata"] = {"customer_token": token}
+            reply = httpx.post(cluster.rest_url, json=body, timeout=60)
+            if reply.status_code != 200 or not reply.json() or "isn't answering right now" in reply.text:
+                failures.append((reply.status_code, reply.text[:300]))
+            number += 1
+
+    promoted = {}
+    with ThreadPoolExecutor(max_workers=len(customers)) as pool:
+        futures = [pool.submit(chat, ref) for ref in customers]
+        time.sleep(3)
+        for kind in ("recommender", "nlu"):
+            promoted[kind] = promote_copy(models, kind)
+        wanted = {name: promoted[kind] for name, kind in served_kinds(cluster)}
+        deadline = time.monotonic() + 90
+        while (served := served_everywhere(cluster)) != wanted:
+            assert time.monotonic() < deadline, (served, wanted)
+            time.sleep(1.0)
+        time.sleep(2)  # the load goes on a little on the new versions
+        stop.set()
+        for future in futures:
+            future.result(timeout=120)
+    assert not failures, failures[:5]
+
+
+def promote_copy(models: Path, kind: str) -> str:
+    """A new version of ``kind``: the served artifact copied (hard links) into a new folder,
+    then recorded in the manifest as `smartmkt train` records a promotion."""
+    entry = model_registry.served(models, kind)
+    assert entry is not None
+    served = models / entry["path"]
+    version = f"{served.name}-promoted"
+    shutil.copytree(served, served.with_name(version), copy_function=os.link)
+    info = {k: v for k, v in entry.items() if k not in ("path", "fingerprint", "trained_at")}
+    model_registry.record(models, kind, served.with_name(version), entry["fingerprint"], **info)
+    return version
+
+
+def served_kinds(cluster: RunningCluster) -> list[tuple[str, str]]:
+    """(replica, the model kind its /health names) for every app and action server."""
+    numbers = range(1, cluster.layout.replicas + 1)
+    return [(f"app{n}", "nlu") for n in numbers] + [(f"actions{n}", "recommender") for n in numbers]
+
+
+def served_everywhere(cluster: RunningCluster) -> dict[str, str | None]:
+    """What each replica's /health says it serves now."""
+    services = cluster.state().services
+    found = {}
+    for name, kind in served_kinds(cluster):
+        health = httpx.get(services[name]["health"], timeout=10).json()
+        found[name] = health.get("models", {}).get(kind)
+    return found

@@ -12,6 +12,7 @@ from smartmkt.assistant.shop import (
     ShopAssistant,
     WarmUpError,
     served_assistant,
+    served_versions,
 )
 from smartmkt.catalog import CatalogItem
 from smartmkt.recommend.preferences import Preferences
@@ -33,4 +34,5 @@ __all__ = [
     "pick",
     "resolve_choice",
     "served_assistant",
+    "served_versions",
 ]

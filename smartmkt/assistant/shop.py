@@ -6,6 +6,7 @@ offer, what gets stored) is the same whichever way a customer or a data person r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -284,3 +285,13 @@ def served_assistant() -> ShopAssistant:
         if _served is None or _served.models_dir != get_settings().models_dir:
             _served = ServedModel(get_settings().models_dir, "recommender", _build_assistant)
     return _served.get()
+
+
+def served_versions() -> dict[str, str | None]:
+    """The model versions this process serves now (their artifact folders), after looking at
+    the registry once more: what a replica's /health names, so a promotion can be seen to have
+    reached every replica."""
+    with contextlib.suppress(FileNotFoundError):
+        served_assistant()
+    path = _served.path if _served is not None else None
+    return {"recommender": path.name if path else None}

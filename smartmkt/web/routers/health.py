@@ -28,6 +28,7 @@ async def health(request: Request) -> Any:
     body = {
         "status": status,
         "nlu": served.path.name if served.path else None,
+        "models": {"nlu": served.path.name if served.path else None},  # the versions served
         "reload_error": served.last_error,
         "warm_ms": state.warm_ms,
         "not_ready": not_ready,
