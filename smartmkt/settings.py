@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # How long one conversation's lock lives at most (Rasa's TICKET_LOCK_LIFETIME; bot/replicas.py):
     # a replica killed mid-turn holds its conversation this long. Longer than a turn's timeouts.
     conversation_lock_s: int = Field(default=30, ge=5)
+    # Behind a balancer: the addresses whose X-Forwarded-For the app believes (uvicorn's
+    # --forwarded-allow-ips), so limits keyed by client address see the client, not the balancer.
+    # Empty: none (the app is reached directly).
+    forwarded_allow_ips: str = ""
     tracker_busy_timeout_s: float = 30.0  # SQLite: how long Rasa waits for another writer
     # Faults (bot/run_rasa.py, smartmkt/store/db.py): how long Rasa waits for an action (then says
     # utter_service_unavailable) and for the NLU (then its fallback); how long Rasa's tracker

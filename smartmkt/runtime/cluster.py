@@ -125,6 +125,7 @@ class Layout:
             "nlu_url": self.public_url,
             "action_endpoint_url": f"http://{HOST}:{self.actions_port}/webhook",
             "chat_socket_url": self.public_url,
+            "forwarded_allow_ips": HOST,  # the app sees the client's address, not HAProxy's
         }
 
     def replica_specs(self, settings: Settings) -> list[ServiceSpec]:
@@ -335,6 +336,7 @@ def serve(layout: Layout, base: Settings) -> int:
         state.save()
 
     threading.Thread(target=bring_up, daemon=True).start()
+    _schedule_retention(settings, lambda: _wait_phase(state))
     code = supervisor.serve(first=[s.name for s in engines])
     state.phase = "stopped"
     state.save()
@@ -347,6 +349,33 @@ def busy_ports(layout: Layout) -> dict[str, int]:
     ports = _ports(layout) | {"haproxy (actions)": layout.actions_port}
     ports |= {"rabbitmq (erlang)": layout.engines.rabbitmq_port + 1}
     return {name: port for name, port in ports.items() if not _bindable(port)}
+
+
+def _wait_phase(state: ClusterState, timeout: float = UP_TIMEOUT_S) -> bool:
+    """Until the cluster is up (True) or failed (False)."""
+    deadline = time.monotonic() + timeout
+    while state.phase not in ("up", "failed", "stopped") and time.monotonic() < deadline:
+        time.sleep(1.0)
+    return state.phase == "up"
+
+
+def _schedule_retention(settings: Settings, up: Any) -> None:
+    """The retention schedule runs once per cluster, here (not in every replica): conversations
+    older than SMARTMKT_RETENTION_DAYS purged once the cluster is up, then every
+    SMARTMKT_RETENTION_INTERVAL_HOURS, as `smartmkt run` does."""
+    from smartmkt.privacy.retention import DailyRetention, run_retention
+    from smartmkt.store.db import make_engine, tracker_engine
+
+    def job() -> Any:
+        store = make_engine(settings.resolved_database_url)
+        try:
+            run = run_retention(store, tracker_engine(store, settings), settings.retention_days)
+            print(f"smartmkt | {run.summary()}", flush=True)
+            return run
+        finally:
+            store.dispose()
+
+    DailyRetention(job, settings.retention_interval_hours * 3600, wait_for=up).start()
 
 
 def _wait_balanced(stats_socket: Path, timeout: float = 60.0) -> None:

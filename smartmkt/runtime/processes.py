@@ -168,6 +168,11 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
                 "16384",
                 "--limit-concurrency",
                 "512",
+                *(
+                    ["--forwarded-allow-ips", settings.forwarded_allow_ips]
+                    if settings.forwarded_allow_ips
+                    else []
+                ),
             ],
             root,
             env,
