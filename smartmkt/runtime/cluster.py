@@ -528,9 +528,12 @@ def running_cluster(
             time.sleep(0.5)
         yield RunningCluster(layout, layout.settings(base), log)
     finally:
+        proc.terminate()  # the supervisor stops every service; our child, so we reap it here
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         state = ClusterState.read(layout.run_dir)
         if state is not None:
-            stop(state)
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+            stop(state)  # whatever process group is left
