@@ -152,3 +152,37 @@ def test_a_recommendation_turn_decides_its_offer_in_one_transaction(
         event.remove(demo_engine, "begin", listener)
     assert reply.offer is not None and reply.offer.percent_off == shop.offer_policy.welcome_pct
     assert len(transactions) == 3
+
+
+def test_racing_login_attempts_on_several_replicas_never_check_more_passwords_than_the_limit(
+    store_url: str,
+) -> None:
+    """12 attempts for one e-mail and address at once, each on its own engine (as app replicas
+    are): exactly the limit (5) may check a password, the rest are told to wait. Without the
+    logins' decision lock every attempt read 0 failures and went on."""
+    from smartmkt.security import login_limit
+
+    attempts = 12
+    start = threading.Barrier(attempts)
+    waits: list[int] = []
+    errors: list[BaseException] = []
+    key = login_limit.login_key("someone@shop.example", "203.0.113.7")
+
+    def attempt() -> None:
+        engine = make_engine(store_url)
+        try:
+            start.wait()
+            waits.append(login_limit.take_attempt(engine, key, max_failures=5, window_s=900))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=attempt) for _ in range(attempts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert sorted(w == 0 for w in waits).count(True) == 5, waits
+    assert all(0 < w <= 901 for w in waits if w), waits

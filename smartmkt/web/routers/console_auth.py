@@ -44,7 +44,7 @@ def _user(user: users.User) -> dict[str, Any]:
 def login(body: Credentials, request: Request, console: Backend) -> Any:
     settings = console.settings
     key = login_limit.login_key(body.email, request.client.host if request.client else "")
-    wait = login_limit.retry_after(console.store, key, settings.login_max_failures, settings.login_window_s)
+    wait = login_limit.take_attempt(console.store, key, settings.login_max_failures, settings.login_window_s)
     if wait:  # before any password work (smartmkt.security.login_limit)
         return JSONResponse(
             {"error": f"too many failed logins; try again in {wait} s"},
@@ -52,8 +52,7 @@ def login(body: Credentials, request: Request, console: Backend) -> Any:
             headers={"Retry-After": str(wait)},
         )
     user = users.authenticate(console.store, body.email, body.password)
-    if user is None:
-        login_limit.record_failure(console.store, key, settings.login_window_s)
+    if user is None:  # the attempt is already counted (take_attempt)
         return JSONResponse({"error": "wrong e-mail or password"}, status_code=401)
     login_limit.clear(console.store, key)
     token, session = sessions.start(console.store, user, console.session_lifetime)
