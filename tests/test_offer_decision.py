@@ -186,3 +186,37 @@ def test_racing_login_attempts_on_several_replicas_never_check_more_passwords_th
     assert not errors, errors
     assert sorted(w == 0 for w in waits).count(True) == 5, waits
     assert all(0 < w <= 901 for w in waits if w), waits
+
+
+def test_replicas_creating_the_same_new_customer_at_once_make_one(store_url: str) -> None:
+    """8 threads, each on its own engine, record the same new customer's opt-out at once: all
+    succeed (none fails on the unique customer reference) and there is one customer."""
+    from smartmkt.store.models import Customer
+
+    racers = 8
+    start = threading.Barrier(racers)
+    errors: list[BaseException] = []
+
+    def opt_out() -> None:
+        engine = make_engine(store_url)
+        try:
+            start.wait()
+            StoreRepository(engine).opt_out("new-customer-77", "text")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=opt_out) for _ in range(racers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    engine = make_engine(store_url)
+    with session_scope(engine) as session:
+        refs = session.scalars(
+            select(Customer.external_ref).where(Customer.external_ref == "new-customer-77")
+        ).all()
+    engine.dispose()
+    assert refs == ["new-customer-77"]

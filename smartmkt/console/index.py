@@ -70,6 +70,7 @@ from smartmkt.console.events import (
 )
 from smartmkt.settings import get_settings
 from smartmkt.store.clock import as_utc, utcnow
+from smartmkt.store.db import dialect_insert
 from smartmkt.store.models import (
     ConsoleConversation,
     ConsoleConversationDay,
@@ -238,13 +239,7 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 
 def _insert(conn: Connection, table: Table) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
+    return dialect_insert(conn, table)
 
 
 def _add_up(

@@ -20,9 +20,10 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Index, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from smartmkt.data.cleaning import IMPUTED, KEY
+from smartmkt.store.db import dialect_insert
 from smartmkt.store.models import Customer, Order, Product, QuarantinedRow
 
 PARAMS_PER_QUERY = 5_000
@@ -51,7 +52,7 @@ class WriteCounts:
 
 
 def _insert(conn: Connection, model: Any) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(model)
+    return dialect_insert(conn, model)
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from smartmkt.settings import Settings, get_settings
@@ -117,3 +117,12 @@ def hold_decision_lock(session: Session, decision: str) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
     elif connection.dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(DECISION_LOCKS[decision])))
+
+
+def dialect_insert(conn: Connection | Session, target: Any) -> Any:
+    """The database's own INSERT for ``target`` (a model or table): it knows ON CONFLICT, on
+    SQLite and on PostgreSQL."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    name = conn.bind.dialect.name if isinstance(conn, Session) else conn.dialect.name  # type: ignore[union-attr]
+    return (postgresql if name == "postgresql" else sqlite).insert(target)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from smartmkt.catalog import CatalogItem
 from smartmkt.store.clock import as_utc, utcnow
-from smartmkt.store.db import hold_decision_lock, session_scope
+from smartmkt.store.db import dialect_insert, hold_decision_lock, session_scope
 from smartmkt.store.models import Consent, Customer, CustomerScore, Offer, Order, Product
 
 
@@ -116,11 +116,15 @@ class StoreRepository:
         return session.scalar(select(Customer).where(Customer.external_ref == customer_ref))
 
     def _get_or_create_customer(self, session: Session, customer_ref: str) -> Customer:
+        """The customer, created when new. Two replicas may create the same new customer at
+        once: the second one's insert does nothing (ON CONFLICT; on PostgreSQL it waits for the
+        first to commit) and both read the one row, instead of the second failing."""
         customer = self._customer(session, customer_ref)
         if customer is None:
-            customer = Customer(external_ref=customer_ref, created_at=utcnow(), source="chat")
-            session.add(customer)
-            session.flush()
+            row = {"external_ref": customer_ref, "created_at": utcnow(), "source": "chat"}
+            session.execute(dialect_insert(session, Customer).values(**row).on_conflict_do_nothing())
+            customer = self._customer(session, customer_ref)
+            assert customer is not None  # inserted now, or by whoever won the race
         return customer
 
     def customer_exists(self, customer_ref: str) -> bool:
