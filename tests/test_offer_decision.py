@@ -8,8 +8,9 @@ replicas would be) never overspend; on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import Engine, event, func, select
@@ -20,6 +21,9 @@ from smartmkt.store.models import Offer, Product
 from smartmkt.store.repository import OfferContext, StoreRepository
 
 PRICE_CENTS = 1_000  # a welcome offer at 15% costs 150 cents
+
+
+T = TypeVar("T")
 
 
 def _policy(**limits: int) -> OfferPolicy:
@@ -154,6 +158,32 @@ def test_a_recommendation_turn_decides_its_offer_in_one_transaction(
     assert len(transactions) == 3
 
 
+def _at_once(url: str, racers: int, act: Callable[[Engine], T]) -> list[T]:
+    """``act`` on ``racers`` threads, each with its own engine (as replicas have), released
+    together; raises what any of them raised."""
+    start = threading.Barrier(racers)
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        engine = make_engine(url)
+        try:
+            start.wait()
+            results.append(act(engine))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(racers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return results
+
+
 def test_racing_login_attempts_on_several_replicas_never_check_more_passwords_than_the_limit(
     store_url: str,
 ) -> None:
@@ -162,28 +192,8 @@ def test_racing_login_attempts_on_several_replicas_never_check_more_passwords_th
     logins' decision lock every attempt read 0 failures and went on."""
     from smartmkt.security import login_limit
 
-    attempts = 12
-    start = threading.Barrier(attempts)
-    waits: list[int] = []
-    errors: list[BaseException] = []
     key = login_limit.login_key("someone@shop.example", "203.0.113.7")
-
-    def attempt() -> None:
-        engine = make_engine(store_url)
-        try:
-            start.wait()
-            waits.append(login_limit.take_attempt(engine, key, max_failures=5, window_s=900))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            engine.dispose()
-
-    threads = [threading.Thread(target=attempt) for _ in range(attempts)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    waits = _at_once(store_url, 12, lambda e: login_limit.take_attempt(e, key, max_failures=5, window_s=900))
     assert sorted(w == 0 for w in waits).count(True) == 5, waits
     assert all(0 < w <= 901 for w in waits if w), waits
 
@@ -193,26 +203,7 @@ def test_replicas_creating_the_same_new_customer_at_once_make_one(store_url: str
     succeed (none fails on the unique customer reference) and there is one customer."""
     from smartmkt.store.models import Customer
 
-    racers = 8
-    start = threading.Barrier(racers)
-    errors: list[BaseException] = []
-
-    def opt_out() -> None:
-        engine = make_engine(store_url)
-        try:
-            start.wait()
-            StoreRepository(engine).opt_out("new-customer-77", "text")
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            engine.dispose()
-
-    threads = [threading.Thread(target=opt_out) for _ in range(racers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    _at_once(store_url, 8, lambda e: StoreRepository(e).opt_out("new-customer-77", "text"))
     engine = make_engine(store_url)
     with session_scope(engine) as session:
         refs = session.scalars(
