@@ -238,7 +238,7 @@ def draw(output: Path = OUTPUT) -> None:
     app_bottom = p.pool(
         4, top, 20, balancer.default.name, balancer.default.ports, "FastAPI: pages, chat, console"
     )
-    (rasa, prefixes), *_ = routes.values()
+    rasa = next(backend for backend, _ in routes.values() if not backend.sticky)  # the replicas
     rasa_bottom = p.pool(39, top, 22, rasa.name, rasa.ports, "Rasa 3.6")
     actions_bottom = p.pool(77, top, 20, internal.name, internal.ports, "rasa-sdk action server")
 
@@ -246,8 +246,11 @@ def draw(output: Path = OUTPUT) -> None:
     p.arrow((33, 52.7), (18, top + 0.6))
     p.label(7.5, 50.0, "everything else\n(pages, /chat, /voice,\nconsole, /model/parse)", size=8)
     p.arrow((46, 52.7), (46, top + 0.6))
-    sticky = f"sticky cookie SMARTMKT_{rasa.name.upper()}" if rasa.sticky else ""
-    p.label(45.2, 49.0, "\n".join([", ".join(prefixes), sticky]), ha="right", size=8)
+    lines = [
+        ", ".join(prefixes) + (": sticky (cookie)" if backend.sticky else ": in turn")
+        for backend, prefixes in routes.values()
+    ]
+    p.label(45.2, 49.0, "\n".join(lines), ha="right", size=8)
     # Rasa's NLU calls go back through the public port to the app
     p.arrow((56, top + 0.6), (60, 52.7), colour=COLOURS["rasa"][1])
     p.label(60.5, 49.0, "NLU\n/model/parse", size=8, colour=COLOURS["rasa"][1])

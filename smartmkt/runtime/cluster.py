@@ -147,9 +147,8 @@ class Layout:
 
     def balancer(self) -> Balancer:
         app = Backend("app", self.app_ports)
-        rasa = Backend("rasa", self.rasa_ports, health_path="/", sticky=True)
         actions = Backend("actions", self.action_ports, retry_on=ACTION_RETRIES)
-        return Balancer(self.public_port, app, _routes(rasa), {self.actions_port: actions})
+        return Balancer(self.public_port, app, _routes(self.rasa_ports), {self.actions_port: actions})
 
     def served_specs(self, settings: Settings) -> list[ServiceSpec]:
         """Everything started once the engines are up and the store is prepared."""
@@ -161,9 +160,16 @@ class Layout:
         return self.engines.specs(), self.served_specs(settings)
 
 
-def _routes(rasa: Backend) -> dict[str, Backend]:
-    """What HAProxy's public port sends to Rasa (the rest goes to the app)."""
-    return {"/socket.io": rasa, "/webhooks": rasa}
+def _routes(rasa_ports: tuple[int, ...], **pool: Any) -> dict[str, Backend]:
+    """What HAProxy's public port sends to Rasa (the rest goes to the app): socket.io to a pool
+    that keeps each browser on one replica (a cookie: its polling transport's session lives in
+    one process), REST webhooks to the same replicas in turn, with no cookie (a shop's server
+    sending every customer's messages through one HTTP client would otherwise be pinned to one
+    replica; a REST turn needs nothing of a replica's memory)."""
+    return {
+        "/socket.io": Backend("rasa_socketio", rasa_ports, health_path="/", sticky=True, **pool),
+        "/webhooks": Backend("rasa", rasa_ports, health_path="/", **pool),
+    }
 
 
 # The ports each service listens on inside its container in docker-compose.yml (one address each).
@@ -179,9 +185,9 @@ def compose_balancer(replicas: int = DEFAULT_REPLICAS) -> Balancer:
     def pool(name: str, **kwargs: Any) -> Backend:
         return Backend(name, (COMPOSE_PORTS[name],), dns_name=name, replicas=replicas, **kwargs)
 
-    rasa = pool("rasa", health_path="/", sticky=True)
+    rasa = _routes((COMPOSE_PORTS["rasa"],), dns_name="rasa", replicas=replicas)
     internal = {layout.actions_port: pool("actions", retry_on=ACTION_RETRIES)}
-    return Balancer(layout.public_port, pool("app"), _routes(rasa), internal, "*", "127.0.0.11:53")
+    return Balancer(layout.public_port, pool("app"), rasa, internal, "*", "127.0.0.11:53")
 
 
 def _check_replicas(replicas: int) -> None:
