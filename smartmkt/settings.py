@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     # --forwarded-allow-ips), so limits keyed by client address see the client, not the balancer.
     # Empty: none (the app is reached directly).
     forwarded_allow_ips: str = ""
+    haproxy_access_log: bool = False  # a cluster's HAProxy logs every request (debugging retries)
     tracker_busy_timeout_s: float = 30.0  # SQLite: how long Rasa waits for another writer
     # Faults (bot/run_rasa.py, smartmkt/store/db.py): how long Rasa waits for an action (then says
     # utter_service_unavailable) and for the NLU (then its fallback); how long Rasa's tracker

@@ -62,3 +62,18 @@ def test_domain_lists_exactly_the_specified_intents_and_entities() -> None:
     assert len(domain["intents"]) == 18
     entities = {next(iter(e)) if isinstance(e, dict) else e for e in domain["entities"]}
     assert entities == {"category", "product", "price", "year", "recipient"}
+
+
+def test_cluster_up_refuses_a_port_something_listens_on(tmp_path: Path) -> None:
+    """`cluster up` names the ports in use before starting anything (busy_ports); a port a
+    cluster just left (connections in TIME_WAIT) is free again, as servers see it."""
+    import socket
+
+    from smartmkt.runtime.cluster import busy_ports
+
+    layout = Layout.on_free_ports(tmp_path)
+    assert busy_ports(layout) == {}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", layout.public_port))
+        holder.listen()
+        assert busy_ports(layout) == {"haproxy": layout.public_port}

@@ -58,6 +58,7 @@ class Balancer:
     host: str = "127.0.0.1"
     resolver: str = ""  # a DNS server for backends named by dns_name (Docker's: 127.0.0.11:53)
     stats_socket: Path | None = None  # HAProxy's runtime API (read only): requests per replica
+    access_log: bool = False  # one line per request on HAProxy's output (SMARTMKT_HAPROXY_ACCESS_LOG)
 
     def backends(self) -> list[Backend]:
         found = {b.name: b for b in [self.default, *self.routes.values(), *self.internal.values()]}
@@ -69,7 +70,7 @@ class Balancer:
             "global",
             "  maxconn 4096",
             "  tune.bufsize 65536",  # a request up to 64 KiB is kept for a layer-7 retry
-            *(["  log stdout format raw local0"] if os.environ.get("SMARTMKT_HAPROXY_LOG") else []),
+            *(["  log stdout format raw local0"] if self.access_log else []),
             *([f"  stats socket {self.stats_socket} mode 600 level user"] if self.stats_socket else []),
             *(
                 ["resolvers dns", f"  nameserver dns1 {self.resolver}", "  hold valid 10s"]
@@ -78,7 +79,7 @@ class Balancer:
             ),
             "defaults",
             "  mode http",
-            *(["  log global", "  option httplog"] if os.environ.get("SMARTMKT_HAPROXY_LOG") else []),
+            *(["  log global", "  option httplog"] if self.access_log else []),
             "  timeout connect 2s",
             "  timeout client 120s",
             "  timeout server 120s",

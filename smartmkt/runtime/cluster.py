@@ -153,7 +153,8 @@ class Layout:
     def served_specs(self, settings: Settings) -> list[ServiceSpec]:
         """Everything started once the engines are up and the store is prepared."""
         served = [*self.replica_specs(settings), self.consumer_spec(settings)]
-        return [*served, self.balancer().spec(self.run_dir / "haproxy")]
+        balancer = dataclasses.replace(self.balancer(), access_log=settings.haproxy_access_log)
+        return [*served, balancer.spec(self.run_dir / "haproxy")]
 
     def specs(self, settings: Settings) -> tuple[list[ServiceSpec], list[ServiceSpec]]:
         """(the engines, prepared in their folders; :meth:`served_specs`)."""
@@ -216,7 +217,10 @@ def _free_run(taken: set[int], count: int) -> int:
 
 
 def _bindable(port: int) -> bool:
+    """Whether a server could listen on ``port`` now (connections of a cluster just stopped,
+    still in TIME_WAIT, do not count: servers bind with SO_REUSEADDR, as here)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
             return True
