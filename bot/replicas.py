@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextvars import ContextVar
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
@@ -90,27 +91,55 @@ class ReliableRestInput(RestInput):
         return webhook
 
 
+# The id of the client-named message being handled in this task, until the turn's own tracker
+# read has looked for it (handle_once sets it, fetch_checking consumes it).
+_client_message_id: ContextVar[str | None] = ContextVar("smartmkt_client_message_id", default=None)
+
+
+class _AlreadyHandled(Exception):
+    """The conversation already holds the message: ``after`` are the events that followed it."""
+
+    def __init__(self, after: list[Any]) -> None:
+        super().__init__("message handled before")
+        self.after = after
+
+
 def install() -> None:
-    """Messages the conversation already holds (by client message id) are answered from it."""
+    """Messages the conversation already holds (by client message id) are answered from it.
+
+    The check looks at the tracker the turn reads anyway (``fetch_tracker_and_update_session``,
+    inside the conversation's lock): a message sent with an id costs no second read."""
     from rasa.core.processor import MessageProcessor
     from rasa.shared.core.events import BotUttered, UserUttered
 
     handle_message = MessageProcessor.handle_message
+    fetch = MessageProcessor.fetch_tracker_and_update_session
+
+    async def fetch_checking(
+        self: Any, sender_id: str, output_channel: Any = None, metadata: Any = None
+    ) -> Any:
+        tracker = await fetch(self, sender_id, output_channel, metadata)
+        message_id = _client_message_id.get()
+        if message_id is not None:
+            _client_message_id.set(None)  # the turn's own read only
+            events = list(tracker.events)
+            for index, event in enumerate(events):
+                if isinstance(event, UserUttered) and event.message_id == message_id:
+                    raise _AlreadyHandled(events[index + 1 :])
+        return tracker
 
     async def handle_once(self: Any, message: Any) -> Any:
-        if getattr(message, CLIENT_NAMED, False):
-            tracker = await self.tracker_store.retrieve(message.sender_id)
-            events = list(tracker.events) if tracker is not None else []
-            for index, event in enumerate(events):
-                if isinstance(event, UserUttered) and event.message_id == message.message_id:
-                    log.info(
-                        "message %s of %r was handled before: its replies sent again",
-                        message.message_id,
-                        message.sender_id,
-                    )
-                    return await _replay(message, events[index + 1 :], UserUttered, BotUttered)
-        return await handle_message(self, message)
+        named = message.message_id if getattr(message, CLIENT_NAMED, False) else None
+        token = _client_message_id.set(named)
+        try:
+            return await handle_message(self, message)
+        except _AlreadyHandled as handled:
+            log.info("message %s of %r was handled before: its replies sent again", named, message.sender_id)
+            return await _replay(message, handled.after, UserUttered, BotUttered)
+        finally:
+            _client_message_id.reset(token)
 
+    MessageProcessor.fetch_tracker_and_update_session = fetch_checking
     MessageProcessor.handle_message = handle_once
 
 
@@ -121,11 +150,6 @@ async def _replay(message: Any, after: list[Any], user_type: type, bot_type: typ
         if isinstance(event, user_type):
             break
         if isinstance(event, bot_type):
-            reply = {key: value for key, value in event.message().items() if value}
-            reply.pop("recipient_id", None)
-            custom = reply.pop("custom", None)
-            if custom is not None:
-                await output.send_custom_json(message.sender_id, custom)
-            if reply.get("text") or reply.get("buttons"):
-                await output.send_response(message.sender_id, reply)
+            reply = {key: value for key, value in event.message().items() if value and key != "recipient_id"}
+            await output.send_response(message.sender_id, reply)  # as Rasa sent it: text, then custom
     return output.messages if isinstance(output, CollectingOutputChannel) else None

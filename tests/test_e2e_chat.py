@@ -4,6 +4,7 @@ brand-new customer (each with a signed customer token on a session bound to it),
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from typing import Any
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import text as sql_text
 
 from smartmkt.runtime.stack import RunningStack
 from smartmkt.security.secrets import signed_in
@@ -205,3 +207,28 @@ def test_rasa_locks_conversations_in_redis(stack: RunningStack) -> None:
     assert text_of(say(stack, "lock-store-check", "hi"))
     assert lock_writes() > before
     assert "smartmkt" not in redis("KEYS", "*lock*")  # released after the reply
+
+
+def test_a_message_sent_again_under_its_id_is_answered_not_handled_twice(stack: RunningStack, db) -> None:  # type: ignore[no-untyped-def]
+    """bot/replicas.py: a client that lost an answer (a replica died) sends the message again
+    under the same message_id. The second copy gets the first one's replies from the
+    conversation, and the conversation holds the message once. An id that is not 1-64
+    characters is a 400 with a JSON reason."""
+    session, token = signed_in(stack.settings, "message-id-check")
+
+    def send(message: str, message_id: object) -> httpx.Response:
+        body = {"sender": session, "message": message, "message_id": message_id}
+        return httpx.post(stack.rest_url, json=body | {"metadata": {"customer_token": token}}, timeout=60)
+
+    first = send("recommend a comedy", "client-1")
+    again = send("recommend a comedy", "client-1")
+    assert first.status_code == again.status_code == 200
+    assert text_of(first.json()) and text_of(again.json()) == text_of(first.json())
+    with db.connect() as conn:
+        ids = conn.scalars(
+            sql_text("SELECT data FROM events WHERE sender_id = :s AND type_name = 'user'"), {"s": session}
+        ).all()
+    assert [json.loads(data)["message_id"] for data in ids] == ["client-1"]
+    for bad in ("", "x" * 65, 7):
+        refused = send("hi", bad)
+        assert refused.status_code == 400 and "message_id" in refused.json()["error"], refused.text
