@@ -56,32 +56,47 @@ def catalog(store_url: str) -> Iterator[str]:
     yield store_url
 
 
-def _race(url: str, deciders: list[tuple[str, int]], policy: OfferPolicy) -> list[bool]:
-    """Each (customer, product) decides on its own thread and engine, all released at once."""
-    start = threading.Barrier(len(deciders))
-    made: list[bool] = [False] * len(deciders)
+def _at_once(url: str, acts: list[Callable[[Engine], T]]) -> list[T]:
+    """Each of ``acts`` on its own thread with its own engine (as replicas have), released
+    together; their results in their order. Raises what any of them raised."""
+    start = threading.Barrier(len(acts))
+    results: list[T | None] = [None] * len(acts)
     errors: list[BaseException] = []
 
-    def run(i: int, customer: str, product_id: int) -> None:
+    def run(i: int, act: Callable[[Engine], T]) -> None:
         engine = make_engine(url)
         try:
             start.wait()
-            offer = StoreRepository(engine).decide_offer(
-                customer, product_id, _welcome(policy, product_id), "text", timedelta(days=7)
-            )
-            made[i] = offer is not None
-        except BaseException as exc:  # reported below: a lost race must not pass as "no offer"
+            results[i] = act(engine)
+        except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
             engine.dispose()
 
-    threads = [threading.Thread(target=run, args=(i, *d)) for i, d in enumerate(deciders)]
+    threads = [threading.Thread(target=run, args=(i, act)) for i, act in enumerate(acts)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert not errors, errors
-    return made
+    return results  # type: ignore[return-value]  # every act returned
+
+
+def _race(url: str, deciders: list[tuple[str, int]], policy: OfferPolicy) -> list[bool]:
+    """Each (customer, product) decides on its own thread and engine, all released at once;
+    whether each made an offer, in the deciders' order (a lost race raises, it never passes as
+    "no offer")."""
+
+    def decider(customer: str, product_id: int) -> Callable[[Engine], bool]:
+        def decide(engine: Engine) -> bool:
+            offer = StoreRepository(engine).decide_offer(
+                customer, product_id, _welcome(policy, product_id), "text", timedelta(days=7)
+            )
+            return offer is not None
+
+        return decide
+
+    return _at_once(url, [decider(customer, product_id) for customer, product_id in deciders])
 
 
 def _offers(url: str) -> tuple[int, int]:
@@ -158,32 +173,6 @@ def test_a_recommendation_turn_decides_its_offer_in_one_transaction(
     assert len(transactions) == 3
 
 
-def _at_once(url: str, racers: int, act: Callable[[Engine], T]) -> list[T]:
-    """``act`` on ``racers`` threads, each with its own engine (as replicas have), released
-    together; raises what any of them raised."""
-    start = threading.Barrier(racers)
-    results: list[T] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        engine = make_engine(url)
-        try:
-            start.wait()
-            results.append(act(engine))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            engine.dispose()
-
-    threads = [threading.Thread(target=run) for _ in range(racers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    return results
-
-
 def test_racing_login_attempts_on_several_replicas_never_check_more_passwords_than_the_limit(
     store_url: str,
 ) -> None:
@@ -193,7 +182,8 @@ def test_racing_login_attempts_on_several_replicas_never_check_more_passwords_th
     from smartmkt.security import login_limit
 
     key = login_limit.login_key("someone@shop.example", "203.0.113.7")
-    waits = _at_once(store_url, 12, lambda e: login_limit.take_attempt(e, key, max_failures=5, window_s=900))
+    attempt = lambda e: login_limit.take_attempt(e, key, max_failures=5, window_s=900)  # noqa: E731
+    waits = _at_once(store_url, [attempt] * 12)
     assert sorted(w == 0 for w in waits).count(True) == 5, waits
     assert all(0 < w <= 901 for w in waits if w), waits
 
@@ -203,7 +193,7 @@ def test_replicas_creating_the_same_new_customer_at_once_make_one(store_url: str
     succeed (none fails on the unique customer reference) and there is one customer."""
     from smartmkt.store.models import Customer
 
-    _at_once(store_url, 8, lambda e: StoreRepository(e).opt_out("new-customer-77", "text"))
+    _at_once(store_url, [lambda e: StoreRepository(e).opt_out("new-customer-77", "text")] * 8)
     engine = make_engine(store_url)
     with session_scope(engine) as session:
         refs = session.scalars(
