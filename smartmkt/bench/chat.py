@@ -278,6 +278,14 @@ def group_usage(leader: int) -> tuple[float, float]:
     return round(rss_kb / 1024, 1), ticks / os.sysconf("SC_CLK_TCK")
 
 
+def visit_of(user: int, visit: int) -> tuple[str, Conversation]:
+    """Who simulated customer ``user`` is on their ``visit``-th visit, and what they say: every
+    other visit a demo customer with a purchase history, else a new one (the same for every load
+    bench, so their figures compare)."""
+    ref = str(1 + (user * 131 + visit * 17) % 943) if visit % 2 else f"bench-{user}-{visit}"
+    return ref, Conversation(random.Random(f"{user}-{visit}"))
+
+
 async def _visitor(
     client: httpx.AsyncClient,
     url: str,
@@ -293,10 +301,8 @@ async def _visitor(
     await asyncio.sleep(rng.uniform(0, think_s or 0.1))  # customers do not all arrive at once
     while time.monotonic() < until:
         visit += 1
-        # every other visit a demo customer with a purchase history, else a new one
-        ref = str(1 + (user * 131 + visit * 17) % 943) if visit % 2 else f"bench-{user}-{visit}"
+        ref, conversation = visit_of(user, visit)
         sender, metadata = session_for(ref)
-        conversation = Conversation(random.Random(f"{user}-{visit}"))
         for message, kind in conversation.messages():
             if time.monotonic() >= until:
                 return

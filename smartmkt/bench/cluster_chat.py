@@ -39,12 +39,12 @@ import httpx
 
 from smartmkt.bench.chat import (
     FALLBACKS,
-    Conversation,
     Sample,
     SessionFor,
     percentile,
     scratch_stack,
     signed_sessions,
+    visit_of,
 )
 from smartmkt.settings import Settings
 
@@ -142,11 +142,9 @@ async def _customer(
     await asyncio.sleep(rng.uniform(0, think_s or 0.1))  # customers do not all arrive at once
     while time.monotonic() < until:
         visit += 1
-        # every other visit a demo customer with a purchase history, else a new one
-        ref = str(1 + (user * 131 + visit * 17) % 943) if visit % 2 else f"bench-{user}-{visit}"
+        ref, conversation = visit_of(user, visit)
         sender, metadata = session_for(ref)
         answered = log.answered.setdefault(sender, [])
-        conversation = Conversation(random.Random(f"{user}-{visit}"))
         for number, (message, kind) in enumerate(conversation.messages()):
             if time.monotonic() >= until:
                 return
