@@ -35,6 +35,7 @@ from typing import Any
 from smartmkt.runtime.balancer import STATS_SOCKET, Backend, Balancer, servers_up
 from smartmkt.runtime.engines import HOST, Engines
 from smartmkt.runtime.processes import ServiceSpec, service_env, service_specs, settings_env
+from smartmkt.runtime.stack import free_port
 from smartmkt.runtime.supervisor import Supervisor, Watched
 from smartmkt.settings import Settings
 
@@ -197,13 +198,11 @@ def _check_replicas(replicas: int) -> None:
 
 
 def _free_port(taken: set[int]) -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((HOST, 0))
-            port = int(sock.getsockname()[1])
-        if port not in taken:
-            taken.add(port)
-            return port
+    """A free port (stack.free_port) not handed out to this layout already."""
+    while (port := free_port()) in taken:
+        pass
+    taken.add(port)
+    return port
 
 
 def _free_run(taken: set[int], count: int) -> int:
