@@ -55,10 +55,14 @@ def cluster_up(
     log = folder / "cluster.log"
     proc = cluster.start_in_background(layout, log)
     console.print(f"starting {replicas} replica(s) of each service; log: {log}")
-    phase = _wait_up(folder, proc, started)
-    if phase != "up":
-        state = cluster.ClusterState.read(folder)
-        fail(f"the cluster did not start ({state.error if state else phase}); see {log}")
+    phases = {"preparing": "preparing the store", "launching": "starting the replicas"}
+    with console.status("starting the engines") as status:
+        try:
+            cluster.wait_until_up(
+                folder, proc, cluster.UP_TIMEOUT_S, lambda p: status.update(phases.get(p, p))
+            )
+        except cluster.ClusterNotUp as error:
+            fail(f"{error}; see {log}")
     console.print(_banner(layout, time.monotonic() - started), soft_wrap=True)
 
 
@@ -69,33 +73,6 @@ def _install(missing: list[str]) -> None:
     done = subprocess.run(["make", "-B", "-C", str(settings.project_root), ".setup-stamps/apt"])
     if done.returncode != 0:
         fail(f"could not install {' '.join(missing)} (apt-get failed; run `make setup` as root)")
-
-
-def _wait_up(folder: Path, proc: subprocess.Popen[bytes], started: float) -> str:
-    from smartmkt.runtime import cluster
-
-    last = ""
-    with console.status("starting the engines") as status:
-        while time.monotonic() - started < cluster.UP_TIMEOUT_S:
-            state = cluster.ClusterState.read(folder)
-            if proc.poll() is not None:
-                return (
-                    state.phase
-                    if state and state.phase == "failed"
-                    else f"exited with code {proc.returncode}"
-                )
-            if state is not None:
-                if state.phase in ("up", "failed"):
-                    return state.phase
-                if state.phase != last:
-                    last = state.phase
-                    status.update(
-                        {"preparing": "preparing the store", "launching": "starting the replicas"}.get(
-                            last, last
-                        )
-                    )
-            time.sleep(1.0)
-    return f"not up within {cluster.UP_TIMEOUT_S:g} s"
 
 
 def _banner(layout: Any, seconds: float) -> str:

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -436,6 +436,36 @@ def start_in_background(layout: Layout, log: Path, base: Settings | None = None)
         )
 
 
+class ClusterNotUp(RuntimeError):
+    """The cluster failed to start, its supervisor ended, or it was not up in time."""
+
+
+def wait_until_up(
+    run_dir: Path,
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    on_phase: Callable[[str], None] | None = None,
+) -> None:
+    """Until the cluster that ``proc`` (its supervisor) runs in ``run_dir`` is up; ``on_phase``
+    hears of each phase it enters. Raises ClusterNotUp with the reason otherwise."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        state = ClusterState.read(run_dir)
+        if state is not None and state.phase == "up":
+            return
+        if state is not None and state.phase == "failed":
+            raise ClusterNotUp(f"the cluster did not start: {state.error}")
+        if proc.poll() is not None:
+            raise ClusterNotUp(f"the cluster's supervisor exited with code {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise ClusterNotUp(f"the cluster is not up within {timeout:g} s")
+        if state is not None and state.phase != last and on_phase is not None:
+            on_phase(state.phase)
+        last = state.phase if state is not None else last
+        time.sleep(0.5)
+
+
 def layout_to_dict(layout: Layout) -> dict[str, Any]:
     engines = layout.engines
     return {
@@ -523,18 +553,10 @@ def running_cluster(
     log = layout.run_dir / "cluster.log"
     proc = start_in_background(layout, log, base)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            state = ClusterState.read(layout.run_dir)
-            if state is not None and state.phase == "up":
-                break
-            if (state is not None and state.phase == "failed") or proc.poll() is not None:
-                raise RuntimeError(
-                    f"the cluster did not start: {state.error if state else proc.returncode}; see {log}"
-                )
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the cluster is not up within {timeout:g} s; see {log}")
-            time.sleep(0.5)
+        try:
+            wait_until_up(layout.run_dir, proc, timeout)
+        except ClusterNotUp as error:
+            raise RuntimeError(f"{error}; see {log}") from None
         yield RunningCluster(layout, layout.settings(base), log)
     finally:
         proc.terminate()  # the supervisor stops every service; our child, so we reap it here
