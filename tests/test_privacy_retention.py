@@ -21,7 +21,7 @@ from smartmkt.bench import rasa_events as rasa
 from smartmkt.cli.main import app
 from smartmkt.console import index
 from smartmkt.console.reviews import save as save_review
-from smartmkt.privacy.retention import DailyRetention, run_retention
+from smartmkt.privacy.retention import DailyRetention, run_retention, schedule_retention
 from smartmkt.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,6 +158,33 @@ def test_scheduler_runs_retention_again_and_again(store: Engine) -> None:
     never.start()
     never.join(timeout=10)
     assert never.runs == [] and not never.is_alive()
+
+
+def test_one_deployments_schedule_purges_its_store_and_says_so(
+    store: Engine, demo_db: Path, base_settings: Any
+) -> None:
+    """schedule_retention (what `smartmkt run` and the cluster's supervisor start) waits for the
+    services, purges the settings' store and reports the run; it never starts if they stay down."""
+    settings = base_settings.model_copy(
+        update={
+            "database_url": f"sqlite:///{demo_db}",
+            "tracker_url": "",
+            "tracker_db": "",
+            "retention_days": 365,
+        }
+    )
+    said: list[str] = []
+    scheduler = schedule_retention(settings, lambda: True, said.append)
+    deadline = time.monotonic() + 60
+    while not said and time.monotonic() < deadline:
+        time.sleep(0.05)
+    scheduler.stop()
+    assert texts(store, "old") == [] and texts(store, "new") == ["just now"]
+    assert len(said) == 1 and "retention (365 days" in said[0] and "next run in 24 h" in said[0], said
+    blocked: list[str] = []
+    never = schedule_retention(settings, lambda: False, blocked.append)
+    never.join(timeout=10)
+    assert blocked == [] and never.runs == [] and not never.is_alive()
 
 
 @pytest.mark.e2e

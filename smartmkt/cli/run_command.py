@@ -13,7 +13,6 @@ import typer
 
 from smartmkt.cli.data_commands import data_load_demo
 from smartmkt.cli.progress import console
-from smartmkt.cli.shared import engines
 from smartmkt.cli.train_commands import train_core_cmd, train_model, train_nlu_cmd
 from smartmkt.settings import get_settings
 
@@ -31,6 +30,7 @@ def run_cmd(
     that dies or stops answering (Ctrl-C stops all)."""
     import threading
 
+    from smartmkt.privacy.retention import schedule_retention
     from smartmkt.runtime.processes import service_specs
     from smartmkt.runtime.supervisor import Supervisor
 
@@ -52,7 +52,7 @@ def run_cmd(
             _retrain_in_background(supervisor)
 
     threading.Thread(target=announce, daemon=True).start()
-    _schedule_retention(settings, supervisor)
+    schedule_retention(settings, supervisor.wait_all_up, lambda line: console.print(line, soft_wrap=True))
     sys.exit(supervisor.serve())
 
 
@@ -129,22 +129,3 @@ def _banner(settings: Any) -> str:
         "    -F customer_token=$TOKEN\n"
         "Ctrl-C stops everything.\n"
     )
-
-
-def _schedule_retention(settings: Any, supervisor: Any) -> Any:
-    """Conversations older than SMARTMKT_RETENTION_DAYS are purged once the services are up, then
-    every SMARTMKT_RETENTION_INTERVAL_HOURS (24), while `smartmkt run` runs (smartmkt.privacy)."""
-    from smartmkt.privacy.retention import DailyRetention, run_retention
-
-    def job() -> Any:
-        store, tracker = engines()
-        run = run_retention(store, tracker, settings.retention_days)
-        console.print(f"{run.summary()}; next run in {settings.retention_interval_hours:g} h", soft_wrap=True)
-        return run
-
-    def services_up() -> bool:  # Rasa has made its events table by then
-        return bool(supervisor.wait_all_up())
-
-    scheduler = DailyRetention(job, settings.retention_interval_hours * 3600, wait_for=services_up)
-    scheduler.start()
-    return scheduler

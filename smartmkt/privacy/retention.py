@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, select
 
@@ -29,6 +29,9 @@ from smartmkt.console import index
 from smartmkt.console.events import RASA_EVENTS
 from smartmkt.privacy.erasure import chunks, compact, delete_reviews, secure_delete
 from smartmkt.store.clock import utcnow
+
+if TYPE_CHECKING:
+    from smartmkt.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -188,4 +191,29 @@ class DailyRetention(threading.Thread):
         self._stop_event.set()
 
 
-__all__ = ["DailyRetention", "RetentionRun", "run_retention"]
+def schedule_retention(
+    settings: Settings, wait_for: Callable[[], bool], say: Callable[[str], Any]
+) -> DailyRetention:
+    """Start the retention schedule of one deployment: conversations older than
+    SMARTMKT_RETENTION_DAYS purged once ``wait_for()`` says the services are up (Rasa has made its
+    events table by then), then every SMARTMKT_RETENTION_INTERVAL_HOURS. One process runs it
+    (`smartmkt run`, or the cluster's supervisor, never every replica); ``say`` reports each run."""
+    from smartmkt.store.db import make_engine, tracker_engine
+    from smartmkt.store.migrate import upgrade
+
+    def job() -> RetentionRun:
+        upgrade(settings.resolved_database_url)
+        store = make_engine(settings.resolved_database_url)
+        try:
+            run = run_retention(store, tracker_engine(store, settings), settings.retention_days)
+        finally:
+            store.dispose()
+        say(f"{run.summary()}; next run in {settings.retention_interval_hours:g} h")
+        return run
+
+    scheduler = DailyRetention(job, settings.retention_interval_hours * 3600, wait_for=wait_for)
+    scheduler.start()
+    return scheduler
+
+
+__all__ = ["DailyRetention", "RetentionRun", "run_retention", "schedule_retention"]

@@ -345,7 +345,11 @@ def serve(layout: Layout, base: Settings) -> int:
         state.save()
 
     threading.Thread(target=bring_up, daemon=True).start()
-    _schedule_retention(settings, lambda: _wait_phase(state))
+    from smartmkt.privacy.retention import schedule_retention  # once per cluster, not per replica
+
+    schedule_retention(
+        settings, lambda: _wait_phase(state), lambda line: print(f"smartmkt | {line}", flush=True)
+    )
     code = supervisor.serve(first=[s.name for s in engines])
     state.phase = "stopped"
     state.save()
@@ -366,25 +370,6 @@ def _wait_phase(state: ClusterState, timeout: float = UP_TIMEOUT_S) -> bool:
     while state.phase not in ("up", "failed", "stopped") and time.monotonic() < deadline:
         time.sleep(1.0)
     return state.phase == "up"
-
-
-def _schedule_retention(settings: Settings, up: Any) -> None:
-    """The retention schedule runs once per cluster, here (not in every replica): conversations
-    older than SMARTMKT_RETENTION_DAYS purged once the cluster is up, then every
-    SMARTMKT_RETENTION_INTERVAL_HOURS, as `smartmkt run` does."""
-    from smartmkt.privacy.retention import DailyRetention, run_retention
-    from smartmkt.store.db import make_engine, tracker_engine
-
-    def job() -> Any:
-        store = make_engine(settings.resolved_database_url)
-        try:
-            run = run_retention(store, tracker_engine(store, settings), settings.retention_days)
-            print(f"smartmkt | {run.summary()}", flush=True)
-            return run
-        finally:
-            store.dispose()
-
-    DailyRetention(job, settings.retention_interval_hours * 3600, wait_for=up).start()
 
 
 def _wait_balanced(stats_socket: Path, timeout: float = 60.0) -> None:
