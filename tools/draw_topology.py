@@ -273,36 +273,13 @@ def draw(output: Path = OUTPUT) -> None:
 
     # the engines Rasa uses, and the consumer
     row = 16.5
-    p.box(
-        30,
-        row,
-        13,
-        5.5,
-        f"Redis  :{engines.redis_port}\nlock store",
-        COLOURS["engine"],
-        size=9,
-        port=("redis", engines.redis_port),
+    small_boxes = (  # x, width, name as drawn, port key, port, what it does there, colour
+        (30, 13, "Redis", "redis", engines.redis_port, "lock store", "engine"),
+        (50, 15, "RabbitMQ", "rabbitmq", engines.rabbitmq_port, "events", "engine"),
+        (71, 14, "consumer", "consumer", cluster.consumer_port, "console index", "consumer"),
     )
-    p.box(
-        50,
-        row,
-        15,
-        5.5,
-        f"RabbitMQ  :{engines.rabbitmq_port}\nevents",
-        COLOURS["engine"],
-        size=9,
-        port=("rabbitmq", engines.rabbitmq_port),
-    )
-    p.box(
-        71,
-        row,
-        14,
-        5.5,
-        f"consumer  :{cluster.consumer_port}\nconsole index",
-        COLOURS["consumer"],
-        size=9,
-        port=("consumer", cluster.consumer_port),
-    )
+    for x, w, title, key, port, what, colour in small_boxes:
+        p.box(x, row, w, 5.5, f"{title}  :{port}\n{what}", COLOURS[colour], size=9, port=(key, port))
     p.arrow((43, rasa_bottom - 0.4), (38, row + 5.9), colour=COLOURS["rasa"][1])
     p.label(31.5, 25.0, "conversation\nlocks", size=8, colour=COLOURS["rasa"][1])
     p.arrow((55, rasa_bottom - 0.4), (57, row + 5.9), colour=COLOURS["rasa"][1])
