@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,14 @@ from smartmkt.bench.cluster_chat import (
     SECTION_KEYS,
     LoadLog,
     count_lost,
+    cpu_by_process,
+    cpu_ms_per_turn,
     report,
+    rss_by_process,
     section,
     send_until_answered,
     stored_message_ids,
+    tree_cpu_s,
     tree_rss_mb,
 )
 from smartmkt.cli.main import app
@@ -67,17 +73,44 @@ def test_the_message_ids_are_read_from_rasas_events_table(tmp_path: Path) -> Non
 
 def test_a_process_counts_its_group_and_everything_it_started() -> None:
     kb = 1024
+    tick = os.sysconf("SC_CLK_TCK")
     table = {
-        10: (1, 10, 100 * kb),  # postgres, leading its group
-        11: (10, 11, 5 * kb),  # a backend in a session of its own
-        12: (11, 12, 1 * kb),  # and what it started
-        13: (1, 10, 2 * kb),  # in the group, however started
-        20: (1, 20, 50 * kb),  # another service
-        21: (20, 20, 7 * kb),
+        10: (1, 10, 100 * kb, 3 * tick),  # postgres, leading its group
+        11: (10, 11, 5 * kb, 2 * tick),  # a backend in a session of its own
+        12: (11, 12, 1 * kb, 0),  # and what it started
+        13: (1, 10, 2 * kb, tick // 2),  # in the group, however started
+        20: (1, 20, 50 * kb, 7 * tick),  # another service
+        21: (20, 20, 7 * kb, tick),
     }
     assert tree_rss_mb(table, 10) == 108.0
     assert tree_rss_mb(table, 20) == 57.0
     assert tree_rss_mb(table, 99) == 0.0
+    assert tree_cpu_s(table, 10) == 5.5 and tree_cpu_s(table, 20) == 8.0 and tree_cpu_s(table, 99) == 0.0
+
+
+def test_cpu_per_turn_is_what_each_process_spent_between_two_readings() -> None:
+    before = {"rasa1": 10.0, "actions1": 4.0, "bench": 1.0}
+    after = {"rasa1": 13.0, "actions1": 3.5, "bench": 1.5, "consumer": 2.0}
+    # actions1 went backwards (started again), the consumer was not there before: not counted
+    assert cpu_ms_per_turn(before, after, 100) == {
+        "rasa1": 30.0,
+        "actions1": None,
+        "bench": 5.0,
+        "consumer": None,
+    }
+    assert cpu_ms_per_turn(before, before, 0) == {"rasa1": None, "actions1": None, "bench": None}
+
+
+def test_this_process_is_read_from_proc() -> None:
+    """The reading of a live process: this one, which burns some CPU in between."""
+    me = {"me": os.getpgid(0)}
+    first = cpu_by_process(me)
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass
+    second = cpu_by_process(me)
+    assert second["me"] >= first["me"] + 0.2 and second["bench"] >= first["bench"] + 0.2
+    assert rss_by_process(me)["me"] > 10
 
 
 def _load(oks: list[bool]) -> LoadLog:
@@ -92,6 +125,9 @@ def test_each_run_reports_the_issues_figures_first() -> None:
     assert figures["p50_ms"] == 109.5 and figures["p95_ms"] == 119.0
     assert figures["turns_per_s"] == 2.0
     assert figures["rss_mb"] == {"rasa": 400.0, "app": 300.5} and figures["rss_total_mb"] == 700.5
+    assert figures["cpu_ms_per_turn"] == {}
+    measured = section(_load([True] * 4), {}, 0, 0, users=1, cpu_ms={"rasa": 28.0, "app": None})
+    assert measured["cpu_ms_per_turn"] == {"rasa": 28.0, "app": None}
     empty = section(LoadLog(), {}, 0, 0, users=1)
     assert empty["requests"] == 0 and empty["p95_ms"] is None and empty["turns_per_s"] is None
 

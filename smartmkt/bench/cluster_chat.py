@@ -15,7 +15,9 @@ group) about a third into the cluster's load; the cluster's supervisor starts th
 After each load, the user events of every conversation in Rasa's tracker store (its ``events``
 table) are compared with the messages the bench got answered: a message answered but not stored
 is lost, a message id stored twice is a duplicate. The resident memory of every process (with
-its workers, by process group) is read at the end of each load.
+its workers, by process group) is read at the end of each load, and the CPU each spent per turn
+(user + system, from /proc, before and after the load): the capacity model in
+docs/benchmarks.md is built from these.
 """
 
 from __future__ import annotations
@@ -225,6 +227,9 @@ def count_lost(answered: Mapping[str, Sequence[str]], stored: Mapping[str, Seque
 
 
 # --- figures ------------------------------------------------------------------------------------
+Table = Mapping[int, tuple[int, int, int, int]]  # pid -> (parent pid, group, resident kB, CPU ticks)
+
+
 def rss_by_process(leaders: Mapping[str, int]) -> dict[str, float]:
     """Resident MB of each process with its workers, by name: its process group and whatever
     descends from it in a group of its own (PostgreSQL's backends each lead one)."""
@@ -232,12 +237,32 @@ def rss_by_process(leaders: Mapping[str, int]) -> dict[str, float]:
     return {name: tree_rss_mb(table, pid) for name, pid in leaders.items() if pid > 0}
 
 
-def tree_rss_mb(table: Mapping[int, tuple[int, int, int]], leader: int) -> float:
-    """MB of the processes of ``leader``'s group and their descendants in ``table``
-    (pid -> (parent pid, process group, resident kB))."""
-    members = {pid for pid, (_, group, _) in table.items() if group == leader}
+def cpu_by_process(leaders: Mapping[str, int]) -> dict[str, float]:
+    """CPU seconds each process with its workers has used so far (user + system, with the
+    children it has waited for), by name; the load generator itself as ``bench``."""
+    table = _process_table()
+    used = {name: tree_cpu_s(table, pid) for name, pid in leaders.items() if pid > 0}
+    mine = os.times()
+    return used | {"bench": round(mine.user + mine.system, 2)}
+
+
+def cpu_ms_per_turn(
+    before: Mapping[str, float], after: Mapping[str, float], turns: int
+) -> dict[str, float | None]:
+    """What each process spent per turn between two readings of cpu_by_process; None for a
+    process that was not there both times or started again in between (its counter restarted)."""
+    per_turn: dict[str, float | None] = {}
+    for name, end in after.items():
+        spent = end - before[name] if name in before else -1.0
+        per_turn[name] = round(spent * 1000 / turns, 2) if turns and spent >= 0 else None
+    return per_turn
+
+
+def _tree(table: Table, leader: int) -> set[int]:
+    """``leader``'s process group and everything descending from it."""
+    members = {pid for pid, (_, group, _, _) in table.items() if group == leader}
     children: dict[int, list[int]] = {}
-    for pid, (parent, _, _) in table.items():
+    for pid, (parent, _, _, _) in table.items():
         children.setdefault(parent, []).append(pid)
     pending = list(members)
     while pending:
@@ -245,12 +270,23 @@ def tree_rss_mb(table: Mapping[int, tuple[int, int, int]], leader: int) -> float
             if child not in members:
                 members.add(child)
                 pending.append(child)
-    return round(sum(table[pid][2] for pid in members) / 1024, 1)
+    return members
 
 
-def _process_table() -> dict[int, tuple[int, int, int]]:
-    """pid -> (parent pid, process group, resident kB) of every process (/proc)."""
-    table: dict[int, tuple[int, int, int]] = {}
+def tree_rss_mb(table: Table, leader: int) -> float:
+    """MB of the processes of ``leader``'s group and their descendants in ``table``."""
+    return round(sum(table[pid][2] for pid in _tree(table, leader)) / 1024, 1)
+
+
+def tree_cpu_s(table: Table, leader: int) -> float:
+    """CPU seconds of the processes of ``leader``'s group and their descendants in ``table``."""
+    return round(sum(table[pid][3] for pid in _tree(table, leader)) / os.sysconf("SC_CLK_TCK"), 2)
+
+
+def _process_table() -> dict[int, tuple[int, int, int, int]]:
+    """pid -> (parent pid, process group, resident kB, CPU ticks) of every process (/proc; the
+    ticks are utime + stime + cutime + cstime)."""
+    table: dict[int, tuple[int, int, int, int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
@@ -258,12 +294,18 @@ def _process_table() -> dict[int, tuple[int, int, int]]:
         except (OSError, IndexError):
             continue  # ended meanwhile
         rss = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-        table[int(stat.parent.name)] = (int(fields[1]), int(fields[2]), rss)
+        ticks = sum(int(value) for value in fields[11:15])
+        table[int(stat.parent.name)] = (int(fields[1]), int(fields[2]), rss, ticks)
     return table
 
 
 def section(
-    log: LoadLog, rss_mb: Mapping[str, float], lost: int, duplicates: int, users: int
+    log: LoadLog,
+    rss_mb: Mapping[str, float],
+    lost: int,
+    duplicates: int,
+    users: int,
+    cpu_ms: Mapping[str, float | None] | None = None,
 ) -> dict[str, Any]:
     """One run's figures: the issue's keys first, then what explains them."""
     samples = log.samples
@@ -276,6 +318,7 @@ def section(
         "turns_per_s": round(len(samples) / log.elapsed_s, 2) if log.elapsed_s else None,
         "rss_mb": dict(rss_mb),
         "rss_total_mb": round(sum(rss_mb.values()), 1),
+        "cpu_ms_per_turn": dict(cpu_ms or {}),
         "p99_ms": round(percentile(all_ms, 99), 1) if all_ms else None,
         "max_ms": round(max(all_ms), 1) if all_ms else None,
         "retried_requests": log.retried,
@@ -315,10 +358,15 @@ def _measure(
     session_for: SessionFor,
     during: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
+    at_start = leaders()
+    cpu_before = cpu_by_process(at_start)
     log = asyncio.run(timed_load(url, users, seconds, think_s, session_for, during))
-    rss = rss_by_process(leaders())
+    at_end = leaders()
+    cpu_after = cpu_by_process({name: pid for name, pid in at_end.items() if at_start.get(name) == pid})
+    rss = rss_by_process(at_end)
     lost, duplicates = count_lost(log.answered, stored_message_ids(database_url, log.senders))
-    return section(log, rss, lost, duplicates, users)
+    cpu = cpu_ms_per_turn(cpu_before, cpu_after, len(log.samples))
+    return section(log, rss, lost, duplicates, users, cpu | {n: None for n in at_end if n not in cpu})
 
 
 def cluster_run_dir(base: Settings) -> tuple[Path, Settings]:
