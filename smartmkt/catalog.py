@@ -1,4 +1,5 @@
-"""The catalog item, and the catalog vocabulary: turn what customers say into catalog values.
+"""The catalog item (and a change to one), and the catalog vocabulary: turn what customers
+say into catalog values.
 
 "sci-fi" -> Sci-Fi, "westerns" -> Western, "the 90s" -> (1990, 1999), "$10" -> 10.0,
 "toy story" -> the product. Pure functions, no framework, so the NLU, the actions and the
@@ -29,6 +30,15 @@ class CatalogItem:
     @property
     def price(self) -> float:
         return self.price_cents / 100
+
+
+@dataclass(frozen=True)
+class CatalogChange:
+    """A product as a write left it (the shop API, an import): ``active`` False means it left
+    the catalog. Serving recommenders follow these (smartmkt.recommend.live_catalog)."""
+
+    item: CatalogItem
+    active: bool = True
 
 
 # Catalog genres (MovieLens names) and the ways people say them.

@@ -154,7 +154,12 @@ class Settings(BaseSettings):
     demo_tokens: bool = False  # POST /chat/demo-token (the demo page's picker); `make run` turns it on
     rasa_auth_token: str = ""  # Rasa's HTTP API token, when the API is enabled (rasa_enable_api)
     rasa_enable_api: bool = False  # nothing of smartmkt uses Rasa's HTTP API: off unless asked
+    # how often each serving process looks for products created or changed since its
+    # recommender was trained (smartmkt.assistant.shop.CatalogFollower)
+    catalog_poll_s: float = Field(default=1.0, gt=0, le=60)
     max_json_bytes: int = 64 * 1024  # request bodies of the app's JSON endpoints (larger: 413)
+    # request bodies of the shop API (/api/v1/...): a batch of 10,000 order lines fits
+    api_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     login_max_failures: int = 5  # per e-mail + client address in login_window_s, then 429
     login_window_s: int = 900
 

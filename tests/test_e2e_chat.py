@@ -232,3 +232,43 @@ def test_a_message_sent_again_under_its_id_is_answered_not_handled_twice(stack: 
     for bad in ("", "x" * 65, 7):
         refused = send("hi", bad)
         assert refused.status_code == 400 and "message_id" in refused.json()["error"], refused.text
+
+
+def test_the_shops_api_reaches_the_next_chat_turn(stack: RunningStack, db) -> None:  # type: ignore[no-untyped-def]
+    """A product sent through the shop API is recommended in a following turn without a retrain
+    (every action server follows the catalog's version); an order sent through it takes that
+    title out of the customer's next recommendations (already bought). The demo catalog has no
+    documentary under $2 (its cheapest title is $2.99), so the new one is the only answer."""
+    from smartmkt.security.api_keys import create_key
+
+    key = {"Authorization": f"Bearer {create_key(db, 'e2e shop', ('catalog:write', 'orders:write')).key}"}
+    api = stack.settings.app_url + "/api/v1"
+    asking = "recommend a documentary under $2"
+    assert "products" not in json.dumps(say(stack, "e2e-docs-fan", asking))  # nothing fits yet
+    product = {"title": "Harvest on the Salt Flats", "category": "Documentary", "price": 1.5, "year": 2026}
+    put = httpx.put(f"{api}/products/shop-salt-flats", json=product, headers=key, timeout=30)
+    assert put.status_code == 201, put.text
+    with session_scope(db) as s:
+        new_id = s.scalar(select(Product.id).where(Product.external_ref == "shop-salt-flats"))
+    deadline = time.monotonic() + 30  # the action servers look for catalog changes every second
+    while True:
+        replies = say(stack, "e2e-docs-fan", asking)
+        listed = (
+            [item["id"] for item in recommendations(replies)["products"]]
+            if "products" in json.dumps(replies)
+            else []
+        )
+        if listed or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert listed == [new_id], replies
+    order = {
+        "order_id": "e2e-salt-1",
+        "customer_id": "42",
+        "product_id": "shop-salt-flats",
+        "ordered_at": "2026-12-05T12:00:00Z",
+    }
+    posted = httpx.post(f"{api}/orders", json=order, headers=key, timeout=30)
+    assert posted.status_code == 200 and posted.json()["inserted"] == 1, posted.text
+    after = say(stack, "42", asking)  # the very next turn: bought, so not listed again
+    assert str(new_id) not in json.dumps([r.get("custom", {}) for r in after]), after

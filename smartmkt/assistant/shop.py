@@ -12,7 +12,6 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property
 from pathlib import Path
 
 from rapidfuzz import fuzz, process
@@ -77,14 +76,29 @@ class ShopAssistant:
         self.repo = StoreRepository(engine)
         self.recommender = recommender
         self.offer_policy = offer_policy or OfferPolicy.load(get_settings().offer_policy)
+        self._titles: tuple[int, dict[str, int]] | None = None
 
     # --- catalog ---------------------------------------------------------------------------
-    @cached_property
+    def follow_catalog(self) -> int:
+        """Bring the recommender up to the store's catalog: the products created, changed or
+        gone since it was trained (or since the last call) are recommended as they are now.
+        Returns how many changes it took (0: already current)."""
+        since = self.recommender.catalog_version
+        version, changes = self.repo.catalog_changes(since)
+        if version > since:
+            self.recommender.follow(changes, version)
+        return len(changes)
+
+    @property
     def _title_keys(self) -> dict[str, int]:
-        keys: dict[str, int] = {}
-        for item in self.recommender.items:
-            keys.setdefault(title_key(item.title), item.id)
-        return keys
+        """Catalog title keys to product ids, as of the recommender's catalog version."""
+        version = self.recommender.catalog_version
+        if self._titles is None or self._titles[0] != version:
+            keys: dict[str, int] = {}
+            for item in self.recommender.catalog():
+                keys.setdefault(title_key(item.title), item.id)
+            self._titles = (version, keys)
+        return self._titles[1]
 
     def find_product(self, text: str) -> CatalogItem | None:
         """The catalog title a customer means by ``text`` ("star wars", "the godfahter")."""
@@ -266,25 +280,61 @@ class ShopAssistant:
 # --- the assistant a serving process uses --------------------------------------------------------
 _served_lock = threading.Lock()
 _served: ServedModel[ShopAssistant] | None = None
+_follower: CatalogFollower | None = None
 
 
 def _build_assistant(path: Path) -> ShopAssistant:
     import torch
 
     torch.set_num_threads(get_settings().inference_threads)
-    return ShopAssistant(get_engine(), Recommender.load(path))
+    assistant = ShopAssistant(get_engine(), Recommender.load(path))
+    try:  # the products written since it was trained, before it serves
+        assistant.follow_catalog()
+    except Exception:  # the store away, or not migrated yet: the CatalogFollower tries again
+        log.warning("catalog: not followed yet, serving the catalog as trained", exc_info=True)
+    return assistant
 
 
 def served_assistant() -> ShopAssistant:
     """This process's assistant over the served recommender, built on first use (nothing loads
     at import time, so a server starts fast and tests can swap settings). It is rebuilt when
     models/manifest.json points at a newly promoted recommender, and keeps the old one if the
-    new one fails to load (smartmkt.lifecycle.hot_swap)."""
-    global _served
+    new one fails to load (smartmkt.lifecycle.hot_swap). From then on a thread keeps its catalog
+    current (``CatalogFollower``)."""
+    global _served, _follower
     with _served_lock:
         if _served is None or _served.models_dir != get_settings().models_dir:
             _served = ServedModel(get_settings().models_dir, "recommender", _build_assistant)
+        if _follower is None:
+            _follower = CatalogFollower(get_settings().catalog_poll_s)
+            _follower.start()
     return _served.get()
+
+
+class CatalogFollower(threading.Thread):
+    """Every ``poll_s`` seconds, brings the served assistant's recommender up to the store's
+    catalog (``ShopAssistant.follow_catalog``): a product the shop API or an import created or
+    changed is recommendable within about that long, in every replica, with no retrain. One
+    small read per poll (the catalog's version) while nothing changes."""
+
+    def __init__(self, poll_s: float) -> None:
+        super().__init__(name="smartmkt-catalog", daemon=True)
+        self.poll_s = poll_s
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.poll_s):
+            served = _served
+            try:
+                if served is not None and served.path is not None:
+                    taken = served.get().follow_catalog()
+                    if taken:
+                        log.info("catalog: %d product changes followed", taken)
+            except Exception:  # the store away for a moment: tried again at the next poll
+                log.warning("catalog: could not follow the store's changes", exc_info=True)
+
+    def stop(self) -> None:
+        self._stop_event.set()
 
 
 def served_versions() -> dict[str, str | None]:

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from smartmkt.cli.apikey_commands import apikey_app
 from smartmkt.cli.bench_commands import bench_app
 from smartmkt.cli.bot_commands import bot_app
 from smartmkt.cli.cluster_commands import cluster_app
@@ -46,6 +47,7 @@ app.add_typer(customer_app, name="customer")
 app.add_typer(retention_app, name="retention")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(user_app, name="user")
+app.add_typer(apikey_app, name="apikey")
 app.add_typer(cluster_app, name="cluster")
 app.command("recommend")(recommend_cmd)
 app.command("transcribe")(transcribe_cmd)

@@ -39,8 +39,10 @@ def recommend_cmd(
     except FileNotFoundError as exc:
         fail(str(exc))
     prefs = Preferences.from_values(category, exclude, price_max, year)
+    assistant = ShopAssistant(get_engine(), model)
+    assistant.follow_catalog()  # products written since the model was trained, as serving does
     start = time.perf_counter()
-    reply = ShopAssistant(get_engine(), model).recommend(customer, prefs, text, k, with_offer=False)
+    reply = assistant.recommend(customer, prefs, text, k, with_offer=False)
     elapsed_ms = (time.perf_counter() - start) * 1000
     rows = [
         {

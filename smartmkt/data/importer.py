@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from smartmkt.data.cleaning import Context
 from smartmkt.data.formats import describe
@@ -252,8 +252,9 @@ class Importer:
 
     def _store(
         self, conn: Connection, state: _FileState, prepared: Prepared, resolves: dict[int, int] | None
-    ) -> None:
-        """The chunk's writes, in the caller's transaction; then its counts join the report."""
+    ) -> list[Rejected]:
+        """The chunk's writes, in the caller's transaction; then its counts join the report.
+        Returns the rows quarantined (by the cleaning rules or when written)."""
         report = state.report
         rejected = list(prepared.rejected)
         if state.kind == "orders":
@@ -282,6 +283,55 @@ class Importer:
         report.updated += counts.updated
         report.unchanged += counts.unchanged
         report.quarantined.update(Counter(r.rule for r in rejected))
+        return rejected
+
+    # --- rows sent through the shop API -----------------------------------------------------
+    def import_rows(
+        self, kind: str, rows: list[dict[str, Any]], source: str, channel: str = "api"
+    ) -> RowsImport:
+        """Rows of one kind given as store fields (the shop API's JSON bodies) through the same
+        rules as a file's, in one transaction: the import run that records them, their writes
+        and their quarantine entries commit together or not at all. ``source`` names the sender
+        in the import run and the quarantine. The same rows sent again change nothing (rows
+        already stored are recognised by their business keys, quarantine entries by the rows'
+        content hash and position). Order lines are stored with ``channel``."""
+        start = time.perf_counter()
+        body = json.dumps(rows, sort_keys=True, default=str, ensure_ascii=False)
+        sha = hashlib.sha256(f"{kind}\n{body}".encode()).hexdigest()
+        mapping = KindMapping.from_options(kind, {name: name for name in FIELDS[kind]}, {})
+        report = FileReport(source, kind)
+        ctx = self._context(mapping)
+        chunk = rows_frame(
+            [
+                SourceRow(
+                    number, {name: row.get(name) for name in FIELDS[kind]}, json.dumps(row, default=str)
+                )
+                for number, row in enumerate(rows, start=1)
+            ]
+        )
+        preparer = ChunkPreparer(ctx)
+        try:
+            prepared = preparer.prepare(chunk)
+        finally:
+            preparer.close()
+        with self.engine.begin() as conn:
+            run_id = conn.execute(
+                insert(ImportRun)
+                .values(started_at=utcnow(), status="running", files=[source])
+                .returning(ImportRun.id)
+            ).scalar_one()
+            state = _FileState(run_id, kind, source, sha, mapping, ctx, report)
+            if kind == "orders":  # only the customers and products these lines name are read
+                state.orders = OrderWriter(conn, False, prepared.accepted, channel=channel)
+            rejected = self._store(conn, state, prepared, None)
+            report.elapsed_s = round(time.perf_counter() - start, 3)
+            conn.execute(
+                update(ImportRun)
+                .where(ImportRun.id == run_id)
+                .values(status="completed", finished_at=utcnow(), report={"files": [report.as_dict()]})
+            )
+        accepted = set(prepared.accepted[LINE].to_list()) - {r.line for r in rejected}
+        return RowsImport(run_id, report, _outcomes(len(rows), accepted, rejected))
 
     @staticmethod
     def _quarantine(
@@ -388,6 +438,48 @@ class Importer:
         resolves = {e.line_number: e.id for e, _ in members}
         self._write_chunks(state, [preparer.prepare(chunk)], resolves=resolves)
         return report
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """Where one row of an API request went: ``accepted`` (stored, or already stored the
+    same), ``quarantined`` (with the rule that set it aside and why), or ``duplicate`` (a copy of
+    another row of the same request, which was kept instead)."""
+
+    index: int  # 0-based position in the request
+    status: str
+    rule: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class RowsImport:
+    """What ``Importer.import_rows`` did: its import run, the counts, each row's outcome."""
+
+    run_id: int
+    report: FileReport
+    rows: list[RowOutcome]
+
+
+def _outcomes(count: int, accepted: set[int], rejected: list[Rejected]) -> list[RowOutcome]:
+    """Each row's outcome by its 1-based line: rejected first, then accepted, else a duplicate."""
+    why = {r.line: r for r in rejected}
+    outcomes = []
+    for line in range(1, count + 1):
+        if line in why:
+            outcomes.append(RowOutcome(line - 1, "quarantined", why[line].rule, why[line].detail))
+        elif line in accepted:
+            outcomes.append(RowOutcome(line - 1, "accepted"))
+        else:
+            outcomes.append(
+                RowOutcome(
+                    line - 1,
+                    "duplicate",
+                    "duplicates",
+                    "the same row, or a later one for the same id, is in this request",
+                )
+            )
+    return outcomes
 
 
 def _has_fields(fields: dict[str, Any] | None) -> bool:

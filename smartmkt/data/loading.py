@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 
 from smartmkt.data.cleaning import IMPUTED, KEY
 from smartmkt.store.db import dialect_insert
-from smartmkt.store.models import Customer, Order, Product, QuarantinedRow
+from smartmkt.store.models import CatalogState, Customer, Order, Product, QuarantinedRow
 
 PARAMS_PER_QUERY = 5_000
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S%.6f"  # how SQLAlchemy stores a DateTime in SQLite
@@ -93,6 +93,11 @@ def upsert_entities(conn: Connection, kind: str, records: pl.DataFrame) -> Write
             updates.append({"ref": record["external_ref"], **{f: record[f] for f in compared}})
         else:
             counts.unchanged += 1
+    if kind == "products" and (inserts or updates):  # serving processes follow the catalog by it
+        version = next_catalog_version(conn)
+        for row in (*inserts, *updates):
+            row["catalog_version"] = version
+        compared = (*compared, "catalog_version")
     for part in _chunks(inserts):
         conn.execute(_insert(conn, model), list(part))
     if updates:
@@ -104,6 +109,22 @@ def upsert_entities(conn: Connection, kind: str, records: pl.DataFrame) -> Write
         conn.execute(statement.execution_options(synchronize_session=False), updates)
     counts.inserted, counts.updated = len(inserts), len(updates)
     return counts
+
+
+def next_catalog_version(conn: Connection) -> int:
+    """The catalog's next version, for the products this transaction writes. The UPDATE locks
+    catalog_state's row until commit, so product writes commit in version order and a reader
+    that has seen version N has seen every change up to N (smartmkt.recommend.live_catalog)."""
+    version = conn.execute(
+        update(CatalogState)
+        .where(CatalogState.id == 1)
+        .values(version=CatalogState.version + 1)
+        .returning(CatalogState.version)
+    ).scalar()
+    if version is None:  # a store made without the migration that adds the row
+        conn.execute(_insert(conn, CatalogState).values(id=1, version=1))
+        version = 1
+    return int(version)
 
 
 def _entity_row(kind: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -124,10 +145,21 @@ class OrderWriter:
     """Order lines for one file: resolves customer and product ids (creating placeholders when
     the mapping says so), fills amounts from the catalog, inserts lines not stored yet."""
 
-    def __init__(self, conn: Connection, placeholders: bool) -> None:
-        self.placeholders = placeholders
-        self.customers = self._ids(conn, Customer)
-        self.products = self._ids(conn, Product)
+    def __init__(
+        self,
+        conn: Connection,
+        placeholders: bool,
+        records: pl.DataFrame | None = None,
+        channel: str = "import",
+    ) -> None:
+        """Every customer's and product's id is read at once (a file's lines reference most of
+        them), or, given the ``records`` to write (a few lines sent through the shop API), only
+        theirs. ``channel`` is stored on each order line."""
+        self.placeholders, self.channel = placeholders, channel
+        customer_refs = None if records is None else records["customer_ref"].unique()
+        product_refs = None if records is None else records["product_ref"].unique()
+        self.customers = self._ids(conn, Customer, customer_refs)
+        self.products = self._ids(conn, Product, product_refs)
 
     @staticmethod
     def _ids(conn: Connection, model: Any, refs: pl.Series | None = None) -> pl.DataFrame:
@@ -215,6 +247,7 @@ class OrderWriter:
             )
         )
         if new_products.height:
+            version = next_catalog_version(conn)
             rows = []
             for ref, unit, amount, quantity, currency in new_products.iter_rows():
                 price = (
@@ -231,6 +264,7 @@ class OrderWriter:
                         "currency": currency,
                         "active": True,
                         "imputed": ["title", "price"],
+                        "catalog_version": version,
                     }
                 )
             for part in _chunks(rows):
@@ -238,8 +272,7 @@ class OrderWriter:
             self.products = pl.concat([self.products, self._ids(conn, Product, new_products["product_ref"])])
             counts.repaired["reference.placeholder_product"] = new_products.height
 
-    @staticmethod
-    def _insert(conn: Connection, lines: pl.DataFrame) -> int:
+    def _insert(self, conn: Connection, lines: pl.DataFrame) -> int:
         """Inserts lines whose key is not stored yet; returns how many were new."""
         if not lines.height:
             return 0
@@ -256,7 +289,7 @@ class OrderWriter:
                     pl.lit(0).alias("discount_pct"),
                     "amount_cents",
                     pl.col("ordered_at").dt.replace_time_zone(None).dt.strftime(SQLITE_TIME),
-                    pl.lit("import").alias("channel"),
+                    pl.lit(self.channel).alias("channel"),
                     KEY,
                     "imputed_json",
                 )
@@ -279,7 +312,7 @@ class OrderWriter:
                 "discount_pct": 0,
                 "amount_cents": r["amount_cents"],
                 "ordered_at": r["ordered_at"],
-                "channel": "import",
+                "channel": self.channel,
                 "line_key": r[KEY],
                 "imputed": json.loads(r["imputed_json"]) if r["imputed_json"] else None,
             }

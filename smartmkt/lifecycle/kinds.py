@@ -27,7 +27,12 @@ from sqlalchemy import Engine
 
 from smartmkt.lifecycle.heldout import Evaluation, NoPositives
 from smartmkt.settings import Settings
-from smartmkt.store.training_data import catalog_titles, purchase_histories, store_fingerprint
+from smartmkt.store.training_data import (
+    catalog_titles,
+    catalog_version,
+    purchase_histories,
+    store_fingerprint,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -281,13 +286,24 @@ class RecommenderData(TrainingData):
         return self.configs[1]
 
     @cached_property
-    def items(self) -> list[CatalogItem]:
+    def catalog(self) -> tuple[int, list[CatalogItem]]:
+        """(the catalog's version, its products), the version read first: a product written
+        meanwhile is at worst followed again by the serving model (smartmkt.recommend.live_catalog)."""
         from smartmkt.store.repository import StoreRepository
 
+        version = catalog_version(self.engine)
         items = StoreRepository(self.engine).all_products()
         if not items:
             raise RuntimeError("the catalog is empty: load data first (`smartmkt data load-demo`)")
-        return items
+        return version, items
+
+    @property
+    def items(self) -> list[CatalogItem]:
+        return self.catalog[1]
+
+    @property
+    def catalog_version(self) -> int:
+        return self.catalog[0]
 
     @cached_property
     def split(self) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
@@ -337,6 +353,7 @@ class RecommenderKind(ModelKind[RecommenderData]):
             progress=progress,
             fingerprint=fingerprint,
             sequence_config=data.sequence_config,
+            catalog_version=data.catalog_version,
         )
         model.save(staging)
 

@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from smartmkt.catalog import GENRES, CatalogItem
+from smartmkt.catalog import CatalogChange, CatalogItem
 from smartmkt.recommend import sequential
 from smartmkt.recommend.collaborative import CollaborativeConfig, train_item_embeddings
 from smartmkt.recommend.index import ItemIndex
+from smartmkt.recommend.live_catalog import CatalogArrays, CatalogOverlay, TrainedRows
 from smartmkt.recommend.preferences import Preferences
 from smartmkt.recommend.sequential import SequenceConfig, SequenceEncoder
 from smartmkt.recommend.text_encoder import encode, product_text
@@ -59,6 +60,7 @@ class RecommenderMeta:
     fingerprint: str = ""
     mean_weight: float = MEAN_WEIGHT
     sequence: dict[str, Any] | None = None  # SequenceConfig; None: no sequential part
+    catalog_version: int = 0  # the store's catalog version the model was trained on
 
 
 class Recommender:
@@ -84,12 +86,10 @@ class Recommender:
         # every collaborative signal as one block: [sequence vectors, mean-pooled embeddings]
         self.collab = np.hstack([seq_vectors, cf]).astype(np.float32)
         self.collab_bias = (seq_bias + meta.mean_weight * bias if encoder else bias).astype(np.float32)
-        self.prices = np.array([it.price_cents for it in self.items], dtype=np.int64)
-        self.years = np.array([it.year or 0 for it in self.items], dtype=np.int64)
-        self.genre_matrix = np.array(
-            [[g in it.genres for g in GENRES] for it in self.items], dtype=bool
-        ).reshape(len(self.items), len(GENRES))
+        self.arrays = CatalogArrays.of(self.items)
         self.index = ItemIndex(self.index_vectors(), exact_max_items=meta.exact_max_items)
+        # products created or changed since training (smartmkt.recommend.live_catalog)
+        self.overlay = CatalogOverlay.empty(len(self.items), meta.catalog_version)
 
     def index_vectors(self) -> np.ndarray:
         """What the FAISS index holds per item: [sequence, collaborative, bias, text]."""
@@ -107,6 +107,24 @@ class Recommender:
         queries = sequential.query_vectors(self.encoder, histories)
         return np.hstack([queries, self.meta.mean_weight * means]).astype(np.float32)
 
+    # --- the catalog since training ----------------------------------------------------------
+    def follow(self, changes: Sequence[CatalogChange], version: int) -> None:
+        """Take the catalog's ``changes`` up to ``version`` (products created, changed or gone
+        since training): from the next search on, they are recommended (or not) as they are
+        now. One reference swap, so a search in flight sees the old catalog or the new whole."""
+        trained = TrainedRows(self.position, self.items, self.collab, self.collab_bias, self.text)
+        self.overlay = self.overlay.with_changes(trained, changes, version)
+
+    @property
+    def catalog_version(self) -> int:
+        return self.overlay.version
+
+    def catalog(self) -> list[CatalogItem]:
+        """Every product recommendable now: the trained ones still as trained, then the ones
+        created or changed since."""
+        hidden = self.overlay.hidden
+        return [it for pos, it in enumerate(self.items) if not hidden[pos]] + list(self.overlay.items)
+
     # --- training --------------------------------------------------------------------------
     @classmethod
     def fit(
@@ -118,6 +136,7 @@ class Recommender:
         progress: Callable[[str, int, int], None] | None = None,
         fingerprint: str = "",
         sequence_config: SequenceConfig | None = None,
+        catalog_version: int = 0,
     ) -> Recommender:
         """Train on a catalog and its customers' purchases.
 
@@ -126,7 +145,9 @@ class Recommender:
         collaborative embeddings and the sequence transformer (defaults: the tuned ones);
         ``exact_max_items`` is the catalog size up to which FAISS searches exactly (above it, an
         approximate index); ``progress`` (stage, done, total) is called as each stage advances;
-        ``fingerprint`` names the data and code the model was trained on (kept in its meta)."""
+        ``fingerprint`` names the data and code the model was trained on (kept in its meta);
+        ``catalog_version`` is the store's catalog version ``items`` were read at (the serving
+        model follows the catalog's changes after it)."""
         cfg = config or CollaborativeConfig()
         seq_cfg = sequence_config or SequenceConfig()
         position = {it.id: pos for pos, it in enumerate(items)}
@@ -150,7 +171,13 @@ class Recommender:
             progress=(lambda e, _loss: progress("sequence", e, seq_cfg.epochs)) if progress else None,
         )
         meta = RecommenderMeta(
-            cfg.dim, 1.0, PROFILE_SHARE, exact_max_items, fingerprint, sequence=asdict(seq_cfg)
+            cfg.dim,
+            1.0,
+            PROFILE_SHARE,
+            exact_max_items,
+            fingerprint,
+            sequence=asdict(seq_cfg),
+            catalog_version=catalog_version,
         )
         model = cls(items, cf, bias, text, meta, encoder)
         model.meta.text_weight, model.meta.profile_weight = _balance_weights(model, encoded)
@@ -165,8 +192,8 @@ class Recommender:
             "bias": self.bias,
             "text": self.text,
             "ids": self.ids,
-            "prices": self.prices,
-            "years": self.years,
+            "prices": self.arrays.prices,
+            "years": self.arrays.years,
             "titles": np.array([it.title for it in self.items]),
             "genres": np.array(["|".join(it.genres) for it in self.items]),
         }
@@ -196,25 +223,10 @@ class Recommender:
 
     # --- serving ---------------------------------------------------------------------------
     def allowed_mask(self, prefs: Preferences, exclude_ids: Sequence[int] = ()) -> np.ndarray:
-        """Which items pass ``prefs``' hard filters (genres, excluded genres, price ceiling,
-        years) and are not in ``exclude_ids``: one bool per item."""
-        mask = np.ones(len(self.items), dtype=bool)
-        if prefs.genres:
-            cols = [GENRES.index(g) for g in prefs.genres if g in GENRES]
-            mask &= self.genre_matrix[:, cols].any(axis=1)
-        excluded = [GENRES.index(g) for g in prefs.effective_excluded if g in GENRES]
-        if excluded:
-            mask &= ~self.genre_matrix[:, excluded].any(axis=1)
-        if prefs.price_max is not None:
-            mask &= self.prices <= round(prefs.price_max * 100)
-        if prefs.year_range:
-            first, last = prefs.year_range
-            mask &= (self.years >= first) & (self.years <= last)
-        for pid in exclude_ids:
-            pos = self.position.get(int(pid))
-            if pos is not None:
-                mask[pos] = False
-        return mask
+        """Which trained items pass ``prefs``' hard filters (genres, excluded genres, price
+        ceiling, years), are not in ``exclude_ids`` and have not changed or left the catalog
+        since training: one bool per trained item."""
+        return self.arrays.mask(prefs, exclude_ids) & ~self.overlay.hidden
 
     def query_vector(
         self, history: Sequence[int], text: str | None, prefs: Preferences
@@ -250,30 +262,84 @@ class Recommender:
         filters and hints (default: none); ``text``: what they asked for in words ("a funny
         comedy"), matched against the titles' text; ``exclude_ids``: products never to list."""
         prefs = prefs or Preferences()
-        allowed = self.allowed_mask(prefs, [*history, *exclude_ids])
-        if not allowed.any():
-            return []
+        excluded = [*history, *exclude_ids]
+        overlay = self.overlay  # one catalog for the whole search
         query, cf_part, text_part = self.query_vector(history, text, prefs)
-        scores, positions = self.index.search(query, k, allowed=allowed)
         results = []
-        for score, pos in zip(scores[0], positions[0], strict=True):
-            if pos < 0:
-                continue
-            cf_score = float(self.collab[pos] @ cf_part + self.collab_bias[pos])
-            text_score = float(self.text[pos] @ text_part)
-            results.append(Recommendation(int(self.ids[pos]), float(score), cf_score, text_score))
-        return results
+        allowed = self.allowed_mask(prefs, excluded) if not overlay.hidden.all() else None
+        if allowed is not None and allowed.any():
+            scores, positions = self.index.search(query, k, allowed=allowed)
+            for score, pos in zip(scores[0], positions[0], strict=True):
+                if pos >= 0:
+                    cf_score = float(self.collab[pos] @ cf_part + self.collab_bias[pos])
+                    text_score = float(self.text[pos] @ text_part)
+                    results.append(Recommendation(int(self.ids[pos]), float(score), cf_score, text_score))
+        if overlay.index is not None:
+            results += _overlay_search(
+                overlay, query, cf_part, text_part, k, overlay.arrays.mask(prefs, excluded)
+            )
+        results.sort(key=lambda r: r.score, reverse=True)
+        return results[:k]
 
     def similar_items(self, product_id: int, k: int = 5) -> list[int]:
         """``k`` product ids customers buy after ``product_id``, leaning to products like it in
         words (it is never one of them)."""
-        pos = self.position[product_id]
-        query = np.concatenate(
-            [self.collab_queries([[pos]])[0], [1.0], self.meta.text_weight * self.text[pos]]
-        )
-        allowed = np.arange(len(self.items)) != pos
-        _, positions = self.index.search(query, k, allowed=allowed)
-        return [int(self.ids[p]) for p in positions[0] if p >= 0]
+        overlay = self.overlay
+        pos = self.position.get(product_id)
+        row = overlay.position.get(product_id)
+        if row is not None:  # created or changed since training: its current words
+            collab = overlay.collab[row]
+            cf_query = self.collab_queries([[pos]])[0] if pos is not None else np.zeros_like(collab)
+            query = np.concatenate([cf_query, [1.0], self.meta.text_weight * overlay.text[row]])
+        elif pos is not None:
+            query = np.concatenate(
+                [self.collab_queries([[pos]])[0], [1.0], self.meta.text_weight * self.text[pos]]
+            )
+        else:
+            raise KeyError(product_id)
+        return [r.product_id for r in self._search_both(query.astype(np.float32), k, [product_id])]
+
+    def _search_both(self, query: np.ndarray, k: int, excluded: Sequence[int]) -> list[Recommendation]:
+        """The top ``k`` of the trained index and the overlay by score, without ``excluded``."""
+        overlay = self.overlay
+        results = []
+        allowed = self.arrays.mask(Preferences(), excluded) & ~overlay.hidden
+        if allowed.any():
+            scores, positions = self.index.search(query, k, allowed=allowed)
+            results += [
+                Recommendation(int(self.ids[p]), float(sc), 0.0, 0.0)
+                for sc, p in zip(scores[0], positions[0], strict=True)
+                if p >= 0
+            ]
+        if overlay.index is not None:
+            zeros = np.zeros(0, np.float32)
+            results += _overlay_search(
+                overlay, query, zeros, zeros, k, overlay.arrays.mask(Preferences(), excluded)
+            )
+        results.sort(key=lambda r: r.score, reverse=True)
+        return results[:k]
+
+
+def _overlay_search(
+    overlay: CatalogOverlay,
+    query: np.ndarray,
+    cf_part: np.ndarray,
+    text_part: np.ndarray,
+    k: int,
+    allowed: np.ndarray,
+) -> list[Recommendation]:
+    """The overlay's top ``k`` for ``query`` among ``allowed`` rows (its own small index)."""
+    if overlay.index is None or not allowed.any():
+        return []
+    scores, rows = overlay.index.search(query, k, allowed=allowed)
+    found = []
+    for score, row in zip(scores[0], rows[0], strict=True):
+        if row < 0:
+            continue
+        cf_score = float(overlay.collab[row] @ cf_part + overlay.collab_bias[row]) if len(cf_part) else 0.0
+        text_score = float(overlay.text[row] @ text_part) if len(text_part) else 0.0
+        found.append(Recommendation(int(overlay.arrays.ids[row]), float(score), cf_score, text_score))
+    return found
 
 
 def _balance_weights(

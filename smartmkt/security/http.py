@@ -6,9 +6,10 @@
   no-referrer``, a Permissions-Policy that gives the microphone to this origin only and
   ``Cross-Origin-Opener-Policy: same-origin``. The policy lets pages connect to Rasa's socket.io
   channel (where browsers reach it: SMARTMKT_CHAT_SOCKET_URL or Rasa's port on the page's host).
-- **Body limits**: a JSON (or any non-multipart) body over ``SMARTMKT_MAX_JSON_BYTES`` (64 KiB)
-  and a multipart upload over twice the voice limit (``SMARTMKT_ASR_MAX_BYTES``) + 1 MiB get a 413
-  ``{"error": ...}``, counted as the bytes arrive (a missing or false Content-Length does not help).
+- **Body limits**: a JSON (or any non-multipart) body over ``SMARTMKT_MAX_JSON_BYTES`` (64 KiB;
+  under /api/v1/, the shop API's, ``SMARTMKT_API_MAX_BODY_BYTES``, 8 MiB) and a multipart upload
+  over twice the voice limit (``SMARTMKT_ASR_MAX_BYTES``) + 1 MiB get a 413 ``{"error": ...}``,
+  counted as the bytes arrive (a missing or false Content-Length does not help).
 - **Slow clients**: a body that does not arrive within ``BODY_TIMEOUT_S`` gets a 408 (uvicorn's
   own ``--timeout-keep-alive`` and ``--h11-max-incomplete-event-size`` bound idle connections
   and headers; see smartmkt/runtime/processes.py).
@@ -35,6 +36,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 BODY_TIMEOUT_S = 30.0  # the whole request body, from its first byte to its last
 MULTIPART_SLACK = 1024 * 1024  # form fields and boundaries around the audio of POST /voice
+API_PREFIX = "/api/v1/"  # the shop API: its own body limit (SMARTMKT_API_MAX_BODY_BYTES)
 
 
 class BodyTooLarge(HTTPException):
@@ -129,6 +131,8 @@ class Hardening:
             # twice the voice limit: POST /voice itself answers an upload just over its limit
             # ({"error": "too_large", ...}); this only stops runaway uploads from being spooled
             return 2 * self.settings.asr_max_bytes + MULTIPART_SLACK
+        if str(scope.get("path", "")).startswith(API_PREFIX):
+            return self.settings.api_max_body_bytes  # a shop's batch of order lines
         return self.settings.max_json_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

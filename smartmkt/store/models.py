@@ -59,6 +59,9 @@ class Product(Base):
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     imputed: Mapped[list[str] | None] = mapped_column(JSON)
+    # The catalog version (catalog_state) of the write that last created or changed this row:
+    # serving processes follow the catalog by it (smartmkt.recommend.live_catalog). NULL: older.
+    catalog_version: Mapped[int | None] = mapped_column(Integer, index=True)
 
     @property
     def genre_list(self) -> list[str]:
@@ -67,6 +70,18 @@ class Product(Base):
     @property
     def price(self) -> float:
         return self.price_cents / 100
+
+
+class CatalogState(Base):
+    """One row: the catalog's version, raised by one in each transaction that writes products
+    (smartmkt.data.loading.next_catalog_version). The UPDATE holds the row's lock until commit,
+    so versions commit in order and a reader that has seen version N has seen every change up
+    to N."""
+
+    __tablename__ = "catalog_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
 
 
 class Order(Base):
@@ -409,8 +424,40 @@ class LoginFailure(Base):
     failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
+class ApiKey(Base):
+    """A shop integration's key to the shop API (smartmkt.security.api_keys). Only the key's
+    SHA-256 is stored; ``prefix`` is the key's public part, to find the row and to name the key
+    in lists and logs. ``scopes`` is a space-separated list (``orders:write catalog:write``)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    scopes: Mapped[str] = mapped_column(String(255))
+    rate_per_minute: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKeyMinute(Base):
+    """How many requests one API key made in one minute (minutes since the epoch): the key's
+    rate limit, counted in the database so every app replica counts the same requests."""
+
+    __tablename__ = "api_key_minutes"
+
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True)
+    minute: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer)
+
+
 __all__ = [
+    "ApiKey",
+    "ApiKeyMinute",
     "Base",
+    "CatalogState",
     "Consent",
     "Customer",
     "DemoClock",

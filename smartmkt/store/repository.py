@@ -14,10 +14,10 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from smartmkt.catalog import CatalogItem
+from smartmkt.catalog import CatalogChange, CatalogItem
 from smartmkt.store.clock import as_utc, utcnow
 from smartmkt.store.db import dialect_insert, hold_decision_lock, session_scope
-from smartmkt.store.models import Consent, Customer, CustomerScore, Offer, Order, Product
+from smartmkt.store.models import CatalogState, Consent, Customer, CustomerScore, Offer, Order, Product
 
 
 def _item(product: Product) -> CatalogItem:
@@ -153,6 +153,21 @@ class StoreRepository:
         with session_scope(self.engine) as session:
             products = session.scalars(select(Product).where(Product.active).order_by(Product.id))
             return [_item(p) for p in products]
+
+    def catalog_changes(self, since: int) -> tuple[int, list[CatalogChange]]:
+        """(the catalog's version now, the products written after version ``since`` up to it,
+        in write order, gone ones included). The version is read first; a product written
+        meanwhile has a higher version and comes with the next call."""
+        with session_scope(self.engine) as session:
+            version = int(session.scalar(select(CatalogState.version).where(CatalogState.id == 1)) or 0)
+            if version <= since:
+                return version, []
+            products = session.scalars(
+                select(Product)
+                .where(Product.catalog_version > since, Product.catalog_version <= version)
+                .order_by(Product.catalog_version, Product.id)
+            )
+            return version, [CatalogChange(_item(p), bool(p.active)) for p in products]
 
     def products_by_id(self, ids: Sequence[int]) -> dict[int, CatalogItem]:
         with session_scope(self.engine) as session:

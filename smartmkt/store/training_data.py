@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from smartmkt.store.db import session_scope
-from smartmkt.store.models import Order
+from smartmkt.store.models import CatalogState, Order
 from smartmkt.store.repository import StoreRepository
 
 
@@ -42,6 +42,12 @@ def store_fingerprint(engine: Engine) -> str:
     for p in products:
         digest.update(f"{p.id}|{p.title}|{p.year}|{'|'.join(p.genres)}|{p.price_cents}".encode())
     return digest.hexdigest()[:16]
+
+
+def catalog_version(engine: Engine) -> int:
+    """The store's catalog version now (catalog_state; 0 before any product was written)."""
+    with session_scope(engine) as session:
+        return int(session.scalar(select(CatalogState.version).where(CatalogState.id == 1)) or 0)
 
 
 def catalog_titles(engine: Engine) -> list[str]:

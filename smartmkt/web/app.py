@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from smartmkt.security.http import Hardening
 from smartmkt.settings import Settings, get_settings
 from smartmkt.web.routers import (
+    api_docs,
     chat_identity,
     console_auth,
     console_conversations,
@@ -22,6 +23,7 @@ from smartmkt.web.routers import (
     health,
     nlu,
     pages,
+    shop_api,
     voice,
 )
 from smartmkt.web.state import AppState
@@ -53,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat_identity.router)  # customer tokens -> chat sessions (smartmkt.security)
     for console_api in (console_auth, console_conversations, console_reviews):
         app.include_router(console_api.router)  # the marketer console's JSON API
+    app.include_router(shop_api.router)  # the shop's catalog, customers and orders (API keys)
+    app.include_router(api_docs.router)  # its reference: /api/docs, /api/openapi.json
     app.include_router(pages.router)  # the web chat (GET /) and the console pages
 
     @app.exception_handler(RequestValidationError)
@@ -62,7 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+        headers = getattr(exc, "headers", None)  # WWW-Authenticate on a 401, Retry-After on a 429
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(FileNotFoundError)
     async def model_missing(_request: Request, exc: FileNotFoundError) -> JSONResponse:

@@ -485,3 +485,21 @@ def test_on_the_shops_own_page_the_shop_says_who_is_chatting(
         assert asked == ["POST"] and not tab.errors and not tab.dialogs
     finally:
         context.close()
+
+
+def test_the_shop_api_reference_renders_under_the_apps_policy(
+    browser: Browser, web_stack: RunningStack
+) -> None:
+    """/api/docs: Swagger UI from the app's own assets lists the shop API's routes and offers to
+    take a key, with nothing blocked by the Content-Security-Policy and no script error."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    tab = Tab.open(context)
+    try:
+        tab.page.goto(web_stack.settings.app_url + "/api/docs")
+        for path in ("/api/v1/products/{product_id}", "/api/v1/customers/{customer_id}", "/api/v1/orders"):
+            expect(tab.page.get_by_text(path, exact=True).first).to_be_visible(timeout=30_000)
+        expect(tab.page.get_by_role("button", name=re.compile("Authorize"))).to_be_visible()
+        tab.shot("api-docs.png", full_page=False)
+        assert tab.errors == [], tab.errors
+    finally:
+        context.close()

@@ -1,7 +1,7 @@
 """The web faces the app serves itself: the customer chat at ``GET /`` and the marketer console
 pages under ``/console``, their scripts and styles (``/static``) and the two npm libraries they
-use (``/static/vendor``: socket.io-client, Chart.js; installed by ``make setup`` with ``npm ci``,
-never fetched from a CDN).
+use (``/static/vendor``: socket.io-client, Chart.js, and Swagger UI for /api/docs; installed by
+``make setup`` with ``npm ci``, never fetched from a CDN).
 
 The pages are static HTML files in ``smartmkt/web/pages`` (the console's views are fragments
 in ``pages/console/`` put into one layout, ``pages/console.html``). The few values a page needs from the
@@ -37,6 +37,8 @@ NODE_MODULES = WEB_DIR / "node_modules"  # smartmkt/web/package.json, `npm ci` i
 VENDOR = {
     "socket.io.min.js": "socket.io-client/dist/socket.io.min.js",
     "chart.umd.min.js": "chart.js/dist/chart.umd.min.js",
+    "swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
+    "swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
 }
 ENTITIES = ("category", "category#exclude", "product", "price", "year", "recipient")
 # Revalidate on every load (ETag/Last-Modified make that a 304): a deploy shows at once.

@@ -1,0 +1,41 @@
+"""The shop API's reference: ``GET /api/openapi.json`` (its OpenAPI document: the /api/v1
+routes only, not the app's internal ones) and ``GET /api/docs`` (Swagger UI over it, served from
+the app's own npm assets, never from a CDN)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+
+from smartmkt.web.routers import shop_api
+from smartmkt.web.routers.pages import NO_STALE, PAGES_DIR
+
+router = APIRouter(tags=["shop API docs"], include_in_schema=False)
+
+DESCRIPTION = (
+    "A shop's own systems send smartmkt its catalog, customers and orders. Every request takes an "
+    "API key (`smartmkt apikey create --scope ...`) as `Authorization: Bearer smk_...`. Rows go "
+    "through the same cleaning rules and quarantine as file imports; sending the same row again "
+    "changes nothing."
+)
+
+
+@lru_cache(maxsize=1)
+def shop_openapi() -> dict[str, Any]:
+    return get_openapi(
+        title="smartmkt shop API", version="1", description=DESCRIPTION, routes=shop_api.router.routes
+    )
+
+
+@router.get("/api/openapi.json")
+async def openapi_document() -> dict[str, Any]:
+    return shop_openapi()
+
+
+@router.get("/api/docs", response_class=HTMLResponse)
+async def api_docs_page() -> HTMLResponse:
+    return HTMLResponse((PAGES_DIR / "api_docs.html").read_text(encoding="utf-8"), headers=NO_STALE)
