@@ -60,7 +60,7 @@ _CHUNK = 500
 TABLES: dict[str, str] = {
     "customers": "deleted: the customer's row",
     "orders": "kept for accounting, unlinked: customer_id and the offer_id of an erased offer set NULL",
-    "offers": "deleted: every offer made to the customer",
+    "offers": "deleted: every offer made to the customer, with its discount code",
     "customer_scores": "deleted: the purchase model's scores of the customer",
     "consents": "deleted: the customer's consent decisions",
     "quarantine": "deleted: import rows set aside that name the customer (customers and orders files)",
@@ -82,6 +82,9 @@ TABLES: dict[str, str] = {
     "console_index_state": "no personal data: how far the index has read",
     "console_seen_events": "kept: one-way keys (hashes) of events the index folded, to count each once;"
     " no id, reference or text can be read back from them",
+    "api_keys": "no customer data: the shop integrations' API keys (hashed)",
+    "api_key_minutes": "no customer data: requests per API key and minute (the keys' rate limit)",
+    "catalog_state": "no personal data: the catalog's version",
     "alembic_version": "no personal data: the schema's version",
 }
 

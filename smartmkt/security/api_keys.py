@@ -35,6 +35,8 @@ SCOPES: dict[str, str] = {
     "catalog:write": "create and update products (PUT /api/v1/products/{id})",
     "customers:write": "create and update customers (PUT /api/v1/customers/{id})",
     "orders:write": "add orders (POST /api/v1/orders)",
+    "offers:read": "check discount codes at checkout (GET /api/v1/offers/{code})",
+    "offers:write": "record a code's use on an order (POST /api/v1/offers/{code}/redeem)",
 }
 DEFAULT_RATE_PER_MINUTE = 600
 KEPT_MINUTES = 24 * 60  # a key's per-minute counts are kept for a day

@@ -119,7 +119,10 @@ class Offer(Base):
     """A personalized offer shown to a customer, with the reason and scores behind it."""
 
     __tablename__ = "offers"
-    __table_args__ = (Index("ix_offers_customer_status", "customer_id", "status"),)
+    __table_args__ = (
+        Index("ix_offers_customer_status", "customer_id", "status"),
+        Index("uq_offers_code", "code", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
@@ -133,6 +136,11 @@ class Offer(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(16), default="shown")  # shown|accepted|declined
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The discount code the shop's checkout takes (smartmkt.offers.codes): unique, unguessable,
+    # bound to this offer's customer, product, discount and expiry.
+    code: Mapped[str | None] = mapped_column(String(24))
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    redeemed_order_ref: Mapped[str | None] = mapped_column(String(128))  # the shop's order id
 
     product: Mapped[Product] = relationship()
 

@@ -18,6 +18,7 @@ from smartmkt.catalog import CatalogChange, CatalogItem
 from smartmkt.store.clock import as_utc, utcnow
 from smartmkt.store.db import dialect_insert, hold_decision_lock, session_scope
 from smartmkt.store.models import CatalogState, Consent, Customer, CustomerScore, Offer, Order, Product
+from smartmkt.store.offer_codes import new_code
 
 
 def _item(product: Product) -> CatalogItem:
@@ -341,6 +342,7 @@ class StoreRepository:
                 created_at=now,
                 expires_at=now + expires_in,
                 status="shown",
+                code=new_code(),
             )
             session.add(offer)
             session.flush()

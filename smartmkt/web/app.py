@@ -24,6 +24,7 @@ from smartmkt.web.routers import (
     nlu,
     pages,
     shop_api,
+    shop_offers,
     voice,
 )
 from smartmkt.web.state import AppState
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for console_api in (console_auth, console_conversations, console_reviews):
         app.include_router(console_api.router)  # the marketer console's JSON API
     app.include_router(shop_api.router)  # the shop's catalog, customers and orders (API keys)
+    app.include_router(shop_offers.router)  # its checkout's discount codes
     app.include_router(api_docs.router)  # its reference: /api/docs, /api/openapi.json
     app.include_router(pages.router)  # the web chat (GET /) and the console pages
 

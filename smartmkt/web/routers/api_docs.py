@@ -11,24 +11,44 @@ from fastapi import APIRouter
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 
-from smartmkt.web.routers import shop_api
+from smartmkt.web.routers import shop_api, shop_offers
 from smartmkt.web.routers.pages import NO_STALE, PAGES_DIR
 
 router = APIRouter(tags=["shop API docs"], include_in_schema=False)
 
 DESCRIPTION = (
-    "A shop's own systems send smartmkt its catalog, customers and orders. Every request takes an "
-    "API key (`smartmkt apikey create --scope ...`) as `Authorization: Bearer smk_...`. Rows go "
-    "through the same cleaning rules and quarantine as file imports; sending the same row again "
-    "changes nothing."
+    "A shop's own systems send smartmkt its catalog, customers and orders, and its checkout checks "
+    "and redeems the discount codes offers give. Every request takes an API key (`smartmkt apikey "
+    "create --scope ...`) as `Authorization: Bearer smk_...`. Rows go through the same cleaning "
+    "rules and quarantine as file imports; sending the same row again changes nothing."
 )
 
 
 @lru_cache(maxsize=1)
 def shop_openapi() -> dict[str, Any]:
-    return get_openapi(
-        title="smartmkt shop API", version="1", description=DESCRIPTION, routes=shop_api.router.routes
+    document = get_openapi(
+        title="smartmkt shop API",
+        version="1",
+        description=DESCRIPTION,
+        routes=[*shop_api.router.routes, *shop_offers.router.routes],
     )
+    return _without_fastapis_422(document)
+
+
+def _without_fastapis_422(document: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents a 422 ``HTTPValidationError`` for every route with parameters; this app
+    answers malformed input with a 400 ``{"error", "reasons"}`` instead (smartmkt.web.app), so
+    that 422 is dropped where a route did not document its own."""
+    for path in document.get("paths", {}).values():
+        for operation in path.values():
+            answer = operation.get("responses", {}).get("422", {})
+            schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+            if schema.get("$ref", "").endswith("/HTTPValidationError"):
+                del operation["responses"]["422"]
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    return document
 
 
 @router.get("/api/openapi.json")

@@ -1,9 +1,9 @@
 """The shop API, version 1: a shop's own systems send its catalog, customers and orders.
 
-Every route takes an API key (``Authorization: Bearer smk_...``, smartmkt.security.api_keys)
-with the route's scope. Rows go through the same cleaning rules, duplicate rules and quarantine
-as a file import (smartmkt.data.importer), one transaction per request, and are idempotent on
-the shop's ids: sending the same product, customer or order line again changes nothing.
+Every route takes an API key with the route's scope (smartmkt.web.routers.shop_api_access). Rows
+go through the same cleaning rules, duplicate rules and quarantine as a file import
+(smartmkt.data.importer), one transaction per request, and are idempotent on the shop's ids:
+sending the same product, customer or order line again changes nothing.
 
 PUT  /api/v1/products/{id}   (catalog:write)   -> 201 created | 200 updated or unchanged | 422
 PUT  /api/v1/customers/{id}  (customers:write) -> 201 | 200 | 422
@@ -16,57 +16,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
 from smartmkt.data.importer import Importer, RowsImport
-from smartmkt.security.api_keys import Caller, Refused, authorize
-from smartmkt.store.db import make_engine
+from smartmkt.security.api_keys import Caller
+from smartmkt.web.routers.shop_api_access import (
+    PREFIX,
+    REFUSALS,
+    MayWriteCatalog,
+    MayWriteCustomers,
+    MayWriteOrders,
+    Store,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["shop API"])
+router = APIRouter(prefix=PREFIX, tags=["shop API"])
 
 MAX_ROWS = 10_000  # order lines in one request
 Ref = Annotated[str, Path(min_length=1, max_length=128, description="the shop's own id")]
 Loose = str | int | float | None  # a value the cleaning rules read (as an import file's cell)
-BEARER = HTTPBearer(auto_error=False, description="an API key from `smartmkt apikey create`")
-
-
-def store(request: Request) -> Engine:
-    """The app's store engine, made once per app."""
-    state = request.app.state
-    engine = getattr(state, "shop_api_store", None)
-    if engine is None:
-        engine = state.shop_api_store = make_engine(state.smartmkt.settings.resolved_database_url)
-    return engine  # type: ignore[no-any-return]
-
-
-Store = Annotated[Engine, Depends(store)]
-
-
-def scoped(scope: str) -> Any:
-    """The dependency that lets a request through only with a live key that has ``scope``
-    (and is under its rate limit)."""
-
-    def check(
-        engine: Store, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
-    ) -> Caller:
-        try:
-            return authorize(engine, credentials.credentials if credentials else None, scope)
-        except Refused as refused:
-            headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else {}
-            if refused.retry_after_s is not None:
-                headers["Retry-After"] = str(refused.retry_after_s)
-            raise HTTPException(refused.status, refused.reason, headers=headers or None) from None
-
-    return Depends(check)
-
-
-MayWriteCatalog = Annotated[Caller, scoped("catalog:write")]
-MayWriteCustomers = Annotated[Caller, scoped("customers:write")]
-MayWriteOrders = Annotated[Caller, scoped("orders:write")]
 
 
 class Row(BaseModel):
@@ -111,10 +81,6 @@ class OrdersIn(BaseModel):
     orders: list[OrderLineIn] = Field(min_length=1, max_length=MAX_ROWS)
 
 
-class ApiError(BaseModel):
-    error: str = Field(description="what was wrong")
-
-
 class RowStored(BaseModel):
     id: str = Field(description="the shop's id")
     result: str = Field(description="created, updated or unchanged")
@@ -146,13 +112,6 @@ class BatchResult(BaseModel):
     rows: list[RowFate] = Field(description="every row not accepted; the others were")
 
 
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ApiError, "description": "not a JSON object of the documented fields"},
-    401: {"model": ApiError, "description": "no API key, an unknown one, or a revoked one"},
-    403: {"model": ApiError, "description": "the key lacks the route's scope"},
-    413: {"model": ApiError, "description": "the body is over SMARTMKT_API_MAX_BODY_BYTES (8 MiB)"},
-    429: {"model": ApiError, "description": "over the key's requests per minute (see Retry-After)"},
-}
 ONE_ROW: dict[int | str, dict[str, Any]] = REFUSALS | {
     200: {"model": RowStored, "description": "updated, or unchanged"},
     201: {"model": RowStored, "description": "created"},
