@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     # Security (smartmkt/security). Secrets come from the environment; when unset, `smartmkt run`
     # and the test stacks generate them once into var/secrets/ (mode 600), never into the repo.
     customer_token_secret: str = ""  # HMAC-SHA256 key of customer tokens (JWT HS256), 32+ chars
+    # The secrets the shop platforms sign their webhooks with (POST /api/v1/webhooks/shopify,
+    # /woocommerce); empty: that platform's webhook route answers 404 (not configured).
+    shopify_webhook_secret: str = ""
+    woocommerce_webhook_secret: str = ""
     customer_token_ttl_s: int = 3600  # tokens the demo endpoint issues
     demo_tokens: bool = False  # POST /chat/demo-token (the demo page's picker); `make run` turns it on
     rasa_auth_token: str = ""  # Rasa's HTTP API token, when the API is enabled (rasa_enable_api)

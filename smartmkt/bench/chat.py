@@ -35,6 +35,7 @@ import httpx
 
 from smartmkt.runtime.stack import RunningStack, running_stack, with_free_ports
 from smartmkt.settings import Settings
+from smartmkt.store.migrate import upgrade
 
 SCRIPT = (
     ("hi there", "chat"),
@@ -414,6 +415,7 @@ def scratch_stack(settings: Settings) -> Iterator[RunningStack]:
             bench_settings = settings.model_copy(
                 update={"database_url": f"sqlite:///{scratch / 'smartmkt.db'}"}
             )
+            upgrade(bench_settings.resolved_database_url)  # a copy of an older store: as every command
         else:
             bench_settings = settings
         with running_stack(with_free_ports(bench_settings), scratch / "logs") as stack:

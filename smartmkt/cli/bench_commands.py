@@ -293,3 +293,30 @@ def _bench_chat_cluster(users: int, seconds: int, think_ms: int | None, faults: 
     console.print(table)
     console.print(f"lost messages: {report['lost_messages']}; faults: {report.get('faults_killed', 'none')}")
     console.print(report["notes"])
+
+
+@bench_app.command("api")
+def bench_api_cmd(
+    orders: Annotated[
+        int,
+        typer.Option(
+            "--orders", min=100, max=1_000_000, help="Order lines per batched run (batches of 100 and 1,000)."
+        ),
+    ] = 20_000,
+    singles: Annotated[
+        int, typer.Option("--singles", min=20, max=100_000, help="Single-order requests timed one by one.")
+    ] = 500,
+    as_json: JsonFlag = False,
+) -> None:
+    """The shop API on the running product (scratch store): order lines per second in batches of
+    1, 100 and 1,000, a single order's p95, and the time from a product's upsert to its first
+    recommendation in the chat."""
+    from smartmkt.bench.shop_api import run_api_bench
+
+    report = run_api_bench(
+        get_settings(), orders, singles, say=lambda line: console.print(line, soft_wrap=True)
+    )
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    console.print(report)

@@ -85,6 +85,7 @@ TABLES: dict[str, str] = {
     "api_keys": "no customer data: the shop integrations' API keys (hashed)",
     "api_key_minutes": "no customer data: requests per API key and minute (the keys' rate limit)",
     "catalog_state": "no personal data: the catalog's version",
+    "webhook_receipts": "no customer data: hashes of shop webhook bodies processed, and their counts",
     "alembic_version": "no personal data: the schema's version",
 }
 

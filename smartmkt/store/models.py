@@ -6,6 +6,7 @@ Money is stored as integer cents so sums never drift; times are timezone-aware U
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -461,6 +462,20 @@ class ApiKeyMinute(Base):
     requests: Mapped[int] = mapped_column(Integer)
 
 
+class WebhookReceipt(Base):
+    """A shop platform's webhook delivery smartmkt processed (smartmkt.data.shop_webhooks): the
+    same body again (a retry, or a replay of a captured request) is answered without being
+    processed twice. ``key`` is a SHA-256 of platform and body; the body itself is not kept."""
+
+    __tablename__ = "webhook_receipts"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    topic: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 __all__ = [
     "ApiKey",
     "ApiKeyMinute",
@@ -475,4 +490,5 @@ __all__ = [
     "Order",
     "Product",
     "QuarantinedRow",
+    "WebhookReceipt",
 ]

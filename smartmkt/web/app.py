@@ -25,6 +25,7 @@ from smartmkt.web.routers import (
     pages,
     shop_api,
     shop_offers,
+    shop_webhooks,
     voice,
 )
 from smartmkt.web.state import AppState
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(console_api.router)  # the marketer console's JSON API
     app.include_router(shop_api.router)  # the shop's catalog, customers and orders (API keys)
     app.include_router(shop_offers.router)  # its checkout's discount codes
+    app.include_router(shop_webhooks.router)  # Shopify's and WooCommerce's signed webhooks
     app.include_router(api_docs.router)  # its reference: /api/docs, /api/openapi.json
     app.include_router(pages.router)  # the web chat (GET /) and the console pages
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 
-from smartmkt.web.routers import shop_api, shop_offers
+from smartmkt.web.routers import shop_api, shop_offers, shop_webhooks
 from smartmkt.web.routers.pages import NO_STALE, PAGES_DIR
 
 router = APIRouter(tags=["shop API docs"], include_in_schema=False)
@@ -30,7 +30,7 @@ def shop_openapi() -> dict[str, Any]:
         title="smartmkt shop API",
         version="1",
         description=DESCRIPTION,
-        routes=[*shop_api.router.routes, *shop_offers.router.routes],
+        routes=[*shop_api.router.routes, *shop_offers.router.routes, *shop_webhooks.router.routes],
     )
     return _without_fastapis_422(document)
 
