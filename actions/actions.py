@@ -376,7 +376,14 @@ class ActionPurchase(Action):
         if product_id is None:
             # Nothing bought: the question asked stands, and no "yes" buys a guess meanwhile.
             return [SlotSet("offer_pending", False), SlotSet("offer_id", None)]
-        order = get_assistant().purchase(customer_ref(tracker), product_id, channel(tracker))
+        assistant = get_assistant()
+        checkout = assistant.checkout(customer_ref(tracker), product_id)
+        if checkout is not None:  # a shop connected: the code and its page, bought over there
+            dispatcher.utter_message(
+                text=replies.checkout_text(checkout), json_message=replies.checkout_payload(checkout)
+            )
+            return [SlotSet("offer_pending", False), SlotSet("offer_id", None)]
+        order = assistant.purchase(customer_ref(tracker), product_id, channel(tracker))
         dispatcher.utter_message(
             text=replies.purchase_text(order),
             json_message={

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from smartmkt.assistant import CatalogItem, OfferView, OrderView, RecommendationReply
+from smartmkt.assistant import CatalogItem, Checkout, OfferView, OrderView, RecommendationReply
 
 
 def money(cents: int, currency: str = "USD") -> str:
@@ -102,6 +102,29 @@ def purchase_text(order: OrderView) -> str:
         f"{money(order.amount_cents, order.product.currency)}{discount}. "
         f"Order #{order.id}. Enjoy the movie!"
     )
+
+
+def checkout_text(checkout: Checkout) -> str:
+    """Where to buy on the shop's site, with the discount code when an offer applies."""
+    product, offer = checkout.product, checkout.offer
+    if offer is None or not offer.code:
+        price = money(product.price_cents, product.currency)
+        return f"You can buy {product.title} ({price}) on our shop: {checkout.url}"
+    return (
+        f"Here's your code for {offer.percent_off}% off {product.title}: {offer.code}. "
+        f"Enter it at checkout to pay {money(offer.offer_price_cents, product.currency)} instead of "
+        f"{money(product.price_cents, product.currency)}, until {offer.expires_at:%b %d}: {checkout.url}"
+    )
+
+
+def checkout_payload(checkout: Checkout) -> dict[str, Any]:
+    offer = checkout.offer
+    return {
+        "type": "checkout",
+        "product": product_payload(checkout.product),
+        "url": checkout.url,
+        "offer": {**offer_payload(offer), "code": offer.code} if offer else None,
+    }
 
 
 def price_text(product: CatalogItem, offer: OfferView | None) -> str:

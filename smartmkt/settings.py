@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=365, ge=1)
     retention_interval_hours: float = Field(default=24.0, gt=0)
 
+    @field_validator("shop_product_url")
+    @classmethod
+    def _product_url_template(cls, value: str) -> str:
+        if value and ("{product_id}" not in value or not value.startswith(("https://", "http://"))):
+            raise ValueError("SMARTMKT_SHOP_PRODUCT_URL: an http(s) URL with {product_id} in it")
+        return value
+
     @field_validator("redact")
     @classmethod
     def _known_kinds(cls, value: str) -> str:
@@ -152,6 +159,10 @@ class Settings(BaseSettings):
     customer_token_secret: str = ""  # HMAC-SHA256 key of customer tokens (JWT HS256), 32+ chars
     # The secrets the shop platforms sign their webhooks with (POST /api/v1/webhooks/shopify,
     # /woocommerce); empty: that platform's webhook route answers 404 (not configured).
+    # A shop connected: its product page for a product (``{product_id}``: the shop's own id).
+    # Set, the bot gives an offer's discount code and this link instead of buying in the chat
+    # (the in-chat purchase stays for the demo store, when it is empty).
+    shop_product_url: str = ""
     shopify_webhook_secret: str = ""
     woocommerce_webhook_secret: str = ""
     customer_token_ttl_s: int = 3600  # tokens the demo endpoint issues

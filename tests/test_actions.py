@@ -346,3 +346,44 @@ def test_no_to_several_offers_declines_them_and_no_thanks_on_a_card_only_its_own
     assert offers[0]["id"] not in open_ids and {o["id"] for o in offers[1:]} <= open_ids
     run(acts.ActionDeclineOffer(), tracker("42", "no thanks", "deny", slots=shown))
     assert not open_ids & {o.id for o in assistant.open_offers("42")}
+
+
+def test_with_a_shop_connected_yes_gives_the_code_and_the_shops_page(
+    assistant: ShopAssistant, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """SMARTMKT_SHOP_PRODUCT_URL set: a yes to an offer answers with its discount code and the
+    product's page on the shop's site, and records no purchase in smartmkt's own store (the
+    shop's checkout redeems the code through the API); a title with no offer gets its page."""
+    from smartmkt.settings import get_settings
+
+    messages, _ = run(acts.ActionRecommend(), tracker("42", "recommend something", "ask_recommendation"))
+    offer = messages[0]["custom"]["offer"]
+    bought_before = assistant.repo.history("42").product_ids
+    monkeypatch.setenv("SMARTMKT_SHOP_PRODUCT_URL", "https://shop.example/p/{product_id}?ref=chat")
+    get_settings.cache_clear()
+    try:
+        slots = {
+            "offer_pending": True,
+            "offer_id": str(offer["id"]),
+            "shown_products": [str(offer["product_id"])],
+        }
+        messages, events = run(acts.ActionPurchase(), tracker("42", "yes", "affirm", slots=slots))
+        plain = run(
+            acts.ActionPurchase(),
+            tracker(
+                "42", '/purchase{"product": "Fargo"}', "purchase", [{"entity": "product", "value": "Fargo"}]
+            ),
+        )[0]
+    finally:
+        get_settings.cache_clear()
+    payload = messages[0]["custom"]
+    code = payload["offer"]["code"]
+    stored = next(o for o in assistant.open_offers("42") if o.id == offer["id"])
+    assert payload["type"] == "checkout" and code == stored.code and code in messages[0]["text"]
+    ref = assistant.repo.shop_ref(offer["product_id"])
+    assert (
+        payload["url"] == f"https://shop.example/p/{ref}?ref=chat" and payload["url"] in messages[0]["text"]
+    )
+    assert slot(events, "offer_pending") is False
+    assert assistant.repo.history("42").product_ids == bought_before  # bought on the shop, not here
+    assert plain[0]["custom"]["offer"] is None and "on our shop: https://shop.example/p/" in plain[0]["text"]

@@ -7,6 +7,7 @@ re-exported here, so actions import nothing else (checked by tests/test_layers.p
 
 from smartmkt.assistant.choice import pick, resolve_choice
 from smartmkt.assistant.shop import (
+    Checkout,
     Greeting,
     RecommendationReply,
     ShopAssistant,
@@ -22,6 +23,7 @@ from smartmkt.store.repository import OfferView, OrderView
 
 __all__ = [
     "CatalogItem",
+    "Checkout",
     "Greeting",
     "OfferView",
     "OrderView",

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import Engine
@@ -54,6 +55,16 @@ class RecommendationReply:
     preferences: Preferences
     personalized: bool  # True when the customer's own history shaped the list
     scores: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """Where a customer buys a title on a connected shop's site: its page, and the open offer
+    (with its discount code) that applies there, if any."""
+
+    product: CatalogItem
+    url: str
+    offer: OfferView | None
 
 
 @dataclass(frozen=True)
@@ -244,6 +255,18 @@ class ShopAssistant:
         return settings.shop_contact, settings.shop_hours
 
     # --- purchases and history -------------------------------------------------------------
+    def checkout(self, customer_ref: str, product_id: int) -> Checkout | None:
+        """With a shop connected (SMARTMKT_SHOP_PRODUCT_URL), where ``customer_ref`` buys
+        ``product_id``: its page on the shop's site and, when they have an open offer on it, the
+        offer with its discount code. None without a shop: the chat buys in the demo store."""
+        template = get_settings().shop_product_url
+        product = self.repo.product(product_id)
+        ref = self.repo.shop_ref(product_id)
+        if not template or product is None or ref is None:
+            return None
+        offer = next((o for o in self.repo.open_offers(customer_ref) if o.product.id == product_id), None)
+        return Checkout(product, template.replace("{product_id}", quote(ref, safe="")), offer)
+
     def purchase(self, customer_ref: str, product_id: int, channel: str = "text") -> OrderView:
         """Record that ``customer_ref`` bought ``product_id`` through ``channel``, at the price
         of their open offer on it if they have one (the offer is then accepted)."""

@@ -40,6 +40,7 @@ class OfferView:
     reason: str
     expires_at: datetime
     status: str
+    code: str | None = None  # the discount code a shop's checkout takes (smartmkt.store.offer_codes)
 
     @property
     def offer_price_cents(self) -> int:
@@ -170,6 +171,11 @@ class StoreRepository:
             )
             return version, [CatalogChange(_item(p), bool(p.active)) for p in products]
 
+    def shop_ref(self, product_id: int) -> str | None:
+        """The shop's own id of a product (its external reference)."""
+        with session_scope(self.engine) as session:
+            return session.scalar(select(Product.external_ref).where(Product.id == product_id))
+
     def products_by_id(self, ids: Sequence[int]) -> dict[int, CatalogItem]:
         with session_scope(self.engine) as session:
             products = session.scalars(select(Product).where(Product.id.in_(list(ids))))
@@ -262,6 +268,7 @@ class StoreRepository:
             offer.reason,
             as_utc(offer.expires_at),
             offer.status,
+            offer.code,
         )
 
     def open_offers(self, customer_ref: str) -> list[OfferView]:
