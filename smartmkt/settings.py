@@ -163,6 +163,8 @@ class Settings(BaseSettings):
     # Set, the bot gives an offer's discount code and this link instead of buying in the chat
     # (the in-chat purchase stays for the demo store, when it is empty).
     shop_product_url: str = ""
+    # how often each app process sends the webhooks due (smartmkt.notify.webhooks); 0: never
+    webhook_poll_s: float = Field(default=2.0, ge=0, le=300)
     shopify_webhook_secret: str = ""
     woocommerce_webhook_secret: str = ""
     customer_token_ttl_s: int = 3600  # tokens the demo endpoint issues

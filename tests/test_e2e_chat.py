@@ -272,3 +272,45 @@ def test_the_shops_api_reaches_the_next_chat_turn(stack: RunningStack, db) -> No
     assert posted.status_code == 200 and posted.json()["inserted"] == 1, posted.text
     after = say(stack, "42", asking)  # the very next turn: bought, so not listed again
     assert str(new_id) not in json.dumps([r.get("custom", {}) for r in after]), after
+
+
+def test_the_running_app_sends_an_offers_webhook_to_the_shop(stack: RunningStack, db) -> None:  # type: ignore[no-untyped-def]
+    """The app's own sender (started with it) posts offer.created, signed, to the shop's
+    endpoint once the chat makes an offer. The shop's server is outside the product: a small
+    HTTP server on 127.0.0.1 stands in for it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from smartmkt.notify.webhooks import verify
+    from smartmkt.store.outbox import add_endpoint
+
+    received: list[tuple[str, bytes]] = []
+
+    class Shop(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(
+                (self.headers["x-smartmkt-signature"], self.rfile.read(int(self.headers["content-length"])))
+            )
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Shop)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        _, secret = add_endpoint(db, f"http://127.0.0.1:{server.server_port}/hooks", ["offer.created"])
+        recs = recommendations(say(stack, "77", "recommend a comedy"))
+        assert recs["offer"], "the demo store made customer 77 no offer"
+        deadline = time.monotonic() + 30  # the app looks for due webhooks every 2 s
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert received, "no webhook reached the shop"
+    signature, body = received[0]
+    event = json.loads(body)
+    assert verify(secret, body, signature) and event["event"] == "offer.created"
+    assert event["offer"]["customer_id"] == "77" and event["offer"]["code"].startswith("SMK-")

@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "smartmkt.data",
             "smartmkt.security",
             "smartmkt.console",
+            "smartmkt.notify",
         ),
     ),
     ("privacy operations", ("smartmkt.privacy",)),

@@ -33,6 +33,7 @@ from smartmkt.store.models import (
     Product,
     QuarantinedRow,
 )
+from smartmkt.store.outbox import add_endpoint
 from smartmkt.store.repository import StoreRepository
 
 REF, OTHER = "cust-7781", "cust-5502"
@@ -67,8 +68,9 @@ def conversation(sender: str, marker: str, start: float) -> list[dict[str, Any]]
 
 
 def populate(store: Engine, bot_dir: Path) -> dict[str, Any]:
-    """Two customers with orders, offers (one accepted), a consent, scores, quarantined import rows,
-    conversations (one of them in a second session id), the console index and NLU reviews."""
+    """Two customers with orders, offers (one accepted) and their webhook events for the shop, a
+    consent, scores, quarantined import rows, conversations (one of them in a second session id),
+    the console index and NLU reviews."""
     with session_scope(store) as s:
         for pid in (1, 2, 3):
             if s.get(Product, pid) is None:
@@ -78,6 +80,7 @@ def populate(store: Engine, bot_dir: Path) -> dict[str, Any]:
                     )
                 )
     repo = StoreRepository(store)
+    add_endpoint(store, "https://shop.example/hooks", ["offer.created"])  # offers make events
     for ref in (REF, OTHER):
         repo.record_purchase(ref, 1, "text")
         offer = repo.create_offer(ref, 2, 10, "nudge", "nudge", {"p": 0.5}, "text", timedelta(days=7))
@@ -191,6 +194,7 @@ def test_erasure_leaves_nothing_of_the_customer_in_any_table(store_url: str, bot
         "customer_scores": 1,
         "orders_unlinked": 2,
         "quarantine": 2,
+        "webhook_deliveries": 2,
     }
     mine = (REF, SESSION, DEVICE)
     assert done.counts["events"] == sum(1 for e in before["events"] if e["sender_id"] in mine)

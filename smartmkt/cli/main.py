@@ -25,6 +25,7 @@ from smartmkt.cli.run_command import run_cmd
 from smartmkt.cli.token_command import token_cmd
 from smartmkt.cli.train_commands import train_app
 from smartmkt.cli.user_commands import user_app
+from smartmkt.cli.webhook_commands import webhook_app
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -48,6 +49,7 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(webhook_app, name="webhook")
 app.add_typer(cluster_app, name="cluster")
 app.command("recommend")(recommend_cmd)
 app.command("transcribe")(transcribe_cmd)

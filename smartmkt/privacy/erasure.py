@@ -5,8 +5,9 @@ it; tests/test_privacy_erasure.py compares it with the tables the databases real
 new table cannot be forgotten. In short:
 
 - deleted: the customer row, their offers, consents, purchase scores, quarantined import rows
-  that name them, the events of their conversations (Rasa's ``events``), those conversations in
-  the console's index (with their search text) and the NLU reviews of their messages;
+  that name them, the webhook events about them for the shop's endpoints, the events of their
+  conversations (Rasa's ``events``), those conversations in the console's index (with their
+  search text) and the NLU reviews of their messages;
 - kept without the link: their orders (accounting needs them; ``customer_id`` and the ``offer_id``
   of an erased offer become NULL);
 - added: one ``erasure_audit`` row: when, who asked (``customer``, ``operator:<name>``) and how
@@ -49,6 +50,7 @@ from smartmkt.store.models import (
     Offer,
     Order,
     QuarantinedRow,
+    WebhookDelivery,
 )
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,8 @@ TABLES: dict[str, str] = {
     "api_key_minutes": "no customer data: requests per API key and minute (the keys' rate limit)",
     "catalog_state": "no personal data: the catalog's version",
     "webhook_receipts": "no customer data: hashes of shop webhook bodies processed, and their counts",
+    "webhook_endpoints": "no customer data: the shop's URLs for smartmkt's events",
+    "webhook_deliveries": "deleted: events about the customer for the shop (offer.created...), sent or not",
     "alembic_version": "no personal data: the schema's version",
 }
 
@@ -212,6 +216,14 @@ def _customer_rows(conn: Connection, customer_ref: str, erase: bool) -> dict[str
     counts = {"customers": 0, "offers": 0, "consents": 0, "customer_scores": 0, "orders_unlinked": 0}
     quarantined = _quarantined(conn, customer_ref)
     counts["quarantine"] = len(quarantined)
+    deliveries = _table(WebhookDelivery)
+    about_them = deliveries.c.customer_ref == customer_ref  # sent to the shop, or waiting to be
+    if erase:
+        counts["webhook_deliveries"] = conn.execute(delete(deliveries).where(about_them)).rowcount
+    else:
+        counts["webhook_deliveries"] = (
+            conn.scalar(select(func.count()).select_from(deliveries).where(about_them)) or 0
+        )
     if erase:
         for chunk in chunks(quarantined):
             conn.execute(delete(_table(QuarantinedRow)).where(_table(QuarantinedRow).c.id.in_(chunk)))

@@ -99,7 +99,11 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 
 # PostgreSQL advisory lock ids: one per kind of decision that must not interleave (any 64-bit int).
-DECISION_LOCKS = {"offers": 0x534D4F4646455253, "logins": 0x534D4C4F47494E53}  # "SMOFFERS", "SMLOGINS"
+DECISION_LOCKS = {  # "SMOFFERS", "SMLOGINS", "SMWEBHKS"
+    "offers": 0x534D4F4646455253,
+    "logins": 0x534D4C4F47494E53,
+    "webhooks": 0x534D5745424B4B53,
+}
 
 
 def hold_decision_lock(session: Session, decision: str) -> None:

@@ -476,6 +476,43 @@ class WebhookReceipt(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class WebhookEndpoint(Base):
+    """A URL of the shop's that smartmkt tells about events (offer.created, offer.redeemed),
+    each delivery signed with ``secret`` (smartmkt.notify.webhooks). The secret is kept to sign
+    with, and shown once when the endpoint is added."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(1024))
+    events: Mapped[str] = mapped_column(String(255))  # space-separated
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: written in the transaction that made the event happen (an
+    outbox), then sent, and retried with backoff until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # the shop's id of the customer the event is about: an erasure deletes their deliveries
+    customer_ref: Mapped[str | None] = mapped_column(String(128), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # None: done
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(512))
+
+
 __all__ = [
     "ApiKey",
     "ApiKeyMinute",
@@ -490,5 +527,7 @@ __all__ = [
     "Order",
     "Product",
     "QuarantinedRow",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookReceipt",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from smartmkt.store import outbox
 from smartmkt.store.clock import as_utc, utcnow
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Customer, Offer, Product
@@ -85,7 +86,7 @@ def check_code(
     ``product_id`` (either may be left out), or None when it could. Unknown: CodeRefused."""
     with session_scope(engine) as session:
         row = _find(session, code)
-        view = _view(*row)
+        view = code_view(*row)
         return view, _refusal(row[0], view, customer_id, product_id, utcnow())
 
 
@@ -98,7 +99,7 @@ def redeem_code(
     on SQLite (one writer at a time) and on PostgreSQL (the row's lock) alike."""
     with session_scope(engine) as session:
         offer, customer_ref, product = _find(session, code)
-        view = _view(offer, customer_ref, product)
+        view = code_view(offer, customer_ref, product)
         if offer.redeemed_at is not None and offer.redeemed_order_ref == order_id:
             return view, False  # the same request again: nothing changes
         refused = _refusal(offer, view, customer_id, product_id, utcnow())
@@ -113,11 +114,12 @@ def redeem_code(
         ).rowcount  # type: ignore[attr-defined]
         session.expire_all()
         offer, customer_ref, product = _find(session, code)
-        view = _view(offer, customer_ref, product)
+        view = code_view(offer, customer_ref, product)
         if not won:
             if offer.redeemed_order_ref == order_id:
                 return view, False
             raise _used(view)
+        outbox.enqueue(session, "offer.redeemed", {"offer": view.as_dict()}, view.customer_id)
         return view, True
 
 
@@ -138,7 +140,8 @@ def _find(session: Session, code: str) -> tuple[Offer, str, Product]:
     return row[0], str(row[1]), row[2]
 
 
-def _view(offer: Offer, customer_ref: str, product: Product) -> CodeView:
+def code_view(offer: Offer, customer_ref: str, product: Product) -> CodeView:
+    """An offer as the shop sees it through its code."""
     return CodeView(
         str(offer.code),
         customer_ref,

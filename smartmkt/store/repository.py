@@ -15,10 +15,11 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from smartmkt.catalog import CatalogChange, CatalogItem
+from smartmkt.store import outbox
 from smartmkt.store.clock import as_utc, utcnow
 from smartmkt.store.db import dialect_insert, hold_decision_lock, session_scope
 from smartmkt.store.models import CatalogState, Consent, Customer, CustomerScore, Offer, Order, Product
-from smartmkt.store.offer_codes import new_code
+from smartmkt.store.offer_codes import code_view, new_code
 
 
 def _item(product: Product) -> CatalogItem:
@@ -353,6 +354,10 @@ class StoreRepository:
             )
             session.add(offer)
             session.flush()
+            product = session.get(Product, product_id)
+            assert product is not None
+            view = code_view(offer, customer_ref, product)  # the shop's endpoints hear of it
+            outbox.enqueue(session, "offer.created", {"offer": view.as_dict()}, customer_ref)
             return self._offer_view(session, offer)
 
     def _offer_context(self, session: Session, customer_id: int | None, now: datetime) -> OfferContext:

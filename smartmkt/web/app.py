@@ -12,8 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from smartmkt.notify.webhooks import WebhookSender
 from smartmkt.security.http import Hardening
 from smartmkt.settings import Settings, get_settings
+from smartmkt.store.db import make_engine
 from smartmkt.web.routers import (
     api_docs,
     chat_identity,
@@ -33,6 +35,16 @@ from smartmkt.web.state import AppState
 log = logging.getLogger(__name__)
 
 
+def _webhook_sender(settings: Settings) -> WebhookSender | None:
+    """This process's sender of the outbox's webhooks (each app replica runs one; their claims
+    keep them apart), unless SMARTMKT_WEBHOOK_POLL_S is 0."""
+    if not settings.webhook_poll_s:
+        return None
+    sender = WebhookSender(make_engine(settings.resolved_database_url), settings.webhook_poll_s)
+    sender.start()
+    return sender
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -47,7 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for name, error in state.warm_errors.items():
                 log.error("model not ready: %s: %s", name, error)
             print(f"models loaded and warmed (ms): {state.warm_ms}", flush=True)  # uvicorn logs warnings only
+        sender = _webhook_sender(settings)
         yield
+        if sender is not None:
+            sender.stop()
 
     app = FastAPI(title="smartmkt", version="0.1.0", lifespan=lifespan)
     app.state.smartmkt = AppState(settings)

@@ -1,0 +1,1 @@
+"""Telling the shop's systems what happened: signed webhooks from the outbox (webhooks.py)."""
