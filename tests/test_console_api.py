@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select, text, update
 from smartmkt.bench import rasa_events as rasa
 from smartmkt.console.users import create_user
 from smartmkt.settings import Settings
-from smartmkt.store.models import ConsoleSession, Offer
+from smartmkt.store.models import ConsoleSession, Offer, Product
 from smartmkt.store.repository import StoreRepository
 from smartmkt.web.app import create_app
 
@@ -715,3 +715,36 @@ def test_offer_outcomes_are_read_when_asked(world: World) -> None:
         conn.execute(update(Offer).where(Offer.id == world.offers["declined"]).values(status="accepted"))
     assert world.senders(offer="declined") == set()
     assert world.senders(offer="accepted") == {"42", "43"}
+
+
+def test_the_shop_page_lists_redemptions_endpoints_and_deliveries(world: World) -> None:
+    """GET /console/api/shop: a code the checkout redeemed, the shop's endpoint and the delivery
+    of each event to it, as the outbox recorded them; a login is needed."""
+    from smartmkt.store.offer_codes import redeem_code
+    from smartmkt.store.outbox import add_endpoint, record
+
+    assert world.client.get("/console/api/shop").status_code == 401
+    world.login()
+    add_endpoint(world.engine, "https://shop.example/hooks", ["offer.created", "offer.redeemed"])
+    with world.engine.connect() as conn:
+        product_id = int(conn.scalar(select(Product.id).order_by(Product.id.desc()).limit(1)) or 0)
+    view = StoreRepository(world.engine).create_offer(
+        "42", product_id, 20, "r", "r", {}, "text", timedelta(days=2)
+    )
+    assert view is not None and view.code
+    redeem_code(world.engine, view.code, "42", "shop-order-1")
+    body = world.client.get("/console/api/shop").json()
+    (redeemed,) = body["redemptions"]
+    assert (redeemed["code"], redeemed["customer_id"], redeemed["redeemed_order_id"]) == (
+        view.code,
+        "42",
+        "shop-order-1",
+    )
+    (endpoint,) = body["endpoints"]
+    assert endpoint["url"] == "https://shop.example/hooks" and endpoint["waiting"] == 2
+    assert [d["event"] for d in body["deliveries"]] == ["offer.redeemed", "offer.created"]  # newest first
+    record(world.engine, body["deliveries"][1]["id"], 503, "HTTP 503: busy")
+    again = world.client.get("/console/api/shop").json()["deliveries"][1]
+    assert (again["attempts"], again["last_status"], again["state"]) == (1, 503, "waiting")
+    page = world.client.get("/console/shop")
+    assert page.status_code == 200 and "/static/console/shop.js" in page.text

@@ -180,3 +180,17 @@ def _used(view: CodeView) -> CodeRefused:
     return CodeRefused(
         409, f"the code was already redeemed by order {view.redeemed_order_id!r} at {when}", view
     )
+
+
+def recent_redemptions(engine: Engine, limit: int = 50) -> list[CodeView]:
+    """The codes shops' checkouts redeemed, newest first (the console's shop page)."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Offer, Customer.external_ref, Product)
+            .join(Customer, Offer.customer_id == Customer.id)
+            .join(Product, Offer.product_id == Product.id)
+            .where(Offer.redeemed_at.is_not(None))
+            .order_by(Offer.redeemed_at.desc(), Offer.id.desc())
+            .limit(limit)
+        ).all()
+        return [code_view(offer, str(ref), product) for offer, ref, product in rows]

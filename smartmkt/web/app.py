@@ -22,6 +22,7 @@ from smartmkt.web.routers import (
     console_auth,
     console_conversations,
     console_reviews,
+    console_shop,
     health,
     nlu,
     pages,
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(nlu.router)
     app.include_router(voice.router)
     app.include_router(chat_identity.router)  # customer tokens -> chat sessions (smartmkt.security)
-    for console_api in (console_auth, console_conversations, console_reviews):
+    for console_api in (console_auth, console_conversations, console_reviews, console_shop):
         app.include_router(console_api.router)  # the marketer console's JSON API
     app.include_router(shop_api.router)  # the shop's catalog, customers and orders (API keys)
     app.include_router(shop_offers.router)  # its checkout's discount codes

@@ -503,3 +503,43 @@ def test_the_shop_api_reference_renders_under_the_apps_policy(
         assert tab.errors == [], tab.errors
     finally:
         context.close()
+
+
+def test_the_consoles_shop_page_shows_a_redemption_and_a_delivery(
+    browser: Browser, web_stack: RunningStack
+) -> None:
+    """/console/shop in the browser: the tables render from the console API under the console's
+    policy (a code redeemed at the shop's checkout, the webhook delivery it made)."""
+    from datetime import timedelta
+
+    from smartmkt.store.offer_codes import redeem_code
+    from smartmkt.store.outbox import add_endpoint
+    from smartmkt.store.repository import StoreRepository
+
+    engine = make_engine(web_stack.settings.resolved_database_url)
+    try:
+        create_user(engine, "shop-page@shop.example", MARKETER[1], role="marketer")
+        add_endpoint(engine, "https://shop.example/hooks", ["offer.redeemed"])
+        view = StoreRepository(engine).create_offer("311", 50, 10, "r", "r", {}, "text", timedelta(days=1))
+        assert view is not None and view.code
+        redeem_code(engine, view.code, "311", "browser-order-1")
+    finally:
+        engine.dispose()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = Tab.open(context)
+    try:
+        page = tab.page
+        page.goto(web_stack.settings.app_url + "/console/shop")
+        expect(page).to_have_url(re.compile(r"/console/login\?next="))
+        page.get_by_label("E-mail").fill("shop-page@shop.example")
+        page.get_by_label("Password").fill(MARKETER[1])
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(re.compile(r"/console/shop$"))
+        expect(page.locator("#redemptions")).to_contain_text(view.code)
+        expect(page.locator("#redemptions")).to_contain_text("browser-order-1")
+        expect(page.locator("#deliveries")).to_contain_text("offer.redeemed")
+        expect(page.get_by_role("link", name="Shop")).to_have_attribute("aria-current", "page")
+        tab.shot("console-shop.png", full_page=False)
+        assert tab.errors == [], tab.errors
+    finally:
+        context.close()

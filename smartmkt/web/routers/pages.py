@@ -127,6 +127,7 @@ CONSOLE_PAGES = {
     "/console/conversations/{sender_id:path}": ConsolePage("transcript", "Transcript"),
     "/console/dashboard": ConsolePage("dashboard", "Dashboard", ("chart.umd.min.js",)),
     "/console/nlu-reviews": ConsolePage("reviews", "NLU reviews"),
+    "/console/shop": ConsolePage("shop", "Shop"),
     "/console/users": ConsolePage("users", "Users"),
 }
 

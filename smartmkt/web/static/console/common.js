@@ -98,6 +98,7 @@ window.smartmktConsole = (function () {
     ["/console/conversations", "Conversations"],
     ["/console/dashboard", "Dashboard"],
     ["/console/nlu-reviews", "NLU reviews"],
+    ["/console/shop", "Shop"],
     ["/console/users", "Users", "admin"],
   ];
 
