@@ -66,9 +66,10 @@ class Settings(BaseSettings):
     # replicas: the balancer in front of them (`smartmkt cluster up` sets both).
     nlu_url: str = ""
     action_endpoint_url: str = ""
-    # How long one conversation's lock lives at most (Rasa's TICKET_LOCK_LIFETIME; bot/replicas.py):
-    # a replica killed mid-turn holds its conversation this long. Longer than a turn's timeouts.
-    conversation_lock_s: int = Field(default=30, ge=5)
+    # How long one conversation's lock lives at most (Rasa's TICKET_LOCK_LIFETIME, counted from the
+    # message's arrival; bot/replicas.py): a replica killed mid-turn holds its conversation this
+    # long, and a message's wait for the lock plus its turn must stay under it (docs/replicas.md).
+    conversation_lock_s: int = Field(default=60, ge=5)
     # Behind a balancer: the addresses whose X-Forwarded-For the app believes (uvicorn's
     # --forwarded-allow-ips), so limits keyed by client address see the client, not the balancer.
     # Empty: none (the app is reached directly).

@@ -51,7 +51,7 @@ from smartmkt.bench.chat import (
 from smartmkt.settings import Settings
 
 RETRY_STATUSES = frozenset({502, 503, 504})
-RETRY_WITHIN_S = 60.0
+RETRY_WITHIN_S = 120.0  # longer than a dead replica holds a conversation (the lock, 60 s)
 RETRY_PAUSE_S = 0.5
 VICTIMS = ("app1", "actions1", "rasa1")  # one replica of each kind
 SECTION_KEYS = ("errors", "requests", "p50_ms", "p95_ms", "turns_per_s", "rss_mb")
