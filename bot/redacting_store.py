@@ -16,6 +16,9 @@ confirmed), the action has already erased the customer's data and the conversati
 (smartmkt.privacy.erasure); this store then deletes whatever rows of the conversation are left
 and writes none of the turn, so nothing of it comes back.
 
+Interleaving: a turn whose conversation another turn saved meanwhile is refused
+(``ConcurrentTurn``) instead of being stored as a wrong slice; see ``_refuse_interleaving``.
+
 Configuration (environment, as ``smartmkt run`` passes it): ``SMARTMKT_REDACT`` (kinds:
 ``email,card,phone,address``, ``all`` or ``none``) and ``SMARTMKT_REDACT_PHONE_REGIONS``
 (``US``: the home region first), or the same as ``redact`` / ``phone_regions`` in endpoints.yml.
@@ -50,6 +53,16 @@ class _StoredEvent:
         return self._data
 
 
+class ConcurrentTurn(RuntimeError):
+    """Another turn of the conversation was saved while this one ran: this one is not saved."""
+
+    def __init__(self, sender_id: str, stored: int, held: int) -> None:
+        super().__init__(
+            f"conversation {sender_id!r}: {stored} events stored meanwhile, this turn holds {held}; "
+            "another turn ran at the same time, so this one is not saved (the client may resend it)"
+        )
+
+
 class RedactingSQLTrackerStore(SQLTrackerStore):
     """``SQLTrackerStore`` that never writes a customer's personal data (module doc)."""
 
@@ -63,6 +76,7 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
 
     def _additional_events(self, session: Any, tracker: Any) -> Iterator[Any]:
+        self._refuse_interleaving(session, tracker)
         new = list(super()._additional_events(session, tracker))
         data = [event.as_dict() for event in new]
         if erasure_confirmed(data):
@@ -74,6 +88,33 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
             return iter(())
         masked = mask_events(data, self.redactor)
         return iter(_StoredEvent(event.type_name, d) for event, d in zip(new, masked, strict=True))
+
+    def _refuse_interleaving(self, session: Any, tracker: Any) -> None:
+        """Rasa saves the events past the number the table holds for the conversation's session.
+        If another turn saved meanwhile (two replicas ran the conversation at once, after the
+        conversation's lock ran out), that count points into this turn's own events, and Rasa
+        would store a wrong slice and lose the rest without a word. The newest stored event must
+        be the one this tracker has at that position, else ``ConcurrentTurn``: the turn fails, the
+        REST channel answers 503 (bot/replicas.py), and the client sends the message again. On
+        PostgreSQL the check holds the conversation's advisory lock until the save commits, so
+        two saves cannot both pass it."""
+        if session.bind.dialect.name == "postgresql":
+            session.execute(
+                _sql("SELECT pg_advisory_xact_lock(hashtext(:sender))"), {"sender": tracker.sender_id}
+            )
+        query = self._event_query(session, tracker.sender_id, fetch_events_from_all_sessions=False)
+        count = query.count()
+        if not count:
+            return
+        newest = query.order_by(None).order_by(self.SQLEvent.id.desc()).first()
+        events = list(tracker.events)
+        mine = events[count - 1] if count <= len(events) else None
+        if (
+            mine is None
+            or mine.type_name != newest.type_name
+            or abs(mine.timestamp - newest.timestamp) > 1e-6
+        ):
+            raise ConcurrentTurn(tracker.sender_id, count, len(events))
 
     async def _stream_new_events(self, event_broker: Any, new_events: list[Any], sender_id: str) -> None:
         for masked in mask_events([event.as_dict() for event in new_events], self.redactor):

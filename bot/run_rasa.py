@@ -32,8 +32,10 @@ Reliability (the faults are tested in tests/test_faults.py):
   timeout): Rasa reads and writes are retried with exponential backoff for up to
   ``SMARTMKT_DB_RETRY_S`` (default 30 s). Without this Rasa's FailSafeTrackerStore answered a
   failed read with an empty conversation (slots forgotten) and kept a failed write in memory,
-  never in the database (events lost). Pooled PostgreSQL connections are pinged before use, so
-  connections a database restart killed are replaced rather than failing a turn.
+  never in the database (events lost); a write that fails for good now fails the turn (a 503 on
+  the REST channel), as does a turn another one interleaved with (bot/redacting_store.py).
+  Pooled PostgreSQL connections are pinged before use, so connections a database restart killed
+  are replaced rather than failing a turn.
 
 Usage: python run_rasa.py run --model ... (any ``rasa`` arguments).
 """
@@ -234,7 +236,7 @@ def _install_tracker_store_retries() -> None:
     import json
 
     from rasa.core import tracker_store
-    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
     from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
     budget = _env_seconds("SMARTMKT_DB_RETRY_S", 30)
@@ -284,6 +286,15 @@ def _install_tracker_store_retries() -> None:
     SQLTrackerStore._retrieve = _retrieve
     SQLTrackerStore.keys = keys_retrying
     SQLTrackerStore.save = save
+
+    async def save_or_fail(self: Any, tracker: Any) -> None:
+        """A write that failed for good (the retries above ran out, or the store refused a turn
+        another one interleaved with: redacting_store.ConcurrentTurn) fails the turn: the REST
+        channel answers 503 and the client sends the message again. Rasa's FailSafeTrackerStore
+        kept such a turn in memory only and answered as if it were stored."""
+        await self._tracker_store.save(tracker)
+
+    FailSafeTrackerStore.save = save_or_fail
 
 
 if __name__ == "__main__":
