@@ -257,9 +257,11 @@ def _install_tracker_store_retries() -> None:
     async def keys_retrying(self: Any) -> Any:
         return await _retrying("listing conversations", lambda: keys(self), budget)
 
-    def store_new_events(self: Any, tracker: Any) -> None:
+    def store_new_events(self: Any, tracker: Any) -> list[dict[str, Any]]:
         """Rasa 3.6.21's SQLTrackerStore.save without the event broker: one transaction that
-        adds the events the database does not hold yet (so it can simply run again)."""
+        adds the events the database does not hold yet (so it can simply run again). Returns
+        the events it wrote, as written (masked by redacting_store)."""
+        written: list[dict[str, Any]] = []
         with self.session_scope() as session:
             for event in self._additional_events(session, tracker):
                 data = event.as_dict()
@@ -273,15 +275,26 @@ def _install_tracker_store_retries() -> None:
                         data=json.dumps(data),
                     )
                 )
+                written.append(data)
             session.commit()
+        return written
 
     async def save(self: Any, tracker: Any) -> None:
-        await self.stream_events(tracker)  # once, before the retried write, as Rasa does
+        """Write the turn (retried while the database is away), then publish what was written.
+        Rasa publishes first: a write that then failed left events in RabbitMQ that the table
+        never held, and the console counted a turn the client was told had failed (and counted
+        it again when the client resent it). Published after the commit, a failed write
+        publishes nothing; a replica killed between the commit and the publish leaves events
+        only the consumer's sweep of the table finds (smartmkt/console/consumer.py). This also
+        spares Rasa's extra read of the whole conversation to diff what is new."""
 
-        async def write() -> None:
-            store_new_events(self, tracker)
+        async def write() -> list[dict[str, Any]]:
+            return store_new_events(self, tracker)
 
-        await _retrying(f"saving {tracker.sender_id!r}", write, budget)
+        written = await _retrying(f"saving {tracker.sender_id!r}", write, budget)
+        if self.event_broker is not None:
+            for data in written:
+                self.event_broker.publish({"sender_id": tracker.sender_id, **data})
 
     SQLTrackerStore._retrieve = _retrieve
     SQLTrackerStore.keys = keys_retrying

@@ -401,7 +401,8 @@ def test_engines_restarted_mid_load_give_503s_or_answers_and_recover_by_themselv
     deadline = time.monotonic() + 60
     expected = {sessions[ref][0]: sent[ref] for ref in customers}
     while (turns := _indexed_turns(store, list(expected))) != expected:
-        assert time.monotonic() < deadline, (turns, expected)  # the consumer caught up, once each
+        differ = {s: (turns.get(s), n) for s, n in expected.items() if turns.get(s) != n}
+        assert time.monotonic() < deadline, differ  # the consumer caught up, once each: (indexed, sent)
         time.sleep(1.0)
 
 

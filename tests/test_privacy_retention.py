@@ -160,31 +160,58 @@ def test_scheduler_runs_retention_again_and_again(store: Engine) -> None:
     assert never.runs == [] and not never.is_alive()
 
 
-def test_one_deployments_schedule_purges_its_store_and_says_so(
-    store: Engine, demo_db: Path, base_settings: Any
-) -> None:
-    """schedule_retention (what `smartmkt run` and the cluster's supervisor start) waits for the
-    services, purges the settings' store and reports the run; it never starts if they stay down."""
-    settings = base_settings.model_copy(
-        update={
-            "database_url": f"sqlite:///{demo_db}",
-            "tracker_url": "",
-            "tracker_db": "",
-            "retention_days": 365,
-        }
-    )
+def deployment(base_settings: Any, demo_db: Path, **more: Any) -> Any:
+    """A deployment's settings on the demo store copy, keeping a year of conversations."""
+    update = {"database_url": f"sqlite:///{demo_db}", "tracker_url": "", "tracker_db": ""}
+    return base_settings.model_copy(update={**update, "retention_days": 365, **more})
+
+
+def scheduled_once(settings: Any) -> list[str]:
+    """What schedule_retention said after its first run (it is stopped then)."""
     said: list[str] = []
     scheduler = schedule_retention(settings, lambda: True, said.append)
     deadline = time.monotonic() + 60
     while not said and time.monotonic() < deadline:
         time.sleep(0.05)
     scheduler.stop()
+    return said
+
+
+def test_one_deployments_schedule_purges_its_store_and_says_so(
+    store: Engine, demo_db: Path, base_settings: Any
+) -> None:
+    """schedule_retention (what `smartmkt run` and the cluster's supervisor start) waits for the
+    services, purges the settings' store and reports the run; it never starts if they stay down."""
+    settings = deployment(base_settings, demo_db)
+    said = scheduled_once(settings)
     assert texts(store, "old") == [] and texts(store, "new") == ["just now"]
     assert len(said) == 1 and "retention (365 days" in said[0] and "next run in 24 h" in said[0], said
     blocked: list[str] = []
     never = schedule_retention(settings, lambda: False, blocked.append)
     never.join(timeout=10)
     assert blocked == [] and never.runs == [] and not never.is_alive()
+
+
+def test_a_clusters_schedule_records_the_keys_the_consumer_dedupes_on(
+    demo_db: Path, base_settings: Any
+) -> None:
+    """The cluster's supervisor runs retention for the cluster's settings (RabbitMQ set) from a
+    process whose own environment has none. Its catch-up must record each event's key, else the
+    consumer, delivered the same events from RabbitMQ, counts every customer message twice (a
+    clean-clone CI caught the console index one to four turns ahead of the events table)."""
+    engine = make_engine(f"sqlite:///{demo_db}")
+    rows = turns("queued", NOW - 3600, ["first", "second"])
+    with engine.begin() as conn:
+        rasa.write(conn, rows)  # stored by Rasa; the consumer has not folded their messages yet
+    settings = deployment(base_settings, demo_db, amqp_url="amqp://guest:guest@127.0.0.1:1/%2F")
+    assert not index.broker_mode()  # this process's own settings: no RabbitMQ
+    assert scheduled_once(settings), "retention did not run"  # it never connects to RabbitMQ
+    published = [{"sender_id": r["sender_id"], **json.loads(r["data"])} for r in rows]
+    delivered = index.fold_published(engine, published)  # RabbitMQ delivers them after all
+    assert (delivered.folded, delivered.duplicates) == (0, len(rows))
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT turns FROM console_conversations WHERE sender_id = 'queued'")) == 2
+    engine.dispose()
 
 
 @pytest.mark.e2e

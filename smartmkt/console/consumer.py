@@ -23,9 +23,12 @@ consumer connects again with backoff; when the store cannot be written the batch
 unacknowledged (requeued) and tried again after a backoff. Neither ends the process; SIGTERM or
 SIGINT does, after the batch in hand.
 
-Rasa publishes an event before it writes it, and without waiting for RabbitMQ (its pika broker
-hands the message to a background task): a Rasa replica killed at that moment has written
-events that never reach the queue. So every ``SWEEP_S`` seconds the consumer also reads Rasa's
+Rasa (as bot/run_rasa.py runs it) publishes a turn's events after it committed them, and
+without waiting for RabbitMQ (its pika broker hands the message to a background task; while
+RabbitMQ is away it logs the event and drops it): a Rasa replica killed between the commit and
+the publish, or one whose broker was down, has written events that never reach the queue. A
+write that failed publishes nothing, so the index never counts a turn the client was told had
+failed. So every ``SWEEP_S`` seconds the consumer also reads Rasa's
 events table past the index's mark (``index.catch_up`` with the same keys), up to the events
 ``SWEEP_AFTER_S`` old: an event the queue already delivered is skipped, one it never will is
 folded (``swept`` counts them). The queue

@@ -128,9 +128,17 @@ def _purge(
 
 
 def run_retention(
-    store: Engine, tracker: Engine, days: int, dry_run: bool = False, now: datetime | None = None
+    store: Engine,
+    tracker: Engine,
+    days: int,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    dedupe: bool | None = None,
 ) -> RetentionRun:
-    """Purge (or with ``dry_run`` count) the conversations older than ``days`` days (module doc)."""
+    """Purge (or with ``dry_run`` count) the conversations older than ``days`` days (module doc).
+    ``dedupe``: whether the deployment's index is fed by the broker (``index.catch_up``; default:
+    this process's settings). A scheduler running for another deployment's settings must say so,
+    else its catch-up folds events without their keys and the consumer counts them again."""
     if days < 1:
         raise ValueError("retention needs at least 1 day")
     started = time.perf_counter()
@@ -140,7 +148,7 @@ def run_retention(
     if not index.events_table_exists(tracker):
         return run
     if not dry_run:
-        index.catch_up(store, tracker)  # everything indexed: the folds below see every event
+        index.catch_up(store, tracker, dedupe=dedupe)  # everything indexed: the folds below see every event
     e = RASA_EVENTS.c
     with tracker.connect() as conn:
         whole = _old_conversations(conn, cutoff)
@@ -205,7 +213,8 @@ def schedule_retention(
         upgrade(settings.resolved_database_url)
         store = make_engine(settings.resolved_database_url)
         try:
-            run = run_retention(store, tracker_engine(store, settings), settings.retention_days)
+            tracker = tracker_engine(store, settings)
+            run = run_retention(store, tracker, settings.retention_days, dedupe=bool(settings.amqp_url))
         finally:
             store.dispose()
         say(f"{run.summary()}; next run in {settings.retention_interval_hours:g} h")
