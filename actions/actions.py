@@ -179,8 +179,12 @@ class ActionRecommend(Action):
         if not reply.products:
             dispatcher.utter_message(text=replies.nothing_found_text(reply))
             return [*events, SlotSet("offer_pending", False)]
+        offers = [reply.offer] if reply.offer else []
         dispatcher.utter_message(
-            text=replies.recommendations_text(reply), json_message=replies.recommendations_payload(reply)
+            text=replies.recommendations_text(reply),
+            json_message=replies.recommendations_payload(reply),
+            attachment=replies.carousel(reply.products, offers),
+            buttons=replies.YES_NO if reply.offer else None,
         )
         return [
             *events,
@@ -213,6 +217,7 @@ class ActionSearchProduct(Action):
         dispatcher.utter_message(
             text=f"Yes, we have it: {replies.product_line(product)}.",
             json_message={"type": "product", "product": replies.product_payload(product)},
+            attachment=replies.carousel([product]),
         )
         return focus_moves_to(tracker, product.id)
 
@@ -326,6 +331,7 @@ class ActionPrice(Action):
         dispatcher.utter_message(
             text=replies.price_text(product, offer),
             json_message={"type": "product", "product": replies.product_payload(product)},
+            attachment=replies.carousel([product], [offer] if offer else []),
         )
         return focus_moves_to(tracker, product_id)
 
@@ -350,20 +356,22 @@ class ActionShowOffers(Action):
         if not offers:
             dispatcher.utter_message(text="No offers for you right now. Want a recommendation meanwhile?")
             return [SlotSet("offer_pending", False)]
-        lines = [replies.offer_line(o) for o in offers[:3]]
+        shown = offers[:3]
         dispatcher.utter_message(
-            text="\n".join(lines),
+            text=replies.offers_text(shown),
+            buttons=replies.offers_buttons(shown),
             json_message={
                 "type": "offers",
-                "offers": [replies.offer_payload(o) for o in offers[:3]],
-                "products": [replies.product_payload(o.product) for o in offers[:3]],
+                "offers": [replies.offer_payload(o) for o in shown],
+                "products": [replies.product_payload(o.product) for o in shown],
             },
+            attachment=replies.carousel([o.product for o in shown], shown),
         )
         # One offer: a yes buys it. Several: no single one is pending, so a yes asks which.
         return [
-            SlotSet("offer_id", str(offers[0].id) if len(offers[:3]) == 1 else None),
+            SlotSet("offer_id", str(offers[0].id) if len(shown) == 1 else None),
             SlotSet("offer_pending", True),
-            SlotSet("shown_products", [str(o.product.id) for o in offers[:3]]),
+            SlotSet("shown_products", [str(o.product.id) for o in shown]),
         ]
 
 

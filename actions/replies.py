@@ -1,4 +1,15 @@
-"""Reply texts and rich payloads: pure functions of smartmkt results, unit-testable alone."""
+"""Reply texts and rich payloads: pure functions of smartmkt results, unit-testable alone.
+
+Every reply degrades well in a standard Rasa client (rasa-webchat, Rasa's REST channel):
+- its text is Markdown: a list is its own paragraph (a blank line before it), one item a line,
+  so a client renders a list, not a run-on paragraph (Rasa's socket.io channel also sends each
+  paragraph as its own message);
+- a question with fixed answers carries them as Rasa ``buttons`` (yes/no, which title);
+- products also come as Rasa's generic-template carousel (``attachment``), which standard
+  clients render, besides smartmkt's own cards (``custom``), which only smartmkt's page and
+  widget render: Rasa's socket.io channel sends each to the clients that render it
+  (bot/run_rasa.py, ``CARDS_CAPABILITY``);
+- no message is only a ``custom`` payload, so none renders empty."""
 
 from __future__ import annotations
 
@@ -43,14 +54,28 @@ def offer_payload(offer: OfferView) -> dict[str, Any]:
     }
 
 
-def offer_line(offer: OfferView) -> str:
+def offer_terms(offer: OfferView) -> str:
+    """ "20% off Fargo: $7.99 instead of $9.99, until Dec 09" """
     product = offer.product
     return (
-        f"Special offer for you: {offer.percent_off}% off {product.title}: "
+        f"{offer.percent_off}% off {product.title}: "
         f"{money(offer.offer_price_cents, product.currency)} instead of "
-        f"{money(product.price_cents, product.currency)}, until "
-        f"{offer.expires_at:%b %d}. Want it? (yes/no)"
+        f"{money(product.price_cents, product.currency)}, until {offer.expires_at:%b %d}"
     )
+
+
+def offer_line(offer: OfferView) -> str:
+    """The offer and its question; its answers are ``YES_NO``."""
+    return f"Special offer for you: {offer_terms(offer)}. Want it?"
+
+
+# The answers to "Want it?" (an offer) and "Shall I go ahead?" (bot/domain.yml's erasure).
+YES_NO = [{"title": "Yes, I want it", "payload": "/affirm"}, {"title": "No thanks", "payload": "/deny"}]
+
+
+def numbered(lines: Sequence[str]) -> str:
+    """A Markdown ordered list, one item a line."""
+    return "\n".join(f"{n}. {line}" for n, line in enumerate(lines, start=1))
 
 
 def recommendations_text(reply: RecommendationReply) -> str:
@@ -58,11 +83,62 @@ def recommendations_text(reply: RecommendationReply) -> str:
     intro = "Here are my picks for you" if reply.personalized else "Here are some popular picks"
     if described:
         intro += f" ({described})"
-    lines = [f"{intro}:"]
-    lines += [f"{n}. {product_line(p)}" for n, p in enumerate(reply.products, start=1)]
+    paragraphs = [f"{intro}:", numbered([product_line(p) for p in reply.products])]
     if reply.offer:
-        lines.append(offer_line(reply.offer))
-    return "\n".join(lines)
+        paragraphs.append(offer_line(reply.offer))
+    return "\n\n".join(paragraphs)
+
+
+def offers_text(offers: Sequence[OfferView]) -> str:
+    """One offer and its question (answers: ``YES_NO``), or the offers listed and which one."""
+    if len(offers) == 1:
+        return offer_line(offers[0])
+    return "\n\n".join(
+        ["Special offers for you:", numbered([offer_terms(o) for o in offers]), "Which one would you like?"]
+    )
+
+
+def offers_buttons(offers: Sequence[OfferView]) -> list[dict[str, str]]:
+    """Yes/no for one offer; for several, one "Buy" per title and a "No thanks" for them all."""
+    if len(offers) == 1:
+        return YES_NO
+    buys = [
+        {"title": f"Buy {o.product.title}", "payload": shortcut("purchase", o.product.title)} for o in offers
+    ]
+    return [*buys, {"title": "No thanks", "payload": "/deny"}]
+
+
+def shortcut(intent: str, title: str) -> str:
+    """A button's payload: the intent with the title as its ``product`` entity (what the page's
+    cards send too: chat/cards.js)."""
+    return f"/{intent}{json.dumps({'product': title})}"
+
+
+def carousel(products: Sequence[CatalogItem], offers: Sequence[OfferView] = ()) -> dict[str, Any]:
+    """Rasa's generic template: a card per product, with the price the customer would pay, and
+    "Buy" and "More like this" buttons (postbacks of the same payloads as the page's cards)."""
+    elements = []
+    for product in products:
+        offer = next((o for o in offers if o.product.id == product.id), None)
+        price = money(product.price_cents, product.currency)
+        if offer:
+            price = f"{money(offer.offer_price_cents, product.currency)} with your {offer.percent_off}% off"
+        details = [str(product.year) if product.year else "", ", ".join(product.genres), price]
+        elements.append(
+            {
+                "title": product.title,
+                "subtitle": " · ".join(d for d in details if d),
+                "buttons": [
+                    {"type": "postback", "title": "Buy", "payload": shortcut("purchase", product.title)},
+                    {
+                        "type": "postback",
+                        "title": "More like this",
+                        "payload": shortcut("ask_recommendation", product.title),
+                    },
+                ],
+            }
+        )
+    return {"type": "template", "payload": {"template_type": "generic", "elements": elements}}
 
 
 def recommendations_payload(reply: RecommendationReply) -> dict[str, Any]:
@@ -85,14 +161,15 @@ def nothing_found_text(reply: RecommendationReply) -> str:
 def order_history_text(total: int, recent: list[OrderView]) -> str:
     if not total:
         return "You haven't ordered anything yet. Want a recommendation to start?"
-    lines = [f"You have {total} order{'s' if total != 1 else ''} with us. The most recent:"]
+    lines = []
     for order in recent:
         discount = f", {order.discount_pct}% off" if order.discount_pct else ""
         lines.append(
             f"- {order.ordered_at:%Y-%m-%d}: {order.product.title} "
             f"({money(order.amount_cents, order.product.currency)}{discount})"
         )
-    return "\n".join(lines)
+    intro = f"You have {total} order{'s' if total != 1 else ''} with us. The most recent:"
+    return "\n\n".join([intro, "\n".join(lines)])
 
 
 def purchase_text(order: OrderView) -> str:
@@ -168,13 +245,12 @@ def choice_line(n: int, product: CatalogItem, offers: Sequence[OfferView]) -> st
 def which_text(products: Sequence[CatalogItem], offers: Sequence[OfferView], intent: str) -> str:
     """The question, with its choices numbered one a line, so a client without buttons (a plain
     REST client, voice) still shows and reads them."""
-    lines = [WHICH_QUESTION.get(intent, "Which one do you mean?")]
-    lines += [choice_line(n, p, offers) for n, p in enumerate(products, start=1)]
-    lines.append('Say which, e.g. "the second one", or its title.')
-    return "\n".join(lines)
+    choices = "\n".join(choice_line(n, p, offers) for n, p in enumerate(products, start=1))
+    question = WHICH_QUESTION.get(intent, "Which one do you mean?")
+    return "\n\n".join([question, choices, 'Say which, e.g. "the second one", or its title.'])
 
 
 def which_buttons(products: Sequence[CatalogItem], intent: str) -> list[dict[str, str]]:
     """A button a choice: its payload names the title as the product entity, which resolves
     against the same titles (smartmkt.assistant.choice)."""
-    return [{"title": p.title, "payload": f"/{intent}{json.dumps({'product': p.title})}"} for p in products]
+    return [{"title": p.title, "payload": shortcut(intent, p.title)} for p in products]

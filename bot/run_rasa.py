@@ -14,6 +14,8 @@ The socket.io channel (the web chat) does not work as shipped on this Python and
 - Rasa sends a custom payload as ``sio.emit(event, **json_message)``, a TypeError for any
   payload that is not ``{"data": ...}`` (ours: ``{"type": "recommendations", ...}``). Here it is
   sent as ``{"custom": payload}``, the shape the REST channel (and POST /voice) return.
+- What a client is sent of a reply: smartmkt's cards or Rasa's standard carousel
+  (bot/client_replies.py).
 - Sanic 21.12 passes bare coroutines to ``asyncio.wait``, which Python 3.11 refuses: every
   websocket upgrade failed. Its websocket module gets a ``wait`` that wraps them in tasks.
 
@@ -326,4 +328,7 @@ if __name__ == "__main__":
     import customer_identity  # beside this file: every customer message checked (issue 7)
 
     customer_identity.install()
+    import client_replies  # beside this file: cards to smartmkt's clients, standard parts to others
+
+    client_replies.install()
     main()

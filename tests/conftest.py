@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -264,6 +265,19 @@ def smartmkt_run(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=90)
+
+
+def in_bot_env(script: str, *args: str, timeout: float = 180) -> Any:
+    """Runs ``script`` in the bot environment (python-socketio's client lives there) and returns
+    the JSON it printed last; a failed run fails the test with its stderr."""
+    import json
+
+    python = Path(__file__).resolve().parent.parent / ".venv-bot" / "bin" / "python"
+    out = subprocess.run(
+        [str(python), "-c", script, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def listening_addresses(port: int) -> set[str]:

@@ -387,3 +387,106 @@ def test_with_a_shop_connected_yes_gives_the_code_and_the_shops_page(
     assert slot(events, "offer_pending") is False
     assert assistant.repo.history("42").product_ids == bought_before  # bought on the shop, not here
     assert plain[0]["custom"]["offer"] is None and "on our shop: https://shop.example/p/" in plain[0]["text"]
+
+
+# --- replies that degrade well in standard Rasa clients (issue 18) ---------------------------------
+def paragraphs(text: str) -> list[str]:
+    """A reply's paragraphs, as Rasa's socket.io channel sends them (one message each)."""
+    return text.strip().split("\n\n")
+
+
+def carousel_titles(message: dict[str, Any]) -> list[str]:
+    attachment = message["attachment"]
+    assert attachment["type"] == "template" and attachment["payload"]["template_type"] == "generic"
+    elements = attachment["payload"]["elements"]
+    for element in elements:
+        assert element["subtitle"] and element["subtitle"].count("$") == 1
+        assert [b["title"] for b in element["buttons"]] == ["Buy", "More like this"]
+        assert all(b["type"] == "postback" for b in element["buttons"])
+        quoted = f'{{"product": "{element["title"]}"}}'
+        assert [b["payload"] for b in element["buttons"]] == [
+            f"/purchase{quoted}",
+            f"/ask_recommendation{quoted}",
+        ]
+    return [e["title"] for e in elements]
+
+
+def test_recommendations_come_as_a_markdown_list_a_carousel_and_yes_no_buttons(
+    assistant: ShopAssistant,
+) -> None:
+    messages, _ = run(acts.ActionRecommend(), tracker("42", "recommend something", "ask_recommendation"))
+    [message] = messages
+    products, offer = message["custom"]["products"], message["custom"]["offer"]
+    assert offer, "the demo store makes customer 42 an offer"
+    intro, listed, question = paragraphs(message["text"])
+    assert intro.startswith("Here are my picks for you")
+    lines = listed.split("\n")  # a Markdown ordered list: one item a line, its own paragraph
+    assert [line.split(". ", 1)[0] for line in lines] == [str(n) for n in range(1, len(products) + 1)]
+    assert [line.split(". ", 1)[1].split(" (")[0].split(" · ")[0] for line in lines] == [
+        p["title"] for p in products
+    ]
+    assert question.startswith("Special offer for you:") and question.endswith("Want it?")
+    assert "(yes/no)" not in message["text"]
+    assert [b["payload"] for b in message["buttons"]] == ["/affirm", "/deny"]
+    assert carousel_titles(message) == [p["title"] for p in products]
+    offered = next(
+        e for e in message["attachment"]["payload"]["elements"] if e["title"] == products[0]["title"]
+    )
+    assert f"with your {offer['percent_off']}% off" in offered["subtitle"]
+
+
+def test_offers_and_found_titles_come_with_buttons_and_a_carousel(assistant: ShopAssistant) -> None:
+    for genre in ("thriller", "comedy", "western"):
+        assistant.recommend("42", Preferences.from_values([genre], None, None, None, None))
+    messages, _ = run(acts.ActionShowOffers(), tracker("42", "any deals for me?", "ask_offers"))
+    [message] = messages
+    titles = [p["title"] for p in message["custom"]["products"]]
+    assert len(titles) >= 2
+    intro, listed, question = paragraphs(message["text"])
+    assert intro == "Special offers for you:" and question == "Which one would you like?"
+    assert len(listed.split("\n")) == len(titles) and listed.startswith("1. ")
+    assert [b["title"] for b in message["buttons"]] == [*(f"Buy {t}" for t in titles), "No thanks"]
+    assert carousel_titles(message) == titles
+
+    messages, _ = run(
+        acts.ActionSearchProduct(),
+        tracker("42", "do you have fargo", "search_product", [{"entity": "product", "value": "Fargo"}]),
+    )
+    assert carousel_titles(messages[0]) == ["Fargo"]
+
+
+def test_lists_are_markdown_paragraphs_and_no_reply_is_only_a_custom_payload(
+    assistant: ShopAssistant,
+) -> None:
+    run(acts.ActionRecommend(), tracker("42", "recommend something", "ask_recommendation"))
+    said = [
+        (
+            acts.ActionRecommend(),
+            tracker("42", "a western", "ask_recommendation", slots={"category": ["western"]}),
+        ),
+        (acts.ActionShowOffers(), tracker("42", "any deals?", "ask_offers")),
+        (acts.ActionOrderHistory(), tracker("42", "my orders", "ask_order_history")),
+        (
+            acts.ActionPrice(),
+            tracker("42", "price of fargo", "ask_price", [{"entity": "product", "value": "Fargo"}]),
+        ),
+        (
+            acts.ActionPurchase(),
+            tracker("42", "buy fargo", "purchase", [{"entity": "product", "value": "Fargo"}]),
+        ),
+        (
+            acts.ActionRecommend(),
+            tracker("cold", "a horror film", "ask_recommendation", slots={"category": ["horror"]}),
+        ),
+    ]
+    for action, t in said:
+        messages, _ = run(action, t)
+        for message in messages:
+            assert str(message.get("text") or "").strip(), (action.name(), message)  # never only custom
+            for paragraph in paragraphs(message["text"]):
+                lines = paragraph.split("\n")
+                listed = [line for line in lines if line[:1].isdigit() or line.startswith("- ")]
+                assert not listed or listed == lines, (action.name(), paragraph)  # a list is a paragraph
+    messages, _ = run(acts.ActionOrderHistory(), tracker("42", "my orders", "ask_order_history"))
+    intro, listed = paragraphs(messages[0]["text"])
+    assert intro.endswith("The most recent:") and all(line.startswith("- ") for line in listed.split("\n"))

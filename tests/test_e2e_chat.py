@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from conftest import in_bot_env
 from sqlalchemy import func, select
 from sqlalchemy import text as sql_text
 
@@ -322,3 +323,60 @@ def test_the_running_app_sends_an_offers_webhook_to_the_shop(stack: RunningStack
     event = json.loads(body)
     assert verify(secret, body, signature) and event["event"] == "offer.created"
     assert event["offer"]["customer_id"] == "e2e-hook-1" and event["offer"]["code"].startswith("SMK-")
+
+
+SOCKET_CLIENTS = r"""
+import asyncio, json, sys
+import socketio
+
+url = sys.argv[1]
+sessions = {"stock": sys.argv[2:4], "smartmkt": sys.argv[4:6]}
+got = {"stock": [], "smartmkt": []}
+
+async def turn(name, metadata_extra):
+    session, token = sessions[name]
+    sio = socketio.AsyncClient(reconnection=False)
+    sio.on("bot_uttered", lambda data: got[name].append(data))
+    await sio.connect(url, socketio_path="/socket.io", transports=["polling"])  # aiohttp here: no ws
+    await sio.emit("session_request", {"session_id": session, "customer_token": token})
+    await asyncio.sleep(1.0)
+    metadata = {"customer_token": token, **metadata_extra}
+    message = {"message": "recommend me something", "session_id": session, "metadata": metadata}
+    await sio.emit("user_uttered", message)
+    for _ in range(120):
+        await asyncio.sleep(0.25)
+        if any(m.get("quick_replies") for m in got[name]):
+            break
+    await asyncio.sleep(1.0)  # anything after the question
+    await sio.disconnect()
+
+async def main():
+    await turn("stock", {})
+    await turn("smartmkt", {"capabilities": ["smartmkt-cards"]})
+    print(json.dumps(got))
+
+asyncio.run(main())
+"""
+
+
+def test_socketio_clients_get_what_they_render(stack: RunningStack) -> None:
+    """A stock Rasa client (rasa-webchat, no capabilities declared) gets standard parts only:
+    the reply's paragraphs as messages (the list one of them), Rasa's carousel before the offer's
+    question and its yes/no as quick replies, and no ``custom`` payload it would render as an
+    empty bubble. smartmkt's page (``capabilities: ["smartmkt-cards"]``) gets its cards and no
+    carousel (bot/client_replies.py)."""
+    stock, ours = signed_in(stack.settings, "42"), signed_in(stack.settings, "42")
+    got = in_bot_env(SOCKET_CLIENTS, stack.settings.rasa_url, *stock, *ours)
+    stock, ours = got["stock"], got["smartmkt"]
+    assert stock and all(set(m) & {"text", "attachment"} for m in stock), stock  # nothing renders empty
+    assert not [m for m in stock if "custom" in m], stock
+    kinds = [
+        "question" if m.get("quick_replies") else "carousel" if "attachment" in m else "text" for m in stock
+    ]
+    assert kinds[-2:] == ["carousel", "question"], kinds  # the products, then the question that ends the turn
+    assert stock[-1]["text"].endswith("Want it?")
+    assert [q["payload"] for q in stock[-1]["quick_replies"]] == ["/affirm", "/deny"]
+    listed = [m["text"] for m in stock if m.get("text", "").startswith("1. ")]
+    assert listed and len(listed[0].split("\n")) == len(stock[-2]["attachment"]["payload"]["elements"])
+    assert [m for m in ours if m.get("custom", {}).get("type") == "recommendations"], ours
+    assert not [m for m in ours if "attachment" in m], ours

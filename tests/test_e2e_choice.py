@@ -93,7 +93,11 @@ def test_yes_to_several_offers_asks_which_then_a_position_a_title_and_a_button_b
     offers = listed_offers(deals)
     assert len(offers) >= 2, f"the demo store made {len(offers)} offer(s) for customer 42: {deals}"
     titles = [title_of(choice_db, o["product_id"]) for o in offers]
-    assert text_of(deals).count("Want it? (yes/no)") == len(offers)
+    listed = text_of(deals).split("\n\n")[1].split("\n")  # the offers: a Markdown list, one a line
+    assert [line.split(". ", 1)[0] for line in listed] == [str(n) for n in range(1, len(offers) + 1)]
+    assert all(title in line for title, line in zip(titles, listed, strict=True)), (titles, listed)
+    deal_buttons = next(r["buttons"] for r in deals if r.get("buttons"))
+    assert [b["title"] for b in deal_buttons] == [*(f"Buy {t}" for t in titles), "No thanks"]
     before = len(orders_of(choice_db, 42))
 
     # a bare yes: the question, numbered one a line, a button each, and no order

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import time
 from typing import Any
 
 import httpx
 import pytest
-from conftest import listening_addresses
+from conftest import in_bot_env, listening_addresses
 from sqlalchemy import Engine, func, select, text
 
 from smartmkt.console import index
 from smartmkt.runtime.stack import RunningStack
 from smartmkt.security.identity import issue_token, new_session_id
 from smartmkt.security.secrets import local_secret, signed_in
-from smartmkt.settings import PROJECT_ROOT
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Customer, Offer, Order, Product
 from smartmkt.store.repository import StoreRepository
@@ -182,25 +180,9 @@ asyncio.run(main())
 def test_socketio_rooms_and_messages_need_the_sessions_token(
     stack: RunningStack, db: Engine, victim: dict[str, Any]
 ) -> None:
-    python = PROJECT_ROOT / ".venv-bot" / "bin" / "python"
     secret = local_secret(stack.settings, "customer_token_secret")
-    out = subprocess.run(
-        [
-            str(python),
-            "-c",
-            SOCKET_PROBE,
-            stack.settings.rasa_url,
-            victim["session"],
-            victim["token"],
-            issue_token(secret, "attacker-3"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    attacker = issue_token(secret, "attacker-3")
+    seen = in_bot_env(SOCKET_PROBE, stack.settings.rasa_url, victim["session"], victim["token"], attacker)
     assert seen["victim"][0] == "session_confirm" and "bot_uttered" in seen["victim"], seen
     for attacker in ("attacker", "attacker_own_token"):
         assert seen[attacker] == ["session_refused"], seen  # never in the room, no reply of theirs

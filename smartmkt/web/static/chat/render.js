@@ -43,7 +43,22 @@ window.smartmktChat.render = (function () {
     const lines = String(text).split("\n");
     const listed = lines.filter((line) => /^\d+\.\s/.test(line));
     if (!count || listed.length !== count) return text;
-    return lines.filter((line) => !/^\d+\.\s/.test(line)).join("\n");
+    const kept = lines.filter((line) => !/^\d+\.\s/.test(line)).join("\n");
+    return kept.replace(/\n{3,}/g, "\n\n").trim(); // the list's paragraph goes with it
+  }
+
+  /* Rasa's socket.io channel sends each paragraph of a reply as its own message: the paragraphs
+   * of one reply (up to its buttons or cards) are one bubble again. */
+  function joinParagraphs(messages) {
+    const none = (list) => !Array.isArray(list) || !list.length; // Rasa sends [] on each paragraph
+    const joined = [];
+    messages.forEach((m) => {
+      const last = joined[joined.length - 1];
+      const plain = last && typeof last.text === "string" && none(last.quick_replies) && none(last.buttons) && !last.custom;
+      if (plain && typeof m.text === "string") joined[joined.length - 1] = { ...m, text: last.text + "\n\n" + m.text };
+      else joined.push(m);
+    });
+    return joined;
   }
 
   /* One bot turn: its messages in order ({text, quick_replies?} or {custom}); returns the texts
@@ -54,7 +69,7 @@ window.smartmktChat.render = (function () {
       return c && Array.isArray(c.products) ? Math.max(n, c.products.length) : n;
     }, 0);
     const spoken = [];
-    messages.forEach((m) => {
+    joinParagraphs(messages).forEach((m) => {
       if (typeof m.text === "string" && m.text.trim()) {
         const text = withoutListedProducts(m.text, productCount);
         el.log.appendChild(botBubble(text));

@@ -101,7 +101,8 @@ window.smartmktChat.socket = (function () {
         target.emit("user_uttered", {
           message: message,
           session_id: current.session,
-          metadata: { customer_token: current.token },
+          // this page renders smartmkt's cards: Rasa sends them, not its standard carousel
+          metadata: { customer_token: current.token, capabilities: ["smartmkt-cards"] },
         })
       )
       .catch(() => {
