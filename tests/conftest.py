@@ -267,6 +267,34 @@ def smartmkt_run(
         proc.wait(timeout=90)
 
 
+# --- the browser tests' browser -------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"  # Debian's (never a browser Playwright downloads)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def pw() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(pw: Any) -> Iterator[Any]:
+    """Headless chromium, one per test module (tests/browser)."""
+    launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield launched
+    launched.close()
+
+
 def in_bot_env(script: str, *args: str, timeout: float = 180) -> Any:
     """Runs ``script`` in the bot environment (python-socketio's client lives there) and returns
     the JSON it printed last; a failed run fails the test with its stderr."""
