@@ -14,6 +14,8 @@ The socket.io channel (the web chat) does not work as shipped on this Python and
 - Rasa sends a custom payload as ``sio.emit(event, **json_message)``, a TypeError for any
   payload that is not ``{"data": ...}`` (ours: ``{"type": "recommendations", ...}``). Here it is
   sent as ``{"custom": payload}``, the shape the REST channel (and POST /voice) return.
+- Rasa's socket.io accepted a browser from any site; it now checks the page's Origin against
+  ``SMARTMKT_ALLOWED_ORIGINS`` (smartmkt's settings).
 - What a client is sent of a reply: smartmkt's cards or Rasa's standard carousel
   (bot/client_replies.py).
 - Sanic 21.12 passes bare coroutines to ``asyncio.wait``, which Python 3.11 refuses: every
@@ -101,6 +103,27 @@ def _install_socketio_fixes() -> None:
         await self.sio.emit(self.bot_message_evt, {"custom": json_message}, room=recipient_id)
 
     SocketIOOutput.send_custom_json = send_custom_json
+
+    # Rasa makes its socket.io server with cors_allowed_origins=[] ("no CORS handling"), which
+    # also skips Engine.IO's Origin check: any site's page could open the chat's socket. Here it
+    # answers the origins smartmkt's settings allow (SMARTMKT_ALLOWED_ORIGINS, as `smartmkt run`
+    # passes them) and refuses a browser from any other with a 400 ("Not an accepted origin").
+    # A client that sends no Origin (not a browser: the tests, a shop's server) is not refused.
+    from rasa.core.channels.socketio import SocketIOInput
+
+    origins = [o for o in os.environ.get("SMARTMKT_ALLOWED_ORIGINS", "").split(",") if o]
+    blueprint = SocketIOInput.blueprint
+
+    def blueprint_for_allowed_origins(self: Any, on_new_message: Any) -> Any:
+        webhook = blueprint(self, on_new_message)
+        if origins:
+            self.sio.eio.cors_allowed_origins = origins
+            # Rasa's Sanic-CORS (--cors, the same list) writes the CORS headers: Engine.IO's own
+            # would double them, and a browser refuses a doubled Access-Control-Allow-Origin
+            self.sio.eio._cors_headers = lambda environ: []
+        return webhook
+
+    SocketIOInput.blueprint = blueprint_for_allowed_origins
 
     async def wait(aws: Any, **kwargs: Any) -> Any:
         return await asyncio.wait([asyncio.ensure_future(a) for a in aws], **kwargs)

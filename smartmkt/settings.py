@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,11 @@ class Settings(BaseSettings):
     # own endpoint (same origin, so its login cookie says who is shopping), answering POST with
     # {"customer_ref", "token", "expires_at"} like /chat/demo-token. Empty: the demo picker.
     chat_token_url: str = ""
+    # The other sites (web origins, scheme://host[:port], comma-separated) whose pages may put the
+    # chat on them: Rasa's socket.io refuses a browser from any other origin, and Rasa's CORS
+    # answers only these. The product's own pages (the app's URL, the cluster's public URL) are
+    # always allowed (``resolved_allowed_origins``).
+    allowed_origins: str = ""
     # How a customer reaches the shop's people, and when they answer: "talk to a human" gets
     # these (action_handoff), since no one reads the chat itself. Demo values; set the shop's own.
     shop_contact: str = "help@shop.example"
@@ -105,6 +111,18 @@ class Settings(BaseSettings):
     def _product_url_template(cls, value: str) -> str:
         if value and ("{product_id}" not in value or not value.startswith(("https://", "http://"))):
             raise ValueError("SMARTMKT_SHOP_PRODUCT_URL: an http(s) URL with {product_id} in it")
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in _split(value):
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or origin != _origin(origin):
+                raise ValueError(
+                    f"SMARTMKT_ALLOWED_ORIGINS: {origin!r} is not an origin; "
+                    "write scheme://host[:port], e.g. https://shop.example, comma-separated"
+                )
         return value
 
     @field_validator("redact")
@@ -210,6 +228,16 @@ class Settings(BaseSettings):
         return url
 
     @property
+    def resolved_allowed_origins(self) -> list[str]:
+        """The origins whose pages may run the chat: the product's own (the app on this host and
+        on localhost, the public URL browsers reach Rasa at when set), then the listed ones."""
+        hosts = dict.fromkeys((self.host, "127.0.0.1", "localhost"))
+        own = [f"http://{host}:{self.app_port}" for host in hosts]
+        if self.chat_socket_url:
+            own.append(_origin(self.chat_socket_url))
+        return list(dict.fromkeys([*own, *_split(self.allowed_origins)]))
+
+    @property
     def app_url(self) -> str:
         return f"http://{self.host}:{self.app_port}"
 
@@ -230,6 +258,16 @@ class Settings(BaseSettings):
     def rasa_action_url(self) -> str:
         """Where Rasa calls the actions: the balancer, or this host's action server."""
         return self.action_endpoint_url or self.action_url
+
+
+def _split(listed: str) -> list[str]:
+    return [item.strip() for item in listed.split(",") if item.strip()]
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL (what a browser sends as its page's Origin)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _with_driver(url: str, postgresql_driver: str) -> str:

@@ -172,8 +172,13 @@ def web_stack(
     tmp_path_factory: pytest.TempPathFactory, demo_db_template: Path, base_settings: Settings
 ) -> Iterator[RunningStack]:
     """The browser tests' own running product: they make offers and orders as customer 42, whom
-    the REST end-to-end tests also talk as (and offers are capped per customer and day)."""
-    yield from start_stack(tmp_path_factory, demo_db_template, base_settings, "browser")
+    the REST end-to-end tests also talk as (and offers are capped per customer and day). Its one
+    allowed other site (SMARTMKT_ALLOWED_ORIGINS) is where tests/browser/test_stock_webchat.py
+    serves a shop's page from."""
+    shop_site = f"http://127.0.0.1:{free_port()}"
+    yield from start_stack(
+        tmp_path_factory, demo_db_template, base_settings, "browser", allowed_origins=shop_site
+    )
 
 
 @pytest.fixture(scope="session")
@@ -293,6 +298,37 @@ def browser(pw: Any) -> Iterator[Any]:
     launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield launched
     launched.close()
+
+
+def chat_turn(page: Any, box: str, text: str, timeout_ms: int = 60_000) -> None:
+    """Types ``text`` into the message box ``box`` (a CSS selector; Playwright's pierces shadow
+    roots), sends it with Enter and waits until the bot's answer is on the page."""
+    from playwright.sync_api import expect
+
+    before = page.locator(".from-bot").count()
+    page.locator(box).fill(text)
+    page.locator(box).press("Enter")
+    expect(page.locator(".from-customer .msg-text").last).to_have_text(text)
+    expect(page.locator(".from-bot")).to_have_count(before + 1, timeout=timeout_ms)
+
+
+def browser_hearing(pw: Any, folder: Path, said: str) -> Any:
+    """Chromium whose fake microphone plays ``said`` once (espeak-ng, 0.3 s of silence before and
+    2 s after, so the whole request is recorded), the microphone allowed without a prompt."""
+    from smartmkt.speech.tts import wav_file
+
+    spoken = wav_file(folder / "spoken.wav", said)
+    padded = folder / "ask.wav"
+    subprocess.run(["sox", str(spoken), "-r", "48000", str(padded), "pad", "0.3", "2"], check=True)
+    return pw.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={padded}%noloop",
+        ],
+    )
 
 
 def in_bot_env(script: str, *args: str, timeout: float = 180) -> Any:

@@ -3,7 +3,9 @@
 import re
 from pathlib import Path
 
+import pytest
 import yaml
+from pydantic import ValidationError
 
 from smartmkt.runtime.cluster import COMPOSE_PORTS, DEFAULT_REPLICAS, Layout, compose_balancer
 from smartmkt.runtime.engines import NAMES as ENGINES
@@ -77,3 +79,18 @@ def test_cluster_up_refuses_a_port_something_listens_on(tmp_path: Path) -> None:
         holder.bind(("127.0.0.1", layout.public_port))
         holder.listen()
         assert busy_ports(layout) == {"haproxy": layout.public_port}
+
+
+def test_allowed_origins_are_origins_and_the_products_own_pages_always_count() -> None:
+    settings = Settings(app_port=8123, allowed_origins=" https://shop.example ,http://127.0.0.1:9000,")
+    assert settings.resolved_allowed_origins == [
+        "http://127.0.0.1:8123",
+        "http://localhost:8123",
+        "https://shop.example",
+        "http://127.0.0.1:9000",
+    ]
+    cluster = Settings(app_port=8101, chat_socket_url="http://127.0.0.1:8080")  # pages via HAProxy
+    assert cluster.resolved_allowed_origins[-1] == "http://127.0.0.1:8080"
+    for wrong in ("shop.example", "https://shop.example/", "https://shop.example/chat", "ftp://shop.example"):
+        with pytest.raises(ValidationError, match="is not an origin; write scheme://host"):
+            Settings(allowed_origins=wrong)

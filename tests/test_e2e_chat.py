@@ -380,3 +380,18 @@ def test_socketio_clients_get_what_they_render(stack: RunningStack) -> None:
     assert listed and len(listed[0].split("\n")) == len(stock[-2]["attachment"]["payload"]["elements"])
     assert [m for m in ours if m.get("custom", {}).get("type") == "recommendations"], ours
     assert not [m for m in ours if "attachment" in m], ours
+
+
+def test_the_socket_answers_only_the_allowed_origins(stack: RunningStack) -> None:
+    """Rasa's socket.io checks a browser's Origin against SMARTMKT_ALLOWED_ORIGINS (here: only the
+    product's own pages); a client that sends none (not a browser) is not refused."""
+    handshake = f"{stack.settings.rasa_url}/socket.io/?EIO=4&transport=polling"
+    refused = httpx.get(handshake, headers={"Origin": "https://elsewhere.example"}, timeout=10)
+    assert refused.status_code == 400 and "not an accepted origin" in refused.text
+    assert "access-control-allow-origin" not in refused.headers
+    own = stack.settings.resolved_allowed_origins[0]
+    assert own == stack.settings.app_url
+    allowed = httpx.get(handshake, headers={"Origin": own}, timeout=10)
+    assert allowed.status_code == 200 and '"sid"' in allowed.text
+    assert allowed.headers.get_list("access-control-allow-origin") == [own]  # once: browsers refuse two
+    assert httpx.get(handshake, timeout=10).status_code == 200

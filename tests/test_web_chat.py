@@ -97,7 +97,9 @@ def test_pages_are_ready_for_a_strict_csp() -> None:
     """Scripts only from files on this app: no inline script, no inline handler, no
     javascript: URL, nothing from another origin."""
     pages = list(PAGES_DIR.rglob("*.html"))
-    assert len(pages) == 10  # the chat, the console's layout and 7 views, the shop API's reference
+    # the chat, the console's layout and 7 views, the shop API's reference, the demo shop (its
+    # widget's <script src="/widget.js"> goes in when it is served: a file of this app too)
+    assert len(pages) == 11
     for page in pages:
         text = page.read_text()
         for tag in re.findall(r"<script\b[^>]*>", text):
@@ -130,3 +132,79 @@ def test_package_lock_pins_what_package_json_names() -> None:
         assert re.fullmatch(r"\d+\.\d+\.\d+", version), (name, version)  # exact pins
         assert lock["packages"][f"node_modules/{name}"]["version"] == version
     assert package["dependencies"]["socket.io-client"].startswith("4.")
+
+
+# --- the widget and the demo shop (issue 18) -----------------------------------------------------
+def test_the_widget_is_one_gzipped_script_with_its_css_and_its_own_socketio() -> None:
+    settings = get_settings().model_copy(update={"rasa_port": 5123})
+    app = client(settings)
+    r = app.get("/widget.js", headers={"Host": "shop-assistant.local:8000", "Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    assert r.headers["content-encoding"] == "gzip" and r.headers["vary"] == "Accept-Encoding"
+    script = r.text  # decoded by the client
+    assert '"socketUrl": "http://shop-assistant.local:5123"' in script
+    assert ":host {" in script and ".launcher" in script  # base.css's variables on the shadow host
+    assert "window.smartmktChat.io = window.io" in script and "delete window.io" in script
+    order = [script.index(f"/* --- {name} --- */") for name in ("chat/dom.js", "widget/shell.js")]
+    order += [script.index(f"/* --- {name} --- */") for name in ("chat/socket.js", "widget/start.js")]
+    assert order == sorted(order)
+    assert "demo's customer picker" not in script  # the page's own parts stay out
+    again = app.get(
+        "/widget.js", headers={"Host": "shop-assistant.local:8000", "If-None-Match": r.headers["etag"]}
+    )
+    assert again.status_code == 304
+
+
+def test_the_chat_endpoints_answer_cors_for_allowed_origins_only() -> None:
+    settings = get_settings().model_copy(update={"allowed_origins": "https://shop.example"})
+    app = client(settings)
+    ask = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    allowed = app.options("/chat/session", headers={"Origin": "https://shop.example", **ask})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
+    refused = app.options("/chat/session", headers={"Origin": "https://elsewhere.example", **ask})
+    assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
+    answer = app.post("/chat/session", json={"token": "x"}, headers={"Origin": "https://shop.example"})
+    assert (
+        answer.status_code == 401 and answer.headers["access-control-allow-origin"] == "https://shop.example"
+    )
+    console = app.options("/console/api/me", headers={"Origin": "https://shop.example", **ask})
+    assert "access-control-allow-origin" not in console.headers  # only the widget's routes
+
+
+def test_the_demo_shop_lists_titles_with_the_widget_and_signs_its_shopper_in(demo_db: Path) -> None:
+    settings = get_settings().model_copy(update={"database_url": f"sqlite:///{demo_db}", "demo_tokens": True})
+    app = client(settings)
+    front = app.get("/demo-shop")
+    assert front.status_code == 200 and front.text.count('class="product"') == 24
+    assert '<script src="/widget.js" data-title="Reel Corner assistant"></script>' in front.text  # a guest
+    assert app.post("/demo-shop/token").status_code == 401
+    signed = app.get("/demo-shop?as=42", follow_redirects=False)
+    assert signed.status_code == 303 and signed.headers["location"] == "/demo-shop"
+    page = app.get("/demo-shop/products/1")
+    assert "Signed in as demo customer 42." in page.text and 'data-token-url="/demo-shop/token"' in page.text
+    token = app.post("/demo-shop/token").json()
+    assert token["customer_ref"] == "42" and token["token"].count(".") == 2
+    assert app.get("/demo-shop/products/999999").status_code == 404
+    app.get("/demo-shop?as=")  # signs out
+    assert "Browsing as a guest." in app.get("/demo-shop").text
+    closed = client(settings.model_copy(update={"demo_tokens": False}))
+    closed.cookies.set("reel_corner_shopper", "42", path="/demo-shop")
+    assert closed.post("/demo-shop/token").status_code == 404
+
+
+def test_the_demo_shop_escapes_what_the_catalog_says(demo_db: Path) -> None:
+    from sqlalchemy import update
+
+    from smartmkt.store.db import make_engine
+    from smartmkt.store.models import Product
+
+    engine = make_engine(f"sqlite:///{demo_db}")
+    with engine.begin() as conn:
+        conn.execute(
+            update(Product).where(Product.id == 1).values(title='<img src=x onerror=alert(1)> "Toy"')
+        )
+    engine.dispose()
+    settings = get_settings().model_copy(update={"database_url": f"sqlite:///{demo_db}"})
+    page = client(settings).get("/demo-shop/products/1").text
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt; &quot;Toy&quot;" in page

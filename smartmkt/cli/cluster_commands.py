@@ -81,6 +81,7 @@ def _banner(layout: Any, seconds: float) -> str:
         f"\n[bold green]the cluster is up[/bold green] in {seconds:.0f} s: "
         f"{layout.replicas} app, {layout.replicas} action and {layout.replicas} Rasa replicas\n"
         f"  web chat          {url}/\n"
+        f"  demo shop         {url}/demo-shop\n"
         f"  marketer console  {url}/console\n"
         f"  Rasa REST         {url}/webhooks/rest/webhook\n"
         f"  HAProxy health    {url}/haproxy-health\n"

@@ -116,6 +116,7 @@ def _banner(settings: Any) -> str:
         f"  action server          http://{settings.host}:{settings.action_port}\n"
         f"  smartmkt app (NLU,API) {settings.app_url}  (docs: {settings.app_url}/docs)\n"
         f"  web chat               {settings.app_url}/\n"
+        f"  demo shop with widget  {settings.app_url}/demo-shop  (the widget: {settings.app_url}/widget.js)\n"
         f"  marketer console       {settings.app_url}/console  (accounts: {cli} user create)\n\n"
         "In a new shell at the repository root, talk to the bot as demo customer 42 (a signed "
         "customer token and a session bound to it):\n"

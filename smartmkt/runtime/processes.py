@@ -74,6 +74,7 @@ def service_env(settings: Settings) -> dict[str, str]:
         "SMARTMKT_REDACT_PHONE_REGIONS": settings.redact_phone_regions,
         # Rasa checks customer tokens with the same secret (bot/run_rasa.py, smartmkt.security).
         "SMARTMKT_CUSTOMER_TOKEN_SECRET": local_secret(settings, "customer_token_secret"),
+        "SMARTMKT_ALLOWED_ORIGINS": ",".join(settings.resolved_allowed_origins),
         "SMARTMKT_DEMO_TOKENS": "true" if settings.demo_tokens else "false",
         "SMARTMKT_ACTION_TIMEOUT_S": str(settings.action_timeout_s),
         "SMARTMKT_NLU_TIMEOUT_S": str(settings.nlu_timeout_s),
@@ -215,8 +216,10 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
                 host,
                 "--port",
                 str(settings.rasa_port),
+                # Rasa's CORS and its socket.io answer the product's pages and the shop's listed
+                # sites only (bot/run_rasa.py checks the socket's Origin)
                 "--cors",
-                "*",
+                *settings.resolved_allowed_origins,
                 # Rasa's HTTP API (trackers, models) only when asked for, and then with a token
                 *(
                     ["--enable-api", "--auth-token", local_secret(settings, "rasa_auth_token")]

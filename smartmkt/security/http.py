@@ -207,3 +207,32 @@ class Hardening:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+# The app's routes the chat widget calls from a shop's page (another origin): it binds a chat
+# session to the shopper's token and sends voice messages. Only these answer CORS, and only to the
+# origins the settings allow (SMARTMKT_ALLOWED_ORIGINS and the product's own pages).
+WIDGET_PATHS = frozenset({"/chat/session", "/voice"})
+
+
+class WidgetCors:
+    """Starlette's CORS middleware on ``WIDGET_PATHS`` alone (module doc): no cookies (the
+    widget's requests carry the customer token in their body), POST with a JSON body."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        from starlette.middleware.cors import CORSMiddleware
+
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=settings.resolved_allowed_origins,
+            allow_methods=["POST"],
+            allow_headers=["Content-Type"],
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in WIDGET_PATHS:
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smartmkt.notify.webhooks import WebhookSender
-from smartmkt.security.http import Hardening
+from smartmkt.security.http import Hardening, WidgetCors
 from smartmkt.settings import Settings, get_settings
 from smartmkt.store.db import make_engine
 from smartmkt.web.routers import (
@@ -23,6 +23,7 @@ from smartmkt.web.routers import (
     console_conversations,
     console_reviews,
     console_shop,
+    demo_shop,
     health,
     nlu,
     pages,
@@ -30,6 +31,7 @@ from smartmkt.web.routers import (
     shop_offers,
     shop_webhooks,
     voice,
+    widget,
 )
 from smartmkt.web.state import AppState
 
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(shop_offers.router)  # its checkout's discount codes
     app.include_router(shop_webhooks.router)  # Shopify's and WooCommerce's signed webhooks
     app.include_router(api_docs.router)  # its reference: /api/docs, /api/openapi.json
+    app.include_router(widget.router)  # the chat widget for the shop's own pages (GET /widget.js)
+    app.include_router(demo_shop.router)  # a demo shop with the widget on it (GET /demo-shop)
     app.include_router(pages.router)  # the web chat (GET /) and the console pages
 
     @app.exception_handler(RequestValidationError)
@@ -95,4 +99,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # security headers, body size limits and a body timeout on every response (smartmkt.security.http)
     app.add_middleware(Hardening, settings=settings)
+    app.add_middleware(WidgetCors, settings=settings)  # the widget's calls from the shop's pages
     return app

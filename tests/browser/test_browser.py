@@ -10,18 +10,16 @@ Screenshots land in test-artifacts/screenshots/.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS
+from conftest import browser_hearing, chat_turn
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 
 from smartmkt.console.users import create_user
 from smartmkt.runtime.stack import RunningStack
-from smartmkt.speech.tts import wav_file
 from smartmkt.store.db import make_engine
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -84,11 +82,7 @@ def connected(page: Page) -> None:
 
 def say(page: Page, text: str) -> None:
     """Types a message and sends it with Enter; waits until the bot's answer is on the page."""
-    bot_before = page.locator(".from-bot").count()
-    page.locator("#chat-input").fill(text)
-    page.locator("#chat-input").press("Enter")
-    expect(page.locator(".from-customer .msg-text").last).to_have_text(text)
-    expect(page.locator(".from-bot")).to_have_count(bot_before + 1, timeout=REPLY_TIMEOUT_MS)
+    chat_turn(page, "#chat-input", text, REPLY_TIMEOUT_MS)
 
 
 def last_bot(page: Page) -> str:
@@ -381,18 +375,7 @@ def test_push_to_talk_shows_the_transcript_and_the_reply(
 ) -> None:
     """Chromium's fake microphone plays an espeak-ng recording once; the mic button is held
     while it plays. The page records it with MediaRecorder (webm/opus) and posts it to /voice."""
-    spoken = wav_file(tmp_path / "spoken.wav", "can you recommend a comedy under ten dollars")
-    padded = tmp_path / "ask.wav"  # 0.3 s before, 2 s after: the whole request is recorded
-    subprocess.run(["sox", str(spoken), "-r", "48000", str(padded), "pad", "0.3", "2"], check=True)
-    browser = pw.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[
-            *CHROMIUM_ARGS,
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={padded}%noloop",
-        ],
-    )
+    browser = browser_hearing(pw, tmp_path, "can you recommend a comedy under ten dollars")
     try:
         context = browser.new_context(viewport={"width": 1100, "height": 900})
         context.grant_permissions(["microphone"], origin=web_stack.settings.app_url)

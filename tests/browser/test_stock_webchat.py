@@ -1,7 +1,8 @@
 """A shop that already runs the stock Rasa Webchat (npm rasa-webchat 1.0.1, its own bundle, as
-``make setup`` unpacks it) points it at smartmkt's Rasa socket.io from a page on another origin,
-as a new user would. The replies render there: a recommendation's list as a Markdown list, its
-products as the widget's carousel, a question's answers as buttons, and no empty bubble.
+``make setup`` unpacks it) points it at smartmkt's Rasa socket.io from a page on another origin
+(one SMARTMKT_ALLOWED_ORIGINS lists), as a new user would. The replies render there: a
+recommendation's list as a Markdown list, its products as the widget's carousel, a question's
+answers as buttons, and no empty bubble.
 
 The page and its static server stand in for the shop's site (outside the product); the widget,
 Rasa, the actions and the app are the real ones (``web_stack``)."""
@@ -12,6 +13,7 @@ import functools
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -53,7 +55,8 @@ def shop_page(tmp_path_factory: pytest.TempPathFactory, web_stack: RunningStack)
     (site / "index.html").write_text(PAGE % {"socket": web_stack.settings.rasa_url}, encoding="utf-8")
     (site / "rasa-webchat.js").write_bytes(BUNDLE.read_bytes())
     handler = functools.partial(QuietHandler, directory=str(site))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    allowed = urlsplit(web_stack.settings.allowed_origins)  # the stack allows this site's origin
+    server = ThreadingHTTPServer(("127.0.0.1", int(allowed.port or 0)), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()

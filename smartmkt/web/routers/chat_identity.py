@@ -62,8 +62,15 @@ def demo_token(body: DemoCustomer, request: Request) -> Any:
         return JSONResponse(
             {"error": "a customer reference is 1-64 letters, digits, - or _"}, status_code=400
         )
+    return issued_token(settings, ref)
+
+
+def issued_token(settings: Settings, ref: str) -> JSONResponse:
+    """A signed token for ``ref``, as a shop's token endpoint answers (what the chat and the
+    widget read: ``customer_ref``, ``token``, ``expires_at``)."""
     now = time.time()
-    token = issue_token(_secret(request), ref, settings.customer_token_ttl_s, now)
+    secret = local_secret(settings, "customer_token_secret")
+    token = issue_token(secret, ref, settings.customer_token_ttl_s, now)
     expires = datetime.fromtimestamp(int(now) + settings.customer_token_ttl_s, UTC)
     return JSONResponse(
         {"customer_ref": ref, "token": token, "expires_at": expires.isoformat().replace("+00:00", "Z")},

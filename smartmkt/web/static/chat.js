@@ -4,7 +4,8 @@
  *
  * The page's scripts, one concern each, loaded in this order by pages/chat.html (plain scripts
  * with defer, as the console's are; each adds its part to window.smartmktChat):
- *   chat/page.js      the page's elements, its <meta> settings, text-only node builders
+ *   chat/dom.js       text-only node builders
+ *   chat/page.js      the page's elements, its <meta> settings
  *   chat/storage.js   the conversations kept in localStorage, so a reload keeps them
  *   chat/identity.js  customer token and chat session (smartmkt/security/identity.py)
  *   chat/offers.js    an offer's price line and badge on a product card
@@ -13,34 +14,19 @@
  *   chat/sound.js     reading replies aloud
  *   chat/socket.js    Rasa's socket.io channel: session, messages out, the bot's turns in
  *   chat/voice.js     push to talk (POST /voice)
+ *   chat/composer.js  the message box and the conversation's buttons
  *   chat/customer.js  the demo's customer picker, switching customers
- *   chat.js           this file: the message box, the suggested-answer buttons, the start */
+ *   chat.js           this file: the start
+ * The widget (GET /widget.js, smartmkt/web/routers/widget.py) bundles the same parts with its own
+ * shell instead of page.js, customer.js and this file. */
 "use strict";
 
 (function () {
   const { el, tokenUrl } = window.smartmktChat.page;
   const { store } = window.smartmktChat.storage;
-  const { sendPayload } = window.smartmktChat.socket;
   const { switchTo } = window.smartmktChat.customer;
 
-  el.composer.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const text = el.input.value.trim();
-    if (!text) {
-      el.input.focus();
-      return;
-    }
-    if (sendPayload(text, text)) el.input.value = "";
-    el.input.focus();
-  });
-
-  el.log.addEventListener("click", (event) => {
-    const button = event.target.closest("button.quick-reply");
-    if (!button || !el.log.contains(button)) return;
-    sendPayload(button.dataset.payload, button.dataset.display);
-    el.input.focus();
-  });
-
+  window.smartmktChat.composer.wire();
   if (tokenUrl) {
     el.customerForm.hidden = true; // the shop says who is chatting
     switchTo(null);

@@ -4,7 +4,7 @@
 "use strict";
 
 window.smartmktChat.cards = (function () {
-  const { node, quickButton } = window.smartmktChat.page;
+  const { node, quickButton } = window.smartmktChat.dom;
   const offers = window.smartmktChat.offers;
 
   function shortcut(intent, entities) {

@@ -4,7 +4,7 @@
 "use strict";
 
 window.smartmktChat.customer = (function () {
-  const { el } = window.smartmktChat.page;
+  const { el, root } = window.smartmktChat.page;
   const storage = window.smartmktChat.storage;
   const identity = window.smartmktChat.identity;
   const socket = window.smartmktChat.socket;
@@ -15,7 +15,7 @@ window.smartmktChat.customer = (function () {
     const attempt = ++switching;
     el.customerId.value = customer && identity.isDemoId(customer) ? customer : ""; // now, not after the await
     socket.hangUp();
-    document.body.dataset.connected = "false";
+    root.dataset.connected = "false";
     el.connection.textContent = "Signing in…";
     let issued;
     try {
@@ -29,8 +29,8 @@ window.smartmktChat.customer = (function () {
     const ref = issued.customer;
     storage.makeCurrent(ref);
     el.customerNow.textContent = identity.describeCustomer(ref);
-    document.body.dataset.customer = ref;
-    document.body.dataset.sender = issued.session;
+    root.dataset.customer = ref;
+    root.dataset.sender = issued.session;
     typing(false);
     socket.dropPending();
     renderHistory();

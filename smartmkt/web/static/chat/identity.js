@@ -8,7 +8,7 @@
 "use strict";
 
 window.smartmktChat.identity = (function () {
-  const { tokenUrl } = window.smartmktChat.page;
+  const { tokenUrl, appUrl } = window.smartmktChat.page;
   const { store } = window.smartmktChat.storage;
   const DEMO_CUSTOMERS = 943;
   const REFRESH_MS = 60000; // a token this close to its expiry is renewed before a message
@@ -31,7 +31,9 @@ window.smartmktChat.identity = (function () {
   /* A customer token from the shop's site (its endpoint knows the shopper from its own login
      cookie), or the demo's stand-in for ``customer`` (null: a new customer). */
   async function customerToken(customer) {
-    const issued = tokenUrl ? await postJson(tokenUrl, {}) : await postJson("/chat/demo-token", { customer: customer });
+    const issued = tokenUrl
+      ? await postJson(tokenUrl, {})
+      : await postJson(appUrl + "/chat/demo-token", { customer: customer });
     return { customer: String(issued.customer_ref), token: String(issued.token), expiresAt: Date.parse(issued.expires_at) };
   }
   /* The token plus this customer's session id: the one kept in this browser, or a new one. */
@@ -39,7 +41,7 @@ window.smartmktChat.identity = (function () {
     const issued = await customerToken(customer);
     let session = store.sessions[issued.customer];
     if (typeof session !== "string" || !session) {
-      session = String((await postJson("/chat/session", { token: issued.token })).session_id);
+      session = String((await postJson(appUrl + "/chat/session", { token: issued.token })).session_id);
       store.sessions[issued.customer] = session;
     }
     return Object.assign(issued, { session: session });

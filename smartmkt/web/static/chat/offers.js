@@ -3,7 +3,7 @@
 "use strict";
 
 window.smartmktChat.offers = (function () {
-  const { node, hidden } = window.smartmktChat.page;
+  const { node, hidden } = window.smartmktChat.dom;
 
   function money(amount, currency) {
     const value = Number(amount);

@@ -1,9 +1,7 @@
-/* The chat page itself: its elements, the two settings the server writes into <meta> tags, and
- * the node builders the other parts use. Text only ever goes in with textContent, never as HTML.
- * Loaded first: every script under static/chat/ adds its part to window.smartmktChat. */
+/* The chat page itself: its elements and the two settings the server writes into <meta> tags.
+ * The widget (static/widget/shell.js) gives the same parts its own elements instead. */
 "use strict";
 
-window.smartmktChat = window.smartmktChat || {};
 window.smartmktChat.page = (function () {
   const $ = (id) => document.getElementById(id);
   const el = {
@@ -26,26 +24,9 @@ window.smartmktChat.page = (function () {
   // and there is no picker. Empty: the demo, where the picker asks POST /chat/demo-token.
   const tokenUrl = document.querySelector('meta[name="smartmkt-token-url"]').content;
 
-  function node(tag, className, text) {
-    const n = document.createElement(tag);
-    if (className) n.className = className;
-    if (text !== undefined && text !== null) n.textContent = String(text);
-    return n;
-  }
-  function hidden(text) {
-    return node("span", "visually-hidden", text);
-  }
+  // the app's own page: its requests go to its own origin, its state shows on <body>
+  const appUrl = "";
+  const root = document.body;
 
-  /* A button the log's click handler sends: its payload goes to the bot, ``display`` is shown
-     as the customer's message (chat.js). */
-  function quickButton(label, productTitle, payload, display) {
-    const button = node("button", "quick-reply", label);
-    button.type = "button";
-    if (productTitle) button.setAttribute("aria-label", label + ": " + productTitle); // visible words first
-    button.dataset.payload = payload;
-    button.dataset.display = display;
-    return button;
-  }
-
-  return { el, socketUrl, tokenUrl, node, hidden, quickButton };
+  return { el, socketUrl, tokenUrl, appUrl, root };
 })();

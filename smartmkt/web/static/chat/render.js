@@ -4,7 +4,8 @@
 "use strict";
 
 window.smartmktChat.render = (function () {
-  const { el, node, hidden, quickButton } = window.smartmktChat.page;
+  const { el } = window.smartmktChat.page;
+  const { node, hidden, quickButton } = window.smartmktChat.dom;
   const { store, history, remember } = window.smartmktChat.storage;
   const { cards } = window.smartmktChat.cards;
   const TYPING_TIMEOUT_MS = 30000;

@@ -4,7 +4,7 @@
 "use strict";
 
 window.smartmktChat.socket = (function () {
-  const { el, socketUrl } = window.smartmktChat.page;
+  const { el, socketUrl, root } = window.smartmktChat.page;
   const { store, history } = window.smartmktChat.storage;
   const { signedIn, freshAuth } = window.smartmktChat.identity;
   const { renderBotTurn, renderCustomer, notice, typing } = window.smartmktChat.render;
@@ -45,12 +45,13 @@ window.smartmktChat.socket = (function () {
       socket.removeAllListeners();
       socket.disconnect();
     }
-    if (typeof window.io !== "function") {
+    const io = window.smartmktChat.io || window.io; // the widget keeps its own (shell.js)
+    if (typeof io !== "function") {
       el.connection.textContent = "The chat library did not load; reload the page.";
       return;
     }
     el.connection.textContent = "Connecting…";
-    socket = window.io(socketUrl, { path: "/socket.io", transports: ["websocket", "polling"] });
+    socket = io(socketUrl, { path: "/socket.io", transports: ["websocket", "polling"] });
     socket.on("connect", async () => {
       const current = await freshAuth().catch(() => null);
       if (!current) {
@@ -61,20 +62,20 @@ window.smartmktChat.socket = (function () {
     });
     socket.on("session_confirm", () => {
       el.connection.textContent = "";
-      document.body.dataset.connected = "true";
+      root.dataset.connected = "true";
       if (!history(store.customer).length) sendPayload("/greet", null); // the bot says hello first
     });
     socket.on("session_refused", () => {
-      document.body.dataset.connected = "false";
+      root.dataset.connected = "false";
       el.connection.textContent = "The assistant did not accept this chat session; reload the page.";
     });
     socket.on("bot_uttered", onBotMessage);
     socket.on("disconnect", () => {
-      document.body.dataset.connected = "false";
+      root.dataset.connected = "false";
       el.connection.textContent = "Connection lost, reconnecting…";
     });
     socket.on("connect_error", () => {
-      document.body.dataset.connected = "false";
+      root.dataset.connected = "false";
       el.connection.textContent = "Can't reach the assistant right now, retrying…";
     });
   }

@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { el } = window.smartmktChat.page;
+  const { el, appUrl } = window.smartmktChat.page;
   const { freshAuth } = window.smartmktChat.identity;
   const { renderBotTurn, renderCustomer, notice, typing } = window.smartmktChat.render;
   const { speak } = window.smartmktChat.sound;
@@ -75,8 +75,8 @@
     try {
       const current = await freshAuth();
       form.append("sender", current.session);
-      form.append("customer_token", current.token);
-      const response = await fetch("/voice", { method: "POST", body: form, credentials: "same-origin" });
+      if (current.token) form.append("customer_token", current.token); // none: a guest
+      const response = await fetch(appUrl + "/voice", { method: "POST", body: form, credentials: "same-origin" });
       status = response.status;
       body = await response.json();
     } catch (_err) {
