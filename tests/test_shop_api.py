@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from privacy_support import cli_on
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select, text, update
 
 from smartmkt.cli.main import app as cli_app
 from smartmkt.data.importer import Importer
@@ -92,6 +92,30 @@ def test_a_request_needs_a_live_key_with_the_routes_scope(client: TestClient, st
     assert client.put("/api/v1/products/p-1", json=product, headers=bearer(tampered)).status_code == 401
     with store.connect() as conn:
         assert conn.scalar(select(Product.title).where(Product.external_ref == "p-1")) == "Night Train"
+
+
+def test_a_keys_last_use_is_written_once_a_minute(store: Engine) -> None:
+    """ "Last used" to the minute: the first request of a minute writes it, the others only count."""
+    from smartmkt.security.api_keys import authorize
+    from smartmkt.store.models import ApiKey
+
+    made = create_key(store, "feed", ("orders:write",))
+    minute = 60 * 29_000_000  # a minute of its own (the counts are per key and minute)
+
+    def last_used() -> object:
+        with store.connect() as conn:
+            return conn.scalar(select(ApiKey.last_used_at).where(ApiKey.prefix == made.prefix))
+
+    authorize(store, made.key, "orders:write", now_s=minute + 1)
+    first = last_used()
+    assert first is not None
+    with store.begin() as conn:  # a marker: the next requests of that minute must not touch it
+        conn.execute(update(ApiKey).where(ApiKey.prefix == made.prefix).values(last_used_at=None))
+    for second in (2, 30, 59):
+        authorize(store, made.key, "orders:write", now_s=minute + second)
+    assert last_used() is None
+    authorize(store, made.key, "orders:write", now_s=minute + 60)  # the next minute's first
+    assert last_used() is not None
 
 
 def test_each_key_is_rate_limited_in_the_database(client: TestClient, store: Engine) -> None:

@@ -198,7 +198,8 @@ def authorize(engine: Engine, key: str | None, scope: str, now_s: float | None =
         if made > row.rate_per_minute:
             retry = max(1, int((minute + 1) * 60 - now_s) + 1)
             raise Refused(429, f"rate limit: {row.rate_per_minute} requests per minute for this key", retry)
-        session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=utcnow()))
+        if made == 1:  # "last used" to the minute: one write a minute, not one a request
+            session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=utcnow()))
         return Caller(row.id, row.prefix, row.name, scopes)
 
 
