@@ -70,6 +70,19 @@ class KeyInfo:
     revoked_at: datetime | None
     last_used_at: datetime | None
 
+    @classmethod
+    def of(cls, row: ApiKey) -> KeyInfo:
+        return cls(
+            row.id,
+            row.prefix,
+            row.name,
+            tuple(row.scopes.split()),
+            row.rate_per_minute,
+            row.created_at,
+            row.revoked_at,
+            row.last_used_at,
+        )
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -133,20 +146,7 @@ def create_key(
 
 def list_keys(engine: Engine) -> list[KeyInfo]:
     with Session(engine) as session:
-        rows = session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
-        return [
-            KeyInfo(
-                r.id,
-                r.prefix,
-                r.name,
-                tuple(r.scopes.split()),
-                r.rate_per_minute,
-                r.created_at,
-                r.revoked_at,
-                r.last_used_at,
-            )
-            for r in rows
-        ]
+        return [KeyInfo.of(row) for row in session.scalars(select(ApiKey).order_by(ApiKey.id))]
 
 
 def revoke_key(engine: Engine, ref: str) -> KeyInfo:
@@ -162,16 +162,7 @@ def revoke_key(engine: Engine, ref: str) -> KeyInfo:
             raise ApiKeyError(f"no API key {ref!r}")
         if row.revoked_at is None:
             row.revoked_at = utcnow()
-        return KeyInfo(
-            row.id,
-            row.prefix,
-            row.name,
-            tuple(row.scopes.split()),
-            row.rate_per_minute,
-            row.created_at,
-            row.revoked_at,
-            row.last_used_at,
-        )
+        return KeyInfo.of(row)
 
 
 def authorize(engine: Engine, key: str | None, scope: str, now_s: float | None = None) -> Caller:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, Select, select, update
 from sqlalchemy.orm import Session
 
 from smartmkt.store import outbox
@@ -28,9 +28,12 @@ GROUPS, GROUP_LENGTH = 4, 4
 
 def new_code() -> str:
     """A fresh random code, e.g. ``SMK-7Q2M-K9TD-4XWB-R1HC``."""
-    body = "".join(secrets.choice(ALPHABET) for _ in range(GROUPS * GROUP_LENGTH))
-    groups = [body[i : i + GROUP_LENGTH] for i in range(0, len(body), GROUP_LENGTH)]
-    return "-".join([PREFIX, *groups])
+    return _grouped("".join(secrets.choice(ALPHABET) for _ in range(GROUPS * GROUP_LENGTH)))
+
+
+def _grouped(body: str) -> str:
+    """``SMK-`` and the body in groups of ``GROUP_LENGTH``, the form codes are stored in."""
+    return "-".join([PREFIX, *(body[i : i + GROUP_LENGTH] for i in range(0, len(body), GROUP_LENGTH))])
 
 
 def normalize(text: str) -> str | None:
@@ -42,7 +45,7 @@ def normalize(text: str) -> str | None:
     body = cleaned[len(PREFIX) :].translate(str.maketrans("OIL", "011"))
     if len(body) != GROUPS * GROUP_LENGTH or any(ch not in ALPHABET for ch in body):
         return None
-    return "-".join([PREFIX, *(body[i : i + GROUP_LENGTH] for i in range(0, len(body), GROUP_LENGTH))])
+    return _grouped(body)
 
 
 # --- checking and redeeming codes (the shop API's /api/v1/offers) --------------------------------
@@ -123,18 +126,19 @@ def redeem_code(
         return view, True
 
 
+def _offers_with_customer_and_product() -> Select[Offer, str, Product]:
+    """Offers with their customer's reference and their product (what a code's view shows)."""
+    return (
+        select(Offer, Customer.external_ref, Product)
+        .join(Customer, Offer.customer_id == Customer.id)
+        .join(Product, Offer.product_id == Product.id)
+    )
+
+
 def _find(session: Session, code: str) -> tuple[Offer, str, Product]:
     stored = normalize(code)
-    row = (
-        session.execute(
-            select(Offer, Customer.external_ref, Product)
-            .join(Customer, Offer.customer_id == Customer.id)
-            .join(Product, Offer.product_id == Product.id)
-            .where(Offer.code == stored)
-        ).first()
-        if stored
-        else None
-    )
+    query = _offers_with_customer_and_product().where(Offer.code == stored)
+    row = session.execute(query).first() if stored else None
     if row is None:
         raise CodeRefused(404, "unknown code")
     return row[0], str(row[1]), row[2]
@@ -186,9 +190,7 @@ def recent_redemptions(engine: Engine, limit: int = 50) -> list[CodeView]:
     """The codes shops' checkouts redeemed, newest first (the console's shop page)."""
     with session_scope(engine) as session:
         rows = session.execute(
-            select(Offer, Customer.external_ref, Product)
-            .join(Customer, Offer.customer_id == Customer.id)
-            .join(Product, Offer.product_id == Product.id)
+            _offers_with_customer_and_product()
             .where(Offer.redeemed_at.is_not(None))
             .order_by(Offer.redeemed_at.desc(), Offer.id.desc())
             .limit(limit)
