@@ -15,7 +15,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from smartmkt.notify.webhooks import WebhookSender
 from smartmkt.security.http import Hardening, WidgetCors
 from smartmkt.settings import Settings, get_settings
-from smartmkt.store.db import make_engine
 from smartmkt.web.routers import (
     api_docs,
     chat_identity,
@@ -38,12 +37,12 @@ from smartmkt.web.state import AppState
 log = logging.getLogger(__name__)
 
 
-def _webhook_sender(settings: Settings) -> WebhookSender | None:
+def _webhook_sender(state: AppState) -> WebhookSender | None:
     """This process's sender of the outbox's webhooks (each app replica runs one; their claims
     keep them apart), unless SMARTMKT_WEBHOOK_POLL_S is 0."""
-    if not settings.webhook_poll_s:
+    if not state.settings.webhook_poll_s:
         return None
-    sender = WebhookSender(make_engine(settings.resolved_database_url), settings.webhook_poll_s)
+    sender = WebhookSender(state.store, state.settings.webhook_poll_s)
     sender.start()
     return sender
 
@@ -62,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for name, error in state.warm_errors.items():
                 log.error("model not ready: %s: %s", name, error)
             print(f"models loaded and warmed (ms): {state.warm_ms}", flush=True)  # uvicorn logs warnings only
-        sender = _webhook_sender(settings)
+        sender = _webhook_sender(app.state.smartmkt)
         yield
         if sender is not None:
             sender.stop()

@@ -8,7 +8,7 @@ method (POST, PUT, PATCH, DELETE) without the session's CSRF token in ``X-CSRF-T
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import timedelta
 from typing import Annotated
 
@@ -27,11 +27,12 @@ class ConsoleBackend:
     """The store and the tracker store (the same database by default), owned by one app."""
 
     settings: Settings
+    shared_store: InitVar[Engine | None] = None  # the app's (AppState.store); None: one of its own
     store: Engine = field(init=False)
     tracker: Engine = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.store = make_engine(self.settings.resolved_database_url)
+    def __post_init__(self, shared_store: Engine | None) -> None:
+        self.store = shared_store or make_engine(self.settings.resolved_database_url)
         self.tracker = tracker_engine(self.store, self.settings)
 
     @property
@@ -57,7 +58,7 @@ def backend(request: Request) -> ConsoleBackend:
     state = request.app.state
     with _lock:
         if getattr(state, "console", None) is None:
-            state.console = ConsoleBackend(state.smartmkt.settings)
+            state.console = ConsoleBackend(state.smartmkt.settings, state.smartmkt.store)
     return state.console  # type: ignore[no-any-return]
 
 

@@ -1,15 +1,20 @@
-"""What the app serves: the NLU model (swapped in place when a new one is promoted) and the
-speech engine of the voice channel."""
+"""What the app serves: the NLU model (swapped in place when a new one is promoted), the speech
+engine of the voice channel, and the one engine (connection pool) on the store that every route
+and background job of the process shares."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Engine
+
 from smartmkt.lifecycle.hot_swap import ServedModel, warm_up
 from smartmkt.settings import Settings
 from smartmkt.speech.asr import SharedTranscriber
+from smartmkt.store.db import make_engine
 
 if TYPE_CHECKING:
     from smartmkt.nlu.parser import NLUParser
@@ -24,9 +29,21 @@ class AppState:
     warm_errors: dict[str, str] = field(init=False, default_factory=dict)
     warm_ms: dict[str, float] = field(init=False, default_factory=dict)
 
+    _store: Engine | None = field(init=False, default=None)
+    _store_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
     def __post_init__(self) -> None:
         self.nlu = ServedModel(self.settings.models_dir, "nlu", self._load_parser)
         self.speech = SharedTranscriber(self.settings)
+
+    @property
+    def store(self) -> Engine:
+        """The store's engine, made on first use (the shop API, the console, the demo shop and
+        the webhook sender share its pool)."""
+        with self._store_lock:
+            if self._store is None:
+                self._store = make_engine(self.settings.resolved_database_url)
+            return self._store
 
     def _load_parser(self, path: Path) -> NLUParser:
         from smartmkt.nlu.parser import NLUParser

@@ -13,19 +13,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from smartmkt.security.api_keys import Caller, Refused, authorize
-from smartmkt.store.db import make_engine
 
 PREFIX = "/api/v1"
 BEARER = HTTPBearer(auto_error=False, description="an API key from `smartmkt apikey create`")
 
 
 def store(request: Request) -> Engine:
-    """The app's store engine, made once per app."""
-    state = request.app.state
-    engine = getattr(state, "shop_api_store", None)
-    if engine is None:
-        engine = state.shop_api_store = make_engine(state.smartmkt.settings.resolved_database_url)
-    return engine  # type: ignore[no-any-return]
+    """The app's store engine (one per app: ``AppState.store``)."""
+    return request.app.state.smartmkt.store  # type: ignore[no-any-return]
 
 
 Store = Annotated[Engine, Depends(store)]
