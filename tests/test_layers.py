@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "smartmkt.settings",
             "smartmkt.wellformed",
+            "smartmkt.periodic",  # the background jobs' thread (catalog, webhooks, retention)
             "smartmkt.catalog",
             "smartmkt.privacy.redact",  # masking: also imported by Rasa's environment
             "smartmkt.privacy.rasa_events",

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from test_layers import LAYERS, import_graph, layer_of  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "layers.png"
-SINGLE_FILES = {"settings", "wellformed", "catalog"}  # modules at smartmkt/ root, not packages
+SINGLE_FILES = {"settings", "wellformed", "periodic", "catalog"}  # modules at smartmkt/ root, not packages
 BAND_HEIGHT, GAP, WIDTH = 0.8, 0.25, 10.0
 
 

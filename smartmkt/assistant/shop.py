@@ -27,6 +27,7 @@ from smartmkt.offers.policy import (
     ProductOffered,
     decide_offer,
 )
+from smartmkt.periodic import Periodic
 from smartmkt.privacy.erasure import erase_customer
 from smartmkt.recommend.preferences import Preferences
 from smartmkt.recommend.recommender import Recommender
@@ -334,30 +335,23 @@ def served_assistant() -> ShopAssistant:
     return _served.get()
 
 
-class CatalogFollower(threading.Thread):
+class CatalogFollower(Periodic):
     """Every ``poll_s`` seconds, brings the served assistant's recommender up to the store's
     catalog (``ShopAssistant.follow_catalog``): a product the shop API or an import created or
     changed is recommendable within about that long, in every replica, with no retrain. One
     small read per poll (the catalog's version) while nothing changes."""
 
     def __init__(self, poll_s: float) -> None:
-        super().__init__(name="smartmkt-catalog", daemon=True)
-        self.poll_s = poll_s
-        self._stop_event = threading.Event()
+        failed = "catalog: could not follow the store's changes"
+        super().__init__("smartmkt-catalog", poll_s, _follow_served, failed)
 
-    def run(self) -> None:
-        while not self._stop_event.wait(self.poll_s):
-            served = _served
-            try:
-                if served is not None and served.path is not None:
-                    taken = served.get().follow_catalog()
-                    if taken:
-                        log.info("catalog: %d product changes followed", taken)
-            except Exception:  # the store away for a moment: tried again at the next poll
-                log.warning("catalog: could not follow the store's changes", exc_info=True)
 
-    def stop(self) -> None:
-        self._stop_event.set()
+def _follow_served() -> None:
+    served = _served
+    if served is not None and served.path is not None:
+        taken = served.get().follow_catalog()
+        if taken:
+            log.info("catalog: %d product changes followed", taken)
 
 
 def served_versions() -> dict[str, str | None]:

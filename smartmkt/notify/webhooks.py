@@ -18,12 +18,12 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 
 import httpx
 from sqlalchemy import Engine
 
+from smartmkt.periodic import Periodic
 from smartmkt.store import outbox
 
 log = logging.getLogger(__name__)
@@ -75,22 +75,20 @@ def send_due(engine: Engine, client: httpx.Client, limit: int = 20) -> int:
     return delivered
 
 
-class WebhookSender(threading.Thread):
+class WebhookSender(Periodic):
     """Every ``poll_s`` seconds, sends what is due (a batch at a time while there is more)."""
 
     def __init__(self, engine: Engine, poll_s: float) -> None:
-        super().__init__(name="smartmkt-webhooks", daemon=True)
-        self.engine, self.poll_s = engine, poll_s
-        self._stop_event = threading.Event()
+        super().__init__("smartmkt-webhooks", poll_s, self._send_all_due, "webhooks: could not send")
+        self.engine = engine
+        self.client = httpx.Client(follow_redirects=False)
+
+    def _send_all_due(self) -> None:
+        while send_due(self.engine, self.client) and not self.stopping:
+            pass
 
     def run(self) -> None:
-        with httpx.Client(follow_redirects=False) as client:
-            while not self._stop_event.wait(self.poll_s):
-                try:
-                    while send_due(self.engine, client) and not self._stop_event.is_set():
-                        pass
-                except Exception:  # the store away for a moment: the next poll tries again
-                    log.warning("webhooks: could not send", exc_info=True)
-
-    def stop(self) -> None:
-        self._stop_event.set()
+        try:
+            super().run()
+        finally:
+            self.client.close()

@@ -16,7 +16,6 @@ Offers, orders and customers are the shop's records, not conversations: retentio
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, select
 
 from smartmkt.console import index
 from smartmkt.console.events import RASA_EVENTS
+from smartmkt.periodic import Periodic
 from smartmkt.privacy.erasure import chunks, compact, delete_reviews, secure_delete
 from smartmkt.store.clock import utcnow
 
@@ -167,9 +167,10 @@ def run_retention(
     return run
 
 
-class DailyRetention(threading.Thread):
+class DailyRetention(Periodic):
     """Runs ``job`` once ``wait_for()`` says so (if given; False ends the thread), then every
-    ``interval_s`` (24 h) until ``stop()``; a failed run is logged and tried at the next interval."""
+    ``interval_s`` (24 h) until ``stop()``; each run's report is kept in ``runs``, a failed run
+    is logged and tried at the next interval (smartmkt.periodic)."""
 
     def __init__(
         self,
@@ -177,26 +178,15 @@ class DailyRetention(threading.Thread):
         interval_s: float = DAY_S,
         wait_for: Callable[[], bool] | None = None,
     ) -> None:
-        super().__init__(name="smartmkt-retention", daemon=True)
-        self.job = job
-        self.interval_s = interval_s
-        self.wait_for = wait_for
         self.runs: list[RetentionRun] = []
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        if self.wait_for is not None and not self.wait_for():
-            log.error("retention not scheduled: the services did not come up")
-            return
-        while not self._stop_event.is_set():
-            try:
-                self.runs.append(self.job())
-            except Exception:
-                log.exception("retention run failed; next try in %.0f s", self.interval_s)
-            self._stop_event.wait(self.interval_s)
-
-    def stop(self) -> None:
-        self._stop_event.set()
+        super().__init__(
+            "smartmkt-retention",
+            interval_s,
+            lambda: self.runs.append(job()),
+            "retention run failed",
+            at_start=True,
+            ready=wait_for,
+        )
 
 
 def schedule_retention(
