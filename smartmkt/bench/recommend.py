@@ -182,7 +182,7 @@ def faiss_scale(
     everything = np.ones(n, dtype=bool)
     for q in range(queries):
         started = time.perf_counter()
-        mask = everything.copy()  # as Recommender.allowed_mask builds it for each request
+        mask = everything.copy()  # as Recommender._search builds it for each request
         mask[excluded[q]] = False
         _, positions = index.search(query_vectors[q], K, allowed=mask)
         latencies.append((time.perf_counter() - started) * 1000)

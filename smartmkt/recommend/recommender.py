@@ -222,12 +222,6 @@ class Recommender:
             return cls(items, data["cf"], data["bias"], data["text"], meta, encoder)
 
     # --- serving ---------------------------------------------------------------------------
-    def allowed_mask(self, prefs: Preferences, exclude_ids: Sequence[int] = ()) -> np.ndarray:
-        """Which trained items pass ``prefs``' hard filters (genres, excluded genres, price
-        ceiling, years), are not in ``exclude_ids`` and have not changed or left the catalog
-        since training: one bool per trained item."""
-        return self.arrays.mask(prefs, exclude_ids) & ~self.overlay.hidden
-
     def query_vector(
         self, history: Sequence[int], text: str | None, prefs: Preferences
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -262,24 +256,9 @@ class Recommender:
         filters and hints (default: none); ``text``: what they asked for in words ("a funny
         comedy"), matched against the titles' text; ``exclude_ids``: products never to list."""
         prefs = prefs or Preferences()
-        excluded = [*history, *exclude_ids]
         overlay = self.overlay  # one catalog for the whole search
         query, cf_part, text_part = self.query_vector(history, text, prefs)
-        results = []
-        allowed = self.allowed_mask(prefs, excluded) if not overlay.hidden.all() else None
-        if allowed is not None and allowed.any():
-            scores, positions = self.index.search(query, k, allowed=allowed)
-            for score, pos in zip(scores[0], positions[0], strict=True):
-                if pos >= 0:
-                    cf_score = float(self.collab[pos] @ cf_part + self.collab_bias[pos])
-                    text_score = float(self.text[pos] @ text_part)
-                    results.append(Recommendation(int(self.ids[pos]), float(score), cf_score, text_score))
-        if overlay.index is not None:
-            results += _overlay_search(
-                overlay, query, cf_part, text_part, k, overlay.arrays.mask(prefs, excluded)
-            )
-        results.sort(key=lambda r: r.score, reverse=True)
-        return results[:k]
+        return self._search(overlay, query, cf_part, text_part, k, prefs, [*history, *exclude_ids])
 
     def similar_items(self, product_id: int, k: int = 5) -> list[int]:
         """``k`` product ids customers buy after ``product_id``, leaning to products like it in
@@ -297,49 +276,59 @@ class Recommender:
             )
         else:
             raise KeyError(product_id)
-        return [r.product_id for r in self._search_both(query.astype(np.float32), k, [product_id])]
+        zeros = np.zeros(0, np.float32)  # no parts to report: only the order counts here
+        found = self._search(overlay, query.astype(np.float32), zeros, zeros, k, Preferences(), [product_id])
+        return [r.product_id for r in found]
 
-    def _search_both(self, query: np.ndarray, k: int, excluded: Sequence[int]) -> list[Recommendation]:
-        """The top ``k`` of the trained index and the overlay by score, without ``excluded``."""
-        overlay = self.overlay
-        results = []
-        allowed = self.arrays.mask(Preferences(), excluded) & ~overlay.hidden
-        if allowed.any():
-            scores, positions = self.index.search(query, k, allowed=allowed)
-            results += [
-                Recommendation(int(self.ids[p]), float(sc), 0.0, 0.0)
-                for sc, p in zip(scores[0], positions[0], strict=True)
-                if p >= 0
-            ]
+    def _search(
+        self,
+        overlay: CatalogOverlay,
+        query: np.ndarray,
+        cf_part: np.ndarray,
+        text_part: np.ndarray,
+        k: int,
+        prefs: Preferences,
+        excluded: Sequence[int],
+    ) -> list[Recommendation]:
+        """The top ``k`` by score of the trained index (its items the ``overlay`` snapshot has
+        not hidden) and the overlay's own, passing ``prefs`` and not ``excluded``."""
+        trained = Scorer(self.index, self.ids, self.collab, self.collab_bias, self.text)
+        allowed = self.arrays.mask(prefs, excluded) & ~overlay.hidden  # changed or gone: hidden
+        results = trained.top(query, cf_part, text_part, k, allowed)
         if overlay.index is not None:
-            zeros = np.zeros(0, np.float32)
-            results += _overlay_search(
-                overlay, query, zeros, zeros, k, overlay.arrays.mask(Preferences(), excluded)
-            )
+            own = Scorer(overlay.index, overlay.arrays.ids, overlay.collab, overlay.collab_bias, overlay.text)
+            results += own.top(query, cf_part, text_part, k, overlay.arrays.mask(prefs, excluded))
         results.sort(key=lambda r: r.score, reverse=True)
         return results[:k]
 
 
-def _overlay_search(
-    overlay: CatalogOverlay,
-    query: np.ndarray,
-    cf_part: np.ndarray,
-    text_part: np.ndarray,
-    k: int,
-    allowed: np.ndarray,
-) -> list[Recommendation]:
-    """The overlay's top ``k`` for ``query`` among ``allowed`` rows (its own small index)."""
-    if overlay.index is None or not allowed.any():
-        return []
-    scores, rows = overlay.index.search(query, k, allowed=allowed)
-    found = []
-    for score, row in zip(scores[0], rows[0], strict=True):
-        if row < 0:
-            continue
-        cf_score = float(overlay.collab[row] @ cf_part + overlay.collab_bias[row]) if len(cf_part) else 0.0
-        text_score = float(overlay.text[row] @ text_part) if len(text_part) else 0.0
-        found.append(Recommendation(int(overlay.arrays.ids[row]), float(score), cf_score, text_score))
-    return found
+@dataclass(frozen=True)
+class Scorer:
+    """One searchable set of items (the trained index, or the overlay's): its index and the
+    parts of each item's vector a score is made of."""
+
+    index: ItemIndex
+    ids: np.ndarray
+    collab: np.ndarray
+    collab_bias: np.ndarray
+    text: np.ndarray
+
+    def top(
+        self, query: np.ndarray, cf_part: np.ndarray, text_part: np.ndarray, k: int, allowed: np.ndarray
+    ) -> list[Recommendation]:
+        """The top ``k`` ``allowed`` items for ``query``, each with its collaborative and text
+        parts (0.0 when ``cf_part`` / ``text_part`` is empty)."""
+        if not allowed.any():
+            return []
+        scores, rows = self.index.search(query, k, allowed=allowed)
+        found = []
+        for score, row in zip(scores[0], rows[0], strict=True):
+            if row < 0:
+                continue
+            cf_score = float(self.collab[row] @ cf_part + self.collab_bias[row]) if len(cf_part) else 0.0
+            text_score = float(self.text[row] @ text_part) if len(text_part) else 0.0
+            found.append(Recommendation(int(self.ids[row]), float(score), cf_score, text_score))
+        return found
 
 
 def _balance_weights(
