@@ -319,7 +319,7 @@ def browser_hearing(pw: Any, folder: Path, said: str) -> Any:
 
     spoken = wav_file(folder / "spoken.wav", said)
     padded = folder / "ask.wav"
-    subprocess.run(["sox", str(spoken), "-r", "48000", str(padded), "pad", "0.3", "2"], check=True)
+    subprocess.run(["sox", "-R", str(spoken), "-r", "48000", str(padded), "pad", "0.3", "2"], check=True)
     return pw.chromium.launch(
         executable_path=CHROMIUM,
         args=[

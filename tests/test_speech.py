@@ -59,10 +59,11 @@ def test_a_spoken_request_becomes_a_recommendation_intent(
     fast: Transcriber, audio_dir: Path, served_parser, voice: str, speed: int, noise: float
 ) -> None:  # type: ignore[no-untyped-def]
     wav = espeak_wav(audio_dir / f"{voice}-{speed}.wav", REQUEST, voice, speed)
-    if noise:  # white noise of the same length, mixed in by sox
+    if noise:  # white noise of the same length (sox -R: the same noise every run), mixed in by sox
         hiss, noisy = audio_dir / "hiss.wav", audio_dir / "noisy.wav"
-        subprocess.run(["sox", str(wav), str(hiss), "synth", "whitenoise", "vol", str(noise)], check=True)
-        subprocess.run(["sox", "-m", str(wav), str(hiss), str(noisy)], check=True)
+        synth = ["sox", "-R", str(wav), str(hiss), "synth", "whitenoise", "vol", str(noise)]
+        subprocess.run(synth, check=True)
+        subprocess.run(["sox", "-R", "-m", str(wav), str(hiss), str(noisy)], check=True)
         wav = noisy
     result = fast.transcribe(decode(wav.read_bytes()))
     # One word may go at 175 words a minute: this clip is on a knife edge ("under" is heard as
