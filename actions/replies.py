@@ -17,12 +17,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from smartmkt.assistant import CatalogItem, Checkout, OfferView, OrderView, RecommendationReply
-
-
-def money(cents: int, currency: str = "USD") -> str:
-    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency, f"{currency} ")
-    return f"{symbol}{cents / 100:,.2f}"
+from smartmkt.assistant import CatalogItem, Checkout, OfferView, OrderView, RecommendationReply, money
 
 
 def product_line(product: CatalogItem) -> str:

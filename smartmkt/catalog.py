@@ -14,6 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 
+def money(cents: int, currency: str = "USD") -> str:
+    """A price as a customer reads it: ``$14.99``, ``€1,250.00``, ``CHF 9.00``."""
+    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency, f"{currency} ")
+    return f"{symbol}{cents / 100:,.2f}"
+
+
 @dataclass(frozen=True)
 class CatalogItem:
     """A title of the catalog as every layer above the store sees it: the recommender's index,

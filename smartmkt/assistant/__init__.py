@@ -15,7 +15,7 @@ from smartmkt.assistant.shop import (
     served_assistant,
     served_versions,
 )
-from smartmkt.catalog import CatalogItem
+from smartmkt.catalog import CatalogItem, money
 from smartmkt.recommend.preferences import Preferences
 from smartmkt.recommend.query_text import content_text
 from smartmkt.security.identity import guest_ref
@@ -33,6 +33,7 @@ __all__ = [
     "WarmUpError",
     "content_text",
     "guest_ref",
+    "money",
     "pick",
     "resolve_choice",
     "served_assistant",

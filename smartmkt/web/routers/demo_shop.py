@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import select
 
+from smartmkt.catalog import money
 from smartmkt.settings import Settings
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Product
@@ -40,11 +41,7 @@ def _shopper(request: Request) -> str | None:
     return value if SHOPPER.match(value) else None
 
 
-def _money(cents: int, currency: str) -> str:
-    return f"{'$' if currency == 'USD' else currency + ' '}{cents / 100:,.2f}"
-
-
-def _page(request: Request, title: str, body: str) -> HTMLResponse:
+def _page(request: Request, title: str, body: str, status: int = 200) -> HTMLResponse:
     shopper = _shopper(request)
     said = f"Signed in as demo customer {shopper}." if shopper else "Browsing as a guest."
     widget = '<script src="/widget.js" data-title="Reel Corner assistant"'
@@ -53,7 +50,8 @@ def _page(request: Request, title: str, body: str) -> HTMLResponse:
     widget += "></script>"
     page = (PAGES_DIR / "demo_shop.html").read_text(encoding="utf-8")
     page = page.replace("{{title}}", html.escape(title)).replace("{{shopper}}", html.escape(said))
-    return HTMLResponse(page.replace("<!--body-->", body).replace("<!--widget-->", widget), headers=NO_STALE)
+    page = page.replace("<!--body-->", body).replace("<!--widget-->", widget)
+    return HTMLResponse(page, status_code=status, headers=NO_STALE)
 
 
 def _product_card(product: Product) -> str:
@@ -61,14 +59,15 @@ def _product_card(product: Product) -> str:
     return (
         f'<h2><a href="/demo-shop/products/{product.id}">{html.escape(product.title)}</a></h2>'
         f"<p>{html.escape(details)}</p>"
-        f'<p class="price">{html.escape(_money(product.price_cents, product.currency))}</p>'
+        f'<p class="price">{html.escape(money(product.price_cents, product.currency))}</p>'
     )
 
 
-def _signed(request: Request, response: Any) -> Any:
-    """``?as=N`` signs the demo shopper in as customer N (``?as=`` out): the shop's own cookie."""
+def _sign_in(request: Request) -> RedirectResponse | None:
+    """``?as=N`` signs the demo shopper in as customer N (``?as=`` out): the shop's own cookie,
+    then back to the page without the query. None when the request does not ask."""
     if "as" not in request.query_params:
-        return response
+        return None
     chosen = request.query_params["as"]
     redirect = RedirectResponse(request.url.path, status_code=303)
     if SHOPPER.match(chosen):
@@ -80,22 +79,25 @@ def _signed(request: Request, response: Any) -> Any:
 
 @router.get("", response_class=HTMLResponse)
 def front_page(request: Request) -> Any:
+    if signing := _sign_in(request):
+        return signing
     with session_scope(store(request)) as s:
         listed = select(Product).where(Product.active.is_(True)).order_by(Product.id).limit(LISTED)
-        products = s.scalars(listed)
-        cards = "".join(f'<li class="product">{_product_card(p)}</li>' for p in products)
+        cards = "".join(f'<li class="product">{_product_card(p)}</li>' for p in s.scalars(listed))
     body = f'<ul class="products">{cards}</ul>' if cards else "<p>The catalog is empty.</p>"
-    return _signed(request, _page(request, "Movies", body))
+    return _page(request, "Movies", body)
 
 
 @router.get("/products/{product_id}", response_class=HTMLResponse)
 def product_page(product_id: int, request: Request) -> Any:
+    if signing := _sign_in(request):
+        return signing
     with session_scope(store(request)) as s:
         product = s.scalars(select(Product).where(Product.id == product_id, Product.active.is_(True))).first()
         if product is None:
-            return HTMLResponse(_page(request, "Not found", "<p>No such title.</p>").body, status_code=404)
+            return _page(request, "Not found", "<p>No such title.</p>", status=404)
         title, body = product.title, f'<article class="detail product">{_product_card(product)}</article>'
-    return _signed(request, _page(request, title, body))
+    return _page(request, title, body)
 
 
 @router.post("/token")
