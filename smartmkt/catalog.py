@@ -1,5 +1,5 @@
-"""The catalog item (and a change to one), and the catalog vocabulary: turn what customers
-say into catalog values.
+"""The catalog item (and a change to one), how a price reads (``money``), and the catalog
+vocabulary: turn what customers say into catalog values.
 
 "sci-fi" -> Sci-Fi, "westerns" -> Western, "the 90s" -> (1990, 1999), "$10" -> 10.0,
 "toy story" -> the product. Pure functions, no framework, so the NLU, the actions and the
