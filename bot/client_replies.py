@@ -12,11 +12,16 @@ Rasa's standard generic-template carousel (``attachment``). A client renders one
   question with buttons (an offer's yes/no), the carousel comes before the question, so the
   buttons end the turn.
 
+Each message sent to smartmkt's own clients carries an ``id``. Every socket of a chat session
+gets the bot's messages (they share its room): the ids let the tabs of one browser that show the
+same conversation keep it once each, whichever tab a message reached first (storage.js).
+
 The REST channel returns every part (it is JSON for programs; POST /voice and the tests read
 ``custom`` from it). Rasa stores the whole reply either way: the console reads the offers a
 reply showed from its ``custom`` payload.
 """
 
+import uuid
 from typing import Any
 
 CARDS_CAPABILITY = "smartmkt-cards"
@@ -34,6 +39,7 @@ def install() -> None:
 
     handle_message = MessageProcessor.handle_message
     send_response = SocketIOOutput.send_response
+    send_message = SocketIOOutput._send_message
 
     async def handle_message_for_client(self: Any, message: Any) -> Any:
         if isinstance(message.output_channel, SocketIOOutput):
@@ -54,5 +60,11 @@ def install() -> None:
             message = {**{k: v for k, v in message.items() if k != "attachment"}, "text": question}
         await send_response(self, recipient_id, message)
 
+    async def send_message_for_client(self: Any, socket_id: str, response: Any) -> None:
+        if getattr(self, "renders_cards", False) and isinstance(response, dict):
+            response = {**response, "id": uuid.uuid4().hex}
+        await send_message(self, socket_id, response)
+
     MessageProcessor.handle_message = handle_message_for_client
     SocketIOOutput.send_response = send_response_for_client
+    SocketIOOutput._send_message = send_message_for_client

@@ -100,7 +100,7 @@ def _install_socketio_fixes() -> None:
     socketio.AsyncServer.enter_room = enter_room
 
     async def send_custom_json(self: Any, recipient_id: str, json_message: dict[str, Any], **_: Any) -> None:
-        await self.sio.emit(self.bot_message_evt, {"custom": json_message}, room=recipient_id)
+        await self._send_message(recipient_id, {"custom": json_message})
 
     SocketIOOutput.send_custom_json = send_custom_json
 

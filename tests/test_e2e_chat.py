@@ -364,7 +364,8 @@ def test_socketio_clients_get_what_they_render(stack: RunningStack) -> None:
     the reply's paragraphs as messages (the list one of them), Rasa's carousel before the offer's
     question and its yes/no as quick replies, and no ``custom`` payload it would render as an
     empty bubble. smartmkt's page (``capabilities: ["smartmkt-cards"]``) gets its cards and no
-    carousel (bot/client_replies.py)."""
+    carousel (bot/client_replies.py); each of its messages has its own id, so the tabs of one
+    chat session keep a message once."""
     stock, ours = signed_in(stack.settings, "42"), signed_in(stack.settings, "42")
     got = in_bot_env(SOCKET_CLIENTS, stack.settings.rasa_url, *stock, *ours)
     stock, ours = got["stock"], got["smartmkt"]
@@ -380,6 +381,9 @@ def test_socketio_clients_get_what_they_render(stack: RunningStack) -> None:
     assert listed and len(listed[0].split("\n")) == len(stock[-2]["attachment"]["payload"]["elements"])
     assert [m for m in ours if m.get("custom", {}).get("type") == "recommendations"], ours
     assert not [m for m in ours if "attachment" in m], ours
+    ids = [m.get("id") for m in ours]
+    assert all(isinstance(i, str) and len(i) == 32 for i in ids) and len(set(ids)) == len(ids), ours
+    assert not [m for m in stock if "id" in m], stock
 
 
 def test_the_socket_answers_only_the_allowed_origins(stack: RunningStack) -> None:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from smartmkt.cli.progress import console
 from smartmkt.cli.shared import fail, migrated_store
+from smartmkt.security.api_keys import SCOPES
 
 apikey_app = typer.Typer(help="Shop API keys: create, list, revoke.", no_args_is_help=True)
 
@@ -20,7 +21,7 @@ def apikey_create(
         str,
         typer.Option(
             "--scope",
-            help="What the key may do, comma-separated: catalog:write, customers:write, orders:write.",
+            help=f"What the key may do, comma-separated: {', '.join(SCOPES)}.",
         ),
     ],
     name: Annotated[

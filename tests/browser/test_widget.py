@@ -148,6 +148,44 @@ def test_the_demo_shop_chats_and_keeps_the_conversation_across_pages(
     context.close()
 
 
+def test_two_tabs_show_one_conversation(browser: Browser, web_stack: RunningStack) -> None:
+    """Two tabs of the shop (one browser, one chat session): what the shopper says in one, and the
+    bot's answer, appear in the other at once, each once, and are kept once (a reload shows the
+    same). What was said and answered in the other tab is not counted unread there."""
+    context = browser.new_context(viewport={"width": 1000, "height": 850})
+    first, second = context.new_page(), context.new_page()
+    errors = watch(first) + watch(second)
+    first.goto(web_stack.settings.app_url + "/demo-shop?as=43")
+    second.goto(web_stack.settings.app_url + "/demo-shop/products/2")
+    open_panel(first)
+    expect(first.locator(".from-bot").first).to_be_visible(timeout=REPLY_TIMEOUT_MS)  # the bot's hello
+    say(first, "recommend me a comedy")
+    expect(first.locator(".panel .card").first).to_be_visible()
+
+    expect(second.locator(".from-customer .msg-text")).to_have_text(["recommend me a comedy"])
+    titles = first.locator(".panel .card-title").all_inner_texts()
+    expect(second.locator(".panel .card-title")).to_have_text(titles)
+    expect(second.locator(".launcher .unread")).to_be_hidden()  # seen in the first tab
+    open_panel(second)
+    say(second, "what did I order?")
+    said = ["recommend me a comedy", "what did I order?"]
+    expect(first.locator(".from-customer .msg-text")).to_have_text(said)
+
+    def transcript(page: Page) -> list[str]:
+        return [t.strip() for t in page.locator(".panel .msg").all_inner_texts()]
+
+    bot_turns = second.locator(".from-bot").count()
+    expect(first.locator(".from-bot")).to_have_count(bot_turns, timeout=REPLY_TIMEOUT_MS)
+    assert transcript(first) == transcript(second)
+    kept = transcript(second)
+    first.reload()
+    open_panel(first)
+    expect(first.locator(".panel .msg")).to_have_count(len(kept))
+    assert transcript(first) == kept  # kept once, not once per tab
+    assert errors == []
+    context.close()
+
+
 def test_the_keyboard_stays_in_the_open_panel(browser: Browser, web_stack: RunningStack) -> None:
     context = browser.new_context(viewport={"width": 800, "height": 800})
     page = context.new_page()

@@ -9,7 +9,7 @@
 
 window.smartmktChat.identity = (function () {
   const { tokenUrl, appUrl } = window.smartmktChat.page;
-  const { store } = window.smartmktChat.storage;
+  const { store, save } = window.smartmktChat.storage;
   const DEMO_CUSTOMERS = 943;
   const REFRESH_MS = 60000; // a token this close to its expiry is renewed before a message
   let auth = null; // {customer, token, expiresAt, session}: this customer's token, in memory only
@@ -42,7 +42,12 @@ window.smartmktChat.identity = (function () {
     let session = store.sessions[issued.customer];
     if (typeof session !== "string" || !session) {
       session = String((await postJson(appUrl + "/chat/session", { token: issued.token })).session_id);
-      store.sessions[issued.customer] = session;
+      const other = store.sessions[issued.customer]; // another tab made one meanwhile: one conversation
+      if (typeof other === "string" && other) session = other;
+      else {
+        store.sessions[issued.customer] = session;
+        save();
+      }
     }
     return Object.assign(issued, { session: session });
   }

@@ -1,17 +1,29 @@
 /* The conversation on the page: the customer's and the bot's bubbles, suggested answers, product
  * cards (cards.js), notices and the typing indicator. What is rendered as new is also kept
- * (storage.js); the kept conversation is rendered again on a reload or a customer switch. */
+ * (storage.js); the kept conversation is rendered again on a reload or a customer switch.
+ *
+ * Another tab of the same conversation: what it kept is drawn here too (a message or a bot
+ * message once, by its id). Those bot turns, and the bot's answers to what was said there, are
+ * marked as seen there (data-seen), so the widget does not count them unread. */
 "use strict";
 
 window.smartmktChat.render = (function () {
   const { el } = window.smartmktChat.page;
   const { node, hidden, quickButton } = window.smartmktChat.dom;
-  const { store, history, remember } = window.smartmktChat.storage;
+  const { store, history, remember, onChange } = window.smartmktChat.storage;
   const { cards } = window.smartmktChat.cards;
   const TYPING_TIMEOUT_MS = 30000;
 
   function scrollDown() {
     el.log.scrollTop = el.log.scrollHeight;
+  }
+
+  const drawn = new Set(); // the ids of the entries and bot messages on the page
+  let answeringElsewhere = false; // the last customer message was sent from another tab
+
+  function newId() {
+    const bytes = crypto.getRandomValues(new Uint8Array(12));
+    return "c" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
   function customerBubble(text) {
@@ -63,8 +75,13 @@ window.smartmktChat.render = (function () {
   }
 
   /* One bot turn: its messages in order ({text, quick_replies?} or {custom}); returns the texts
-     shown, for reading aloud. */
-  function renderBotTurn(messages, store_it) {
+     shown, for reading aloud. ``elsewhere``: another tab kept it (it was shown there). */
+  function renderBotTurn(messages, store_it, elsewhere) {
+    messages = messages.filter((m) => !m.id || !drawn.has(m.id)); // another tab's copy came first
+    if (!messages.length) return [];
+    if (store_it) messages = messages.map((m) => (m.id ? m : { ...m, id: newId() })); // POST /voice's have none
+    messages.forEach((m) => m.id && drawn.add(m.id));
+    const first = el.log.childElementCount;
     const productCount = messages.reduce((n, m) => {
       const c = m.custom;
       return c && Array.isArray(c.products) ? Math.max(n, c.products.length) : n;
@@ -83,14 +100,23 @@ window.smartmktChat.render = (function () {
         if (section) el.log.appendChild(section);
       }
     });
+    if (answeringElsewhere || elsewhere) Array.from(el.log.children).slice(first).forEach((n) => (n.dataset.seen = "elsewhere"));
     if (store_it) remember({ from: "bot", messages: messages });
     scrollDown();
     return spoken;
   }
 
-  function renderCustomer(text, store_it) {
+  /* The customer's message; ``entry`` is the kept one when it is drawn again (a reload, another
+     tab), else the message is new here and is kept. */
+  function renderCustomer(text, entry) {
     el.log.appendChild(customerBubble(text));
-    if (store_it) remember({ from: "customer", text: text });
+    if (entry && entry.id) drawn.add(entry.id);
+    if (!entry) {
+      const id = newId();
+      drawn.add(id);
+      remember({ from: "customer", text: text, id: id });
+      answeringElsewhere = false;
+    }
     scrollDown();
   }
 
@@ -102,11 +128,31 @@ window.smartmktChat.render = (function () {
 
   function renderHistory() {
     el.log.replaceChildren();
+    drawn.clear();
+    answeringElsewhere = false;
     history(store.customer).forEach((entry) => {
-      if (entry.from === "customer") renderCustomer(entry.text, false);
+      if (entry.from === "customer") renderCustomer(entry.text, entry);
       else if (entry.from === "bot" && Array.isArray(entry.messages)) renderBotTurn(entry.messages, false);
     });
   }
+
+  /* Another tab kept new messages of this conversation: draw those not on the page yet. */
+  function renderKeptElsewhere() {
+    history(store.customer).forEach((entry) => {
+      if (entry.from === "customer" && entry.id && !drawn.has(entry.id)) {
+        renderCustomer(entry.text, entry);
+        answeringElsewhere = true;
+        typing(true);
+      } else if (entry.from === "bot" && Array.isArray(entry.messages)) {
+        const fresh = entry.messages.filter((m) => m.id && !drawn.has(m.id));
+        if (fresh.length) {
+          typing(false);
+          renderBotTurn(fresh, false, true);
+        }
+      }
+    });
+  }
+  onChange(renderKeptElsewhere);
 
   let typingTimer = null;
   function typing(on, text) {

@@ -29,6 +29,7 @@ window.smartmktChat.socket = (function () {
     if (Array.isArray(message.buttons)) m.buttons = message.buttons;
     if (message.custom && typeof message.custom === "object") m.custom = message.custom;
     if (!Object.keys(m).length) return;
+    if (typeof message.id === "string") m.id = message.id; // one message, whichever tab it reaches
     pending.push(m);
     clearTimeout(settleTimer);
     settleTimer = setTimeout(flushPending, SETTLE_MS);
@@ -94,7 +95,7 @@ window.smartmktChat.socket = (function () {
       notice("Not connected yet; your message was not sent. Please try again in a moment.");
       return false;
     }
-    if (display) renderCustomer(display, true);
+    if (display) renderCustomer(display);
     typing(true);
     const target = socket;
     freshAuth()

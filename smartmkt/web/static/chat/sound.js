@@ -1,5 +1,6 @@
 /* Reading the bot's replies aloud (speechSynthesis), when the customer ticks "Read replies
- * aloud"; the choice is kept with the conversations (storage.js). */
+ * aloud"; the choice is kept with the conversations (storage.js). Only the tab in view reads
+ * aloud: every tab of a chat session gets the bot's replies. */
 "use strict";
 
 window.smartmktChat.sound = (function () {
@@ -7,7 +8,7 @@ window.smartmktChat.sound = (function () {
   const { store, save } = window.smartmktChat.storage;
 
   function speak(texts) {
-    if (!store.sound || !("speechSynthesis" in window) || !texts.length) return;
+    if (!store.sound || !("speechSynthesis" in window) || !texts.length || document.hidden) return;
     texts.forEach((t) => window.speechSynthesis.speak(new SpeechSynthesisUtterance(t)));
   }
 

@@ -88,7 +88,7 @@
       notice("Sorry, the voice message didn't go through" + reason + ". You can type instead.");
       return;
     }
-    if (body.transcript) renderCustomer(String(body.transcript), true);
+    if (body.transcript) renderCustomer(String(body.transcript));
     const messages = (Array.isArray(body.responses) ? body.responses : [])
       .map((r) => {
         const m = {};

@@ -3,12 +3,14 @@
  * - Identity: with data-token-url, the shop's endpoint issues the shopper's signed token and the
  *   app binds a chat session to it (identity.js); without, the shopper is a guest with a random
  *   session id of this browser. Either way the session id is kept in localStorage (storage.js),
- *   so every page and tab of the shop continues the same conversation. The socket opens when
+ *   so every page and tab of the shop continues the same conversation; what one tab says and
+ *   hears is drawn in the others at once (storage.js, render.js). The socket opens when
  *   the panel is first opened (or at once when a conversation is going on), so a page view alone
  *   starts no conversation.
  * - The launcher opens and closes the panel (Escape closes it too, and focus goes back to the
  *   launcher); whether it is open is kept per tab (sessionStorage). While it is closed, the bot's
- *   new turns count on the launcher's badge ("2 unread").
+ *   new turns count on the launcher's badge ("2 unread"), except those answering what the
+ *   shopper said in another tab (seen there).
  * - Keyboard: Tab and Shift+Tab stay inside the open panel (a focus trap), the log is a polite
  *   live region, so a screen reader reads each new turn. */
 "use strict";
@@ -122,7 +124,9 @@
   new MutationObserver((records) => {
     if (isOpen()) return;
     const turns = records.reduce(
-      (n, r) => n + Array.from(r.addedNodes).filter((x) => x.classList && x.classList.contains("from-bot")).length,
+      (n, r) =>
+        n +
+        Array.from(r.addedNodes).filter((x) => x.classList && x.classList.contains("from-bot") && !x.dataset.seen).length,
       0
     );
     if (turns && counting) {
