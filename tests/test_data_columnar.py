@@ -25,6 +25,10 @@ DATES = st.one_of(
     st.from_regex(r"\d{1,2}/\d{1,2}/\d{4}( \d{2}:\d{2}(:\d{2})?)?", fullmatch=True),
     st.from_regex(r"\d{8,13}(\.\d{1,3})?", fullmatch=True),
     st.sampled_from(["5 Mar 2024", "2024-03-05 10:00 +0200", "1969-12-31", "2100-01-01", "Mar 5, 2024"]),
+    # the shop API's form (JSON datetimes in UTC): the fast path reads these itself
+    st.sampled_from(["2024-03-05T10:00:00Z", "2024-03-05T10:00:00+00:00", "2024-03-05 10:00:00Z"]),
+    st.sampled_from(["2100-03-05T10:00:00Z", "2024-03-05T10:00:00+01:00", "2024-03-05Z"]),
+    st.sampled_from(["2024-03-05T25:00:00Z", "2024-03-05T10:00:00-00:00"]),
 )
 ANY = st.one_of(
     st.text(max_size=20),

@@ -145,7 +145,9 @@ def _by_python(
 
 # --- the dominant form first ----------------------------------------------------------------
 CANONICAL_MONEY = r"^[0-9]{1,12}(?:\.[0-9]{1,6})?$"
-CANONICAL_STAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}:[0-9]{2})?$"
+# ISO 8601 in UTC, as a shop's API sends it ("Z" or "+00:00"), or with no zone (read as UTC)
+CANONICAL_STAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:Z|\+00:00)?)?$"
+UTC_SUFFIX = r"(?:Z|\+00:00)$"
 
 
 def _layered(
@@ -175,7 +177,7 @@ def money(raw: pl.Series, signed: bool = False) -> pl.DataFrame:
     """Amounts as (micros, currency); see ``_money_general`` for the forms taken."""
     quick = _no_rejection(
         pl.DataFrame({"raw": raw}).select(
-            pl.col("raw").str.contains(CANONICAL_MONEY).fill_null(False).alias("ok"),
+            pl.col("raw").str.contains(CANONICAL_MONEY).fill_null(True).alias("ok"),  # null: no amount
             (pl.col("raw").cast(pl.Decimal(18, 6), strict=False) * MICROS)
             .cast(pl.Int64, strict=False)
             .alias("value"),
@@ -188,7 +190,7 @@ def money(raw: pl.Series, signed: bool = False) -> pl.DataFrame:
 def timestamp(raw: pl.Series, dayfirst: bool = False, now: datetime | None = None) -> pl.DataFrame:
     """UTC datetimes; see ``_timestamp_general`` for the forms taken."""
     now = now or utcnow()
-    text = pl.col("raw").str.replace("T", " ", literal=True)
+    text = pl.col("raw").str.replace("T", " ", literal=True).str.replace(UTC_SUFFIX, "")
     text = pl.when(text.str.len_bytes() == 10).then(text + " 00:00:00").otherwise(text)
     value = text.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us").dt.replace_time_zone(
         "UTC"
@@ -199,7 +201,9 @@ def timestamp(raw: pl.Series, dayfirst: bool = False, now: datetime | None = Non
             (
                 pl.col("raw").str.contains(CANONICAL_STAMP).fill_null(False)
                 & value.is_between(v.EARLIEST, now + timedelta(days=1)).fill_null(False)
-            ).alias("ok"),
+            )
+            .or_(pl.col("raw").is_null())  # no date: the row's checks say whether one is needed
+            .alias("ok"),
         )
     )
     return _layered(raw, quick, lambda rest: _timestamp_general(rest, dayfirst, now))
