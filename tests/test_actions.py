@@ -389,6 +389,31 @@ def test_with_a_shop_connected_yes_gives_the_code_and_the_shops_page(
     assert plain[0]["custom"]["offer"] is None and "on our shop: https://shop.example/p/" in plain[0]["text"]
 
 
+def test_an_order_from_the_shop_counts_in_the_customers_next_turn(assistant: ShopAssistant) -> None:
+    """An order line the shop sends (the shop API's path: Importer.import_rows) changes the
+    customer's very next recommendation and offer: the title bought is not listed again, and a
+    customer with a purchase now is past the welcome discount (the policy reads the history
+    at each decision)."""
+    from smartmkt.data.importer import Importer
+
+    policy = assistant.offer_policy
+    comedy = Preferences(genres=("Comedy",))
+    first = assistant.recommend("api-new-shopper", prefs=comedy)
+    assert first.offer is not None and first.offer.percent_off == policy.welcome_pct
+    bought = first.products[1]
+    line = {
+        "order_id": "shop-9001",
+        "customer_id": "api-new-shopper",
+        "product_id": assistant.repo.shop_ref(bought.id),
+        "ordered_at": "2026-12-01T10:00:00Z",
+    }
+    done = Importer(assistant.repo.engine).import_rows("orders", [line], source="api:test")
+    assert [r.status for r in done.rows] == ["accepted"] and done.report.inserted == 1
+    second = assistant.recommend("api-new-shopper", prefs=comedy)
+    assert bought.id not in [p.id for p in second.products]
+    assert second.offer is not None and second.offer.percent_off == policy.nudge_pct  # no model score yet
+
+
 # --- replies that degrade well in standard Rasa clients (issue 18) ---------------------------------
 def paragraphs(text: str) -> list[str]:
     """A reply's paragraphs, as Rasa's socket.io channel sends them (one message each)."""
