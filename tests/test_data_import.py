@@ -346,3 +346,28 @@ def test_values_the_store_cannot_hold_are_quarantined(engine: Engine, tmp_path: 
     assert dict(reports["products"].quarantined) == {"invalid.money": 1}
     assert reports["products"].repaired["dropped.unreadable"] == 1  # P3's year, the row kept
     assert reports["products"].inserted == 2
+
+
+def test_a_negative_unit_price_is_quarantined_not_flipped(engine: Engine, tmp_path: Path) -> None:
+    """A line whose unit price is below zero ("Adjust bad debt" lines in retail exports) breaks
+    the row rule invalid.negative_price; before, the pipeline stored it as a positive price with
+    no rule named. A return (a negative quantity at a positive price) is kept as a return."""
+    customers = _one(tmp_path, "c.csv", "id\nC1\n")
+    products = _one(tmp_path, "p.csv", "sku,title,price\nP1,T,9.99\n")
+    orders = _one(
+        tmp_path,
+        "o.csv",
+        "order_id,customer_id,sku,qty,unit_price,date\n"
+        "O1,C1,P1,1,-3.45,2024-03-05\n"
+        'O2,C1,P1,1,"-$1,234.50",2024-03-05\n'
+        "O3,C1,P1,-2,3.45,2024-03-05\n",
+    )
+    Importer(engine, now=NOW).run({"customers": customers, "products": products})
+    report = Importer(engine, now=NOW).run({"orders": orders}).files[0]
+    assert dict(report.quarantined) == {"invalid.negative_price": 2}
+    assert report.inserted == 1 and report.repaired["order.return"] == 1
+    with session_scope(engine) as s:
+        [(quantity, unit, amount)] = s.execute(
+            select(Order.quantity, Order.unit_price_cents, Order.amount_cents)
+        ).all()
+    assert (quantity, unit, amount) == (-2, 345, -690)

@@ -12,6 +12,8 @@ smartmkt.data.columnar (and so of smartmkt.data.values); the rules added here ar
   imputed.created_at       a customer without a sign-up time -> the import time
   order.return             a negative quantity is a return: its amount is stored negative
   invalid.negative_amount  a negative amount on a positive quantity
+  invalid.negative_price   a negative unit price (smartmkt.data.values; a return is a negative
+                           quantity, its unit price stays positive)
   invalid.number           a quantity that is not whole or out of range
   invalid.money            an amount beyond what the store holds (2^31 cents)
   invalid.too_long         an id or text longer than its store column
@@ -270,7 +272,7 @@ def clean_orders(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             "ordered_at": lambda s: c.timestamp(s, ctx.mapping.dayfirst, ctx.now),
             "quantity": c.quantity,
             "amount": lambda s: c.money(s, signed=True),
-            "unit_price": lambda s: c.money(s, signed=True),
+            "unit_price": c.money,  # a negative one is invalid.negative_price (a return's quantity is)
             "currency": c.text,
             "order_id": c.text,
         },
@@ -280,7 +282,7 @@ def clean_orders(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     amount, unit = _value("amount"), _value("unit_price")
     from_unit = amount.is_null() & unit.is_not_null()
     too_big = (unit.cast(pl.Float64).abs() * whole.cast(pl.Float64).abs() >= 9e18).fill_null(False)
-    line_amount = pl.when(from_unit & ~too_big).then(unit.abs() * whole.abs()).otherwise(amount)
+    line_amount = pl.when(from_unit & ~too_big).then(unit * whole.abs()).otherwise(amount)
     line_amount = pl.when(quantity < 0).then(-line_amount.abs()).otherwise(line_amount)
     own_currency = pl.coalesce(pl.col("amount.currency"), pl.col("unit_price.currency"))
     currency = pl.coalesce(own_currency, _value("currency"))
@@ -322,7 +324,7 @@ def clean_orders(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         whole.alias("quantity"),
         cents(line_amount).alias("amount_cents"),
         (amount.is_null() & unit.is_null()).alias("amount_missing"),
-        cents(unit.abs()).alias("unit_cents"),
+        cents(unit).alias("unit_cents"),
         pl.coalesce(currency, pl.lit(STORE_CURRENCY)).str.to_uppercase().str.slice(0, 3).alias("currency"),
         _value("order_id").alias("order_id"),
         *_first(checks),
