@@ -24,6 +24,22 @@ def test_detects_common_export_names() -> None:
     assert "customer_id: Cust ID" in mapping.as_yaml()
 
 
+def test_detects_the_uci_online_retail_export_names() -> None:
+    """The most used public retail export (UCI "Online Retail"): its order, product, quantity,
+    date, price and customer columns are found without a mapping file (it stopped at once with
+    "no column found for required field(s) ['product_id']")."""
+    columns = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice")
+    mapping = resolve("orders", (*columns, "CustomerID", "Country"), None)
+    assert mapping.columns == {
+        "order_id": "InvoiceNo",
+        "product_id": "StockCode",
+        "quantity": "Quantity",
+        "ordered_at": "InvoiceDate",
+        "unit_price": "UnitPrice",
+        "customer_id": "CustomerID",
+    }
+
+
 def test_cdnow_needs_only_a_constant_product() -> None:
     mapping = resolve(
         "orders",

@@ -79,6 +79,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "ean",
         "upc",
         "movieid",
+        "stockcode",  # the UCI Online Retail export
     ),
     "order_id": (
         "orderid",
