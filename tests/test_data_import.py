@@ -371,3 +371,51 @@ def test_a_negative_unit_price_is_quarantined_not_flipped(engine: Engine, tmp_pa
             select(Order.quantity, Order.unit_price_cents, Order.amount_cents)
         ).all()
     assert (quantity, unit, amount) == (-2, 345, -690)
+
+
+UCI_ORDERS = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom
+536365,71053,WHITE METAL LANTERN,6,12/1/2010 8:26,3.39,17850,United Kingdom
+536366,22633,HAND WARMER UNION JACK,6,12/1/2010 8:28,1.85,17850,United Kingdom
+536367,84879,ASSORTED COLOUR BIRD ORNAMENT,32,12/1/2010 8:34,1.69,13047,France
+536368,85123A,CREAM HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:35,2.55,13047,
+"""
+
+
+def test_an_orders_file_names_its_products_and_a_products_file_wins(engine: Engine, tmp_path: Path) -> None:
+    """Product names on order lines (the UCI Online Retail export's Description) title the
+    products they create, the chunk's last name winning; a products file's title then wins over
+    any later orders file; the lines' Country fills in the customer's country."""
+    mapping = _one(tmp_path, "m.yml", "orders:\n  unknown_references: placeholder\n")
+    orders = _one(tmp_path, "o.csv", UCI_ORDERS)
+    report = Importer(engine, now=NOW).run({"orders": orders}, mapping).files[0]
+    assert report.mapping["title"] == "Description" and report.inserted == 5
+    assert report.repaired["reference.placeholder_product"] == 4
+
+    def products() -> dict[str, tuple[str, str | None, list[str] | None]]:
+        with session_scope(engine) as s:
+            rows = s.execute(
+                select(Product.external_ref, Product.title, Product.title_source, Product.imputed)
+            )
+            return {ref: (title, source, imputed) for ref, title, source, imputed in rows}
+
+    assert products()["85123A"] == ("CREAM HANGING HEART T-LIGHT HOLDER", "orders", ["price"])
+    assert products()["71053"][:2] == ("WHITE METAL LANTERN", "orders")
+    with session_scope(engine) as s:
+        countries = dict(s.execute(select(Customer.external_ref, Customer.country)).all())
+    assert countries == {"17850": "United Kingdom", "13047": "France"}
+
+    catalog = _one(tmp_path, "p.csv", "sku,title,price\n71053,White metal lantern,3.39\n")
+    Importer(engine, now=NOW).run({"products": catalog})
+    later = _one(
+        tmp_path,
+        "o2.csv",
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "536370,71053,LANTERN (OLD NAME),1,12/2/2010 9:00,3.39,13047,Spain\n"
+        "536370,84879,BIRD ORNAMENT,1,12/2/2010 9:00,1.69,13047,Spain\n",
+    )
+    again = Importer(engine, now=NOW).run({"orders": later}, mapping).files[0]
+    assert again.repaired["product.named_by_order_line"] == 1  # 84879 only
+    assert "customer.country_from_order_line" not in again.repaired  # France is kept
+    assert products()["71053"][:2] == ("White metal lantern", "products")
+    assert products()["84879"][:2] == ("BIRD ORNAMENT", "orders")

@@ -37,7 +37,11 @@ def test_detects_the_uci_online_retail_export_names() -> None:
         "ordered_at": "InvoiceDate",
         "unit_price": "UnitPrice",
         "customer_id": "CustomerID",
+        "title": "Description",  # the product's name on the line
+        "country": "Country",
     }
+    # Shopify's "Name" is the order's number, not a product's name
+    assert "title" not in resolve("orders", ("Name", "Customer", "SKU", "Created at"), None).columns
 
 
 def test_cdnow_needs_only_a_constant_product() -> None:

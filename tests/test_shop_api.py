@@ -188,19 +188,25 @@ def test_products_are_created_updated_and_bad_ones_quarantined(
 
 def test_customers_go_through_the_same_rules(client: TestClient, store: Engine, key: str) -> None:
     created = client.put(
-        "/api/v1/customers/c-900", json={"age": 34, "postal_code": "10115"}, headers=bearer(key)
+        "/api/v1/customers/c-900",
+        json={"age": 34, "postal_code": "10115", "country": "DE"},
+        headers=bearer(key),
     )
     assert created.status_code == 201
     assert (
         client.put(
-            "/api/v1/customers/c-900", json={"age": 34, "postal_code": "10115"}, headers=bearer(key)
+            "/api/v1/customers/c-900",
+            json={"age": 34, "postal_code": "10115", "country": "DE"},
+            headers=bearer(key),
         ).json()["result"]
         == "unchanged"
     )
     bad = client.put("/api/v1/customers/c-901", json={"created_at": "the day before"}, headers=bearer(key))
     assert bad.status_code == 422 and bad.json()["rule"] == "invalid.date"
     with store.connect() as conn:
-        assert conn.scalar(select(Customer.age).where(Customer.external_ref == "c-900")) == 34
+        assert conn.execute(
+            select(Customer.age, Customer.country).where(Customer.external_ref == "c-900")
+        ).one() == (34, "DE")
         assert (
             conn.scalar(select(func.count()).select_from(Customer).where(Customer.external_ref == "c-901"))
             == 0

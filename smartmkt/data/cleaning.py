@@ -47,6 +47,7 @@ LENGTHS = {
     "gender": 16,
     "occupation": 64,
     "postal_code": 16,
+    "country": 64,
 }
 
 Convert = Callable[[pl.Series], pl.DataFrame]
@@ -160,13 +161,14 @@ def clean_customers(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             "gender": c.text,
             "occupation": c.text,
             "postal_code": c.text,
+            "country": c.text,
         },
     )
     no_date = _value("created_at").is_null()
     checks = [
         *_required_text("customer_id"),
         _cell_check("created_at"),
-        *(_too_long(n) for n in ("gender", "occupation", "postal_code")),
+        *(_too_long(n) for n in ("gender", "occupation", "postal_code", "country")),
     ]
     return cells.select(
         _value("customer_id").alias("external_ref"),
@@ -175,8 +177,12 @@ def clean_customers(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         _value("gender").alias("gender"),
         _value("occupation").alias("occupation"),
         _value("postal_code").alias("postal_code"),
+        _value("country").alias("country"),
         *_first(checks),
-        _joined(_repairs("customer_id", "created_at", "age", "gender", "occupation", "postal_code"), REPAIRS),
+        _joined(
+            _repairs("customer_id", "created_at", "age", "gender", "occupation", "postal_code", "country"),
+            REPAIRS,
+        ),
         pl.when(no_date).then(pl.lit("imputed.created_at")).otherwise(pl.lit("")).alias(IMPUTED),
         _value("customer_id").alias(KEY),
     )
@@ -235,6 +241,9 @@ def clean_products(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 def _genres(raw: pl.Series, ctx: Context) -> list[pl.Series]:
     """ "drama|ROMANCE", "Drama; Comedy" -> "Drama|Romance"; repairs of the parts kept, except
     plain whitespace (category names are expected to be trimmed)."""
+    if raw.null_count() == len(raw):  # no category column (most orders files): nothing to read
+        empty = pl.Series([""] * len(raw), dtype=pl.String)
+        return [empty.alias("genres.value"), empty.alias("genres.repairs")]
     separators = "[" + re.escape(ctx.mapping.category_separator) + "]"
     parts = (
         pl.DataFrame({"raw": raw})
@@ -275,8 +284,11 @@ def clean_orders(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             "unit_price": c.money,  # a negative one is invalid.negative_price (a return's quantity is)
             "currency": c.text,
             "order_id": c.text,
+            "title": c.text,
+            "country": c.text,
         },
     )
+    cells = cells.with_columns(_genres(fields["category"], ctx))
     quantity = _value("quantity").fill_null(c.MICROS)
     whole = quantity.floordiv(c.MICROS)
     amount, unit = _value("amount"), _value("unit_price")
@@ -305,12 +317,16 @@ def clean_orders(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             "invalid.negative_amount",
             pl.lit("negative amount on quantity ") + whole.cast(pl.String),
         ),
+        _too_long("title"),
+        _too_long("country"),
     ]
     repairs = [
         *_repairs("customer_id", "product_id", "ordered_at", "quantity", "amount", "unit_price"),
         pl.when(quantity < 0).then(pl.lit("order.return")),
         pl.when(own_currency.is_null()).then(pl.col("currency.repairs")),
         pl.col("order_id.repairs"),
+        *_repairs("title", "country"),
+        pl.col("genres.repairs"),
     ]
     imputed = [
         pl.when(_value("quantity").is_null()).then(pl.lit("imputed.quantity")),
@@ -327,6 +343,9 @@ def clean_orders(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         cents(unit).alias("unit_cents"),
         pl.coalesce(currency, pl.lit(STORE_CURRENCY)).str.to_uppercase().str.slice(0, 3).alias("currency"),
         _value("order_id").alias("order_id"),
+        _value("title").alias("title"),
+        pl.col("genres.value").alias("genres"),
+        _value("country").alias("country"),
         *_first(checks),
         _joined(repairs, REPAIRS),
         _joined(imputed, IMPUTED),

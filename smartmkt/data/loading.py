@@ -69,8 +69,9 @@ def _lookup(conn: Connection, columns: Sequence[Any], ref_column: Any, refs: Seq
 
 # --- customers and products --------------------------------------------------------------------
 ENTITY_FIELDS = {
-    "customers": ("age", "gender", "occupation", "postal_code"),
-    "products": ("title", "year", "genres", "price_cents", "currency", "active"),
+    "customers": ("age", "gender", "occupation", "postal_code", "country"),
+    # title_source: a products file's title wins over an order line's (OrderWriter._names)
+    "products": ("title", "year", "genres", "price_cents", "currency", "active", "title_source"),
 }
 
 
@@ -85,6 +86,8 @@ def upsert_entities(conn: Connection, kind: str, records: pl.DataFrame) -> Write
     )
     known = {row[0]: row[1:] for row in existing}
     inserts, updates = [], []
+    if kind == "products":
+        records = records.with_columns(pl.lit("products").alias("title_source"))
     for record in records.iter_rows(named=True):
         before = known.get(record["external_ref"])
         if before is None:
@@ -176,6 +179,10 @@ class OrderWriter:
         counts = WriteCounts()
         if self.placeholders:
             self._placeholders(conn, records, counts)
+        if records["title"].null_count() < records.height:
+            self._names(conn, records, counts)
+        if records["country"].null_count() < records.height:
+            self._countries(conn, records, counts)
         joined = records.join(
             self.customers.rename({"ref": "customer_ref", "id": "customer_id"}), on="customer_ref", how="left"
         ).join(
@@ -223,12 +230,12 @@ class OrderWriter:
         new_customers = (
             records.filter(~pl.col("customer_ref").is_in(self.customers["ref"].implode()))
             .group_by("customer_ref", maintain_order=True)
-            .agg(pl.col("ordered_at").first())
+            .agg(pl.col("ordered_at").first(), pl.col("country").drop_nulls().last())
         )
         if new_customers.height:
             rows = [
-                {"external_ref": ref, "created_at": at, "source": "placeholder"}
-                for ref, at in new_customers.iter_rows()
+                {"external_ref": ref, "created_at": at, "source": "placeholder", "country": country}
+                for ref, at, country in new_customers.iter_rows()
             ]
             for part in _chunks(rows):
                 conn.execute(_insert(conn, Customer), list(part))
@@ -244,12 +251,14 @@ class OrderWriter:
                 pl.col("amount_cents").first(),
                 pl.col("quantity").first(),
                 pl.col("currency").first(),
+                pl.col("title").drop_nulls().last(),  # an orders file's product name, if any
+                pl.col("genres").filter(pl.col("genres") != "").last(),
             )
         )
         if new_products.height:
             version = next_catalog_version(conn)
             rows = []
-            for ref, unit, amount, quantity, currency in new_products.iter_rows():
+            for ref, unit, amount, quantity, currency, title, genres in new_products.iter_rows():
                 price = (
                     unit
                     if unit is not None
@@ -258,12 +267,13 @@ class OrderWriter:
                 rows.append(
                     {
                         "external_ref": ref,
-                        "title": f"Product {ref}",
-                        "genres": "",
+                        "title": title or f"Product {ref}",
+                        "genres": genres or "",
                         "price_cents": abs(price),
                         "currency": currency,
                         "active": True,
-                        "imputed": ["title", "price"],
+                        "imputed": ["price"] if title else ["title", "price"],
+                        "title_source": "orders" if title else "placeholder",
                         "catalog_version": version,
                     }
                 )
@@ -271,6 +281,73 @@ class OrderWriter:
                 conn.execute(_insert(conn, Product), list(part))
             self.products = pl.concat([self.products, self._ids(conn, Product, new_products["product_ref"])])
             counts.repaired["reference.placeholder_product"] = new_products.height
+
+    def _names(self, conn: Connection, records: pl.DataFrame, counts: WriteCounts) -> None:
+        """Product names (and categories) on order lines title the products no products file
+        has titled (placeholders, or titled by an earlier order line): the last line's name in
+        the chunk wins, rule ``product.named_by_order_line``. A products file's title is kept."""
+        named = (
+            records.filter(pl.col("title").is_not_null())
+            .group_by("product_ref", maintain_order=True)
+            .agg(pl.col("title").last(), pl.col("genres").filter(pl.col("genres") != "").last())
+        )
+        columns = [Product.external_ref, Product.title, Product.genres, Product.title_source, Product.imputed]
+        stored = {
+            ref: (title, genres, source, imputed)
+            for ref, title, genres, source, imputed in _lookup(
+                conn, columns, Product.external_ref, named["product_ref"].to_list()
+            )
+        }
+        updates = []
+        for ref, title, genres in named.iter_rows():
+            before = stored.get(ref)
+            if before is None or before[2] not in ("orders", "placeholder"):
+                continue  # not in the store (quarantined), or titled by a products file
+            genres = genres or before[1]
+            if (title, genres, "orders") != before[:3]:
+                imputed = [f for f in (before[3] or []) if f != "title"] or None
+                updates.append({"ref": ref, "title": title, "genres": genres, "imputed": imputed})
+        if not updates:
+            return
+        version = next_catalog_version(conn)
+        statement = (
+            update(Product)
+            .where(Product.external_ref == bindparam("ref"))
+            .values(
+                title=bindparam("title"),
+                genres=bindparam("genres"),
+                imputed=bindparam("imputed"),
+                title_source="orders",
+                catalog_version=version,
+            )
+        )
+        conn.execute(statement.execution_options(synchronize_session=False), updates)
+        counts.repaired["product.named_by_order_line"] = len(updates)
+
+    def _countries(self, conn: Connection, records: pl.DataFrame, counts: WriteCounts) -> None:
+        """A country on order lines fills in the customer's country when the store has none
+        (a customers file's is kept): rule ``customer.country_from_order_line``."""
+        latest = (
+            records.filter(pl.col("country").is_not_null())
+            .group_by("customer_ref", maintain_order=True)
+            .agg(pl.col("country").last())
+        )
+        refs = latest["customer_ref"].to_list()
+        empty = {
+            ref
+            for ref, country in _lookup(
+                conn, [Customer.external_ref, Customer.country], Customer.external_ref, refs
+            )
+            if country is None
+        }
+        updates = [{"ref": ref, "country": c} for ref, c in latest.iter_rows() if ref in empty]
+        if updates:
+            statement = update(Customer).where(Customer.external_ref == bindparam("ref"))
+            conn.execute(
+                statement.values(country=bindparam("country")).execution_options(synchronize_session=False),
+                updates,
+            )
+            counts.repaired["customer.country_from_order_line"] = len(updates)
 
     def _insert(self, conn: Connection, lines: pl.DataFrame) -> int:
         """Inserts lines whose key is not stored yet; returns how many were new."""

@@ -32,7 +32,7 @@ from smartmkt.data.formats import normalize_column
 KINDS = ("customers", "products", "orders")
 
 FIELDS: dict[str, tuple[str, ...]] = {
-    "customers": ("customer_id", "created_at", "age", "gender", "occupation", "postal_code"),
+    "customers": ("customer_id", "created_at", "age", "gender", "occupation", "postal_code", "country"),
     "products": ("product_id", "title", "category", "price", "currency", "year", "active"),
     "orders": (
         "order_id",
@@ -43,6 +43,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "amount",
         "currency",
         "ordered_at",
+        "title",  # the product's name on the line: names a placeholder or an order-named product
+        "category",
+        "country",  # the customer's: fills in a customer's country the store does not have
     ),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -129,7 +132,24 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "gender": ("gender", "sex"),
     "occupation": ("occupation", "job", "profession"),
     "postal_code": ("postalcode", "zip", "zipcode", "postcode", "plz"),
+    "country": ("country", "countrycode"),
     "active": ("active", "enabled", "available", "instock", "isactive"),
+}
+
+
+# In an orders file a bare "name" or "type" is rarely the product's (Shopify's "Name" is the
+# order's number): only names that say "product" or "item" are taken there.
+KIND_SYNONYMS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("orders", "title"): (
+        "productname",
+        "producttitle",
+        "itemname",
+        "itemtitle",
+        "description",
+        "productdescription",
+        "movietitle",
+    ),
+    ("orders", "category"): ("productcategory", "itemcategory", "genre", "genres", "department"),
 }
 
 
@@ -248,7 +268,8 @@ def _detect(kind: str, columns: tuple[str, ...], taken: set[str], skip: set[str]
     for store_field in FIELDS[kind]:
         if store_field in skip:
             continue
-        for candidate in (normalize_column(store_field), *SYNONYMS.get(store_field, ())):
+        synonyms = KIND_SYNONYMS.get((kind, store_field), SYNONYMS.get(store_field, ()))
+        for candidate in (normalize_column(store_field), *synonyms):
             column = by_key.get(candidate)
             if column is not None and column not in used:
                 found[store_field] = column

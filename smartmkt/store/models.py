@@ -40,6 +40,7 @@ class Customer(Base):
     gender: Mapped[str | None] = mapped_column(String(16))
     occupation: Mapped[str | None] = mapped_column(String(64))
     postal_code: Mapped[str | None] = mapped_column(String(16))
+    country: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(32), default="chat")
     imputed: Mapped[list[str] | None] = mapped_column(JSON)  # fields filled in by a cleaning rule
 
@@ -60,6 +61,10 @@ class Product(Base):
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     imputed: Mapped[list[str] | None] = mapped_column(JSON)
+    # Where the title came from: "products" (a products file, the shop API's product upsert),
+    # "orders" (the product name on an order line) or "placeholder" (none: "Product <id>").
+    # A products file wins over an orders file (smartmkt.data.loading).
+    title_source: Mapped[str | None] = mapped_column(String(16))
     # The catalog version (catalog_state) of the write that last created or changed this row:
     # serving processes follow the catalog by it (smartmkt.recommend.live_catalog). NULL: older.
     catalog_version: Mapped[int | None] = mapped_column(Integer, index=True)

@@ -61,6 +61,7 @@ class CustomerIn(Row):
     gender: str | None = Field(default=None, max_length=32)
     occupation: str | None = Field(default=None, max_length=128)
     postal_code: str | None = Field(default=None, max_length=32)
+    country: str | None = Field(default=None, max_length=128)
 
 
 class OrderLineIn(Row):
