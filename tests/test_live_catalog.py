@@ -136,3 +136,27 @@ def test_a_store_not_followed_yet_still_serves_the_catalog_as_trained(
     assert assistant.recommender.recommend([], text="a funny comedy", k=3)
     with pytest.raises(Exception, match="catalog_state"):
         assistant.follow_catalog()
+
+
+def test_a_product_named_by_an_order_line_is_found_by_its_words(
+    demo_engine: Engine, model: Recommender, tmp_path: Path
+) -> None:
+    """A product an orders file creates and names (its Description column) is handed over by
+    catalog version like any product write, and a recommender following the store finds it by
+    what a shopper asks for in words."""
+    repo = StoreRepository(demo_engine)
+    start = catalog_version(demo_engine)
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+        "9001,SPACE-1,Cosmic Space Station Adventure,1,2024-03-05,7.00,live-buyer\n"
+    )
+    mapping = tmp_path / "m.yml"
+    mapping.write_text("orders:\n  unknown_references: placeholder\n")
+    assert Importer(demo_engine).run({"orders": orders}, mapping).files[0].inserted == 1
+    version, changes = repo.catalog_changes(start)
+    [named] = [c.item for c in changes]
+    assert named.title == "Cosmic Space Station Adventure" and version > start
+    model.follow(changes, version=version)
+    found = model.recommend([], text="a space station science fiction adventure", k=3)
+    assert ids(found)[0] == named.id, found
