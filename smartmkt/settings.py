@@ -6,6 +6,7 @@ loopback). Production overrides them with environment variables only; no secret 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,6 +17,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from smartmkt.privacy.redact import DEFAULT_KINDS, DEFAULT_PHONE_REGIONS, parse_kinds, parse_regions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def currency_code(value: str, name: str = "currency") -> str:
+    """A three-letter ISO 4217 code, upper-cased (" gbp" -> "GBP"); ValueError otherwise."""
+    code = value.strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise ValueError(f"{name}: a three-letter ISO 4217 code such as GBP, not {value!r}")
+    return code
 
 
 class Settings(BaseSettings):
@@ -50,6 +59,10 @@ class Settings(BaseSettings):
     allowed_origins: str = ""
     # How a customer reaches the shop's people, and when they answer: "talk to a human" gets
     # these (action_handoff), since no one reads the chat itself. Demo values; set the shop's own.
+    # The shop's currency (ISO 4217): what a price or order line that names none is in
+    # (imputed.currency). `smartmkt data import` asks for it when a file does not say and it is
+    # not set; the demo store and CDNOW are in USD.
+    currency: str = "USD"
     shop_contact: str = "help@shop.example"
     shop_hours: str = "Mon-Fri 9:00-18:00"
 
@@ -105,6 +118,11 @@ class Settings(BaseSettings):
     redact_phone_regions: str = DEFAULT_PHONE_REGIONS
     retention_days: int = Field(default=365, ge=1)
     retention_interval_hours: float = Field(default=24.0, gt=0)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        return currency_code(value, "SMARTMKT_CURRENCY")
 
     @field_validator("shop_product_url")
     @classmethod

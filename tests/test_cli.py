@@ -93,7 +93,7 @@ def test_data_import_json_report_and_quarantine(tmp_path: Path) -> None:
     env = {"SMARTMKT_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"}
     orders = tmp_path / "orders.csv"
     orders.write_text('Cust ID;Order Date;Qty;Total;SKU\nC1;05/03/2024;1;"1.234,50";X\nC2;bad;1;2;X\n')
-    result = cli("data", "import", "--orders", str(orders), "--json", env=env)
+    result = cli("data", "import", "--orders", str(orders), "--currency", "eur", "--json", env=env)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)["files"][0]
     assert report["rows_read"] == 2 and report["quarantined_total"] == 2
@@ -107,6 +107,43 @@ def test_data_import_json_report_and_quarantine(tmp_path: Path) -> None:
     assert listed[0]["raw"] == "C2;bad;1;2;X"
     missing = cli("data", "import", "--orders", str(tmp_path / "nope.csv"), env=env)
     assert missing.returncode != 0 and "no such file" in missing.stderr
+
+
+def test_data_import_asks_for_the_shops_currency_when_a_file_does_not_say(tmp_path: Path) -> None:
+    """No currency in the file, none given: a clear refusal before anything is written (run in a
+    pipe, so there is no one to ask); --currency or SMARTMKT_CURRENCY answers it; a currency the
+    file gives wins over the shop's."""
+    from sqlalchemy import create_engine, select
+
+    from smartmkt.store.models import ImportRun, Product
+
+    store = tmp_path / "store.db"
+    env = {"SMARTMKT_DATABASE_URL": f"sqlite:///{store}"}
+    products = tmp_path / "products.csv"
+    products.write_text("sku,title,price\nP1,Tea towel,3.50\nP2,Mug,6.00\n")
+    refused = cli("data", "import", "--products", str(products), env=env)
+    assert refused.returncode != 0
+    assert "does not say which currency" in refused.stderr and "--currency" in refused.stderr
+    engine = create_engine(f"sqlite:///{store}")
+    with engine.connect() as conn:
+        assert conn.scalar(select(ImportRun.id)) is None  # nothing written, not even the run
+    bad = cli("data", "import", "--products", str(products), "--currency", "pounds", env=env)
+    assert bad.returncode != 0 and "three-letter ISO 4217 code" in bad.stderr
+    done = cli(
+        "data", "import", "--products", str(products), "--json", env={**env, "SMARTMKT_CURRENCY": "gbp"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["files"][0]["imputed"] == {"imputed.currency": 2}
+    euro = tmp_path / "euro.csv"
+    euro.write_text("sku,title,price,currency\nP3,Apron,12.00,EUR\n")
+    assert (
+        cli("data", "import", "--products", str(euro), env={**env, "SMARTMKT_CURRENCY": "GBP"}).returncode
+        == 0
+    )
+    with engine.connect() as conn:
+        found = dict(conn.execute(select(Product.external_ref, Product.currency)).all())
+    assert found == {"P1": "GBP", "P2": "GBP", "P3": "EUR"}
+    engine.dispose()
 
 
 @pytest.mark.parametrize("depth", [0, 12], ids=["short-path", "long-path"])

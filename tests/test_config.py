@@ -94,3 +94,11 @@ def test_allowed_origins_are_origins_and_the_products_own_pages_always_count() -
     for wrong in ("shop.example", "https://shop.example/", "https://shop.example/chat", "ftp://shop.example"):
         with pytest.raises(ValidationError, match="is not an origin; write scheme://host"):
             Settings(allowed_origins=wrong)
+
+
+def test_the_shops_currency_is_an_iso_code() -> None:
+    assert Settings().currency == "USD"
+    assert Settings(currency=" gbp").currency == "GBP"
+    for bad in ("pounds", "£", "US", ""):
+        with pytest.raises(ValidationError, match="three-letter ISO 4217 code"):
+            Settings(currency=bad)

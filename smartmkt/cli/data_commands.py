@@ -4,6 +4,7 @@ work through the rows an import quarantined."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from smartmkt.cli.progress import console, counting_bars
 from smartmkt.cli.shared import JsonFlag, fail, migrated_store
-from smartmkt.settings import get_settings
+from smartmkt.settings import currency_code, get_settings
 
 data_app = typer.Typer(help="Data in the store.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Rows an import set aside.", no_args_is_help=True)
@@ -59,10 +60,18 @@ def data_import(
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=1_000_000, help="Rows per chunk (one transaction each).")
     ] = 100_000,
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            "--currency",
+            help="The shop's currency (ISO code, e.g. GBP) for prices and lines that name none; "
+            "default SMARTMKT_CURRENCY. Asked for when a file does not say and neither is given.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Import a shop's exports (CSV/TSV, JSON Lines, JSON, Parquet, Excel, fixed-width text)."""
-    from smartmkt.data.importer import Importer
+    from smartmkt.data.importer import CurrencyUnknown, Importer
     from smartmkt.data.mapping import MappingError
     from smartmkt.data.readers import ReaderError
     from smartmkt.store.db import get_engine
@@ -71,14 +80,27 @@ def data_import(
     sources = {k: p for k, p in (("customers", customers), ("products", products), ("orders", orders)) if p}
     if not sources:
         fail("nothing to import: give --customers, --products and/or --orders")
-    upgrade(get_settings().resolved_database_url)
-    try:
-        with counting_bars(enabled=not as_json) as advance:
-            report = Importer(
-                get_engine(), batch_size=batch_size, progress=lambda path, n: advance(Path(path).name, n)
-            ).run(sources, mapping)
-    except (ReaderError, MappingError, OSError) as exc:
-        fail(str(exc))
+    settings = get_settings()
+    shop_currency = _currency_code(currency) if currency else None
+    if shop_currency is None and "currency" in settings.model_fields_set:
+        shop_currency = settings.currency  # SMARTMKT_CURRENCY, set on purpose
+    upgrade(settings.resolved_database_url)
+    while True:
+        try:
+            with counting_bars(enabled=not as_json) as advance:
+                report = Importer(
+                    get_engine(),
+                    batch_size=batch_size,
+                    progress=lambda path, n: advance(Path(path).name, n),
+                    currency=shop_currency,
+                ).run(sources, mapping)
+            break
+        except CurrencyUnknown as exc:
+            if as_json or not sys.stdin.isatty():
+                fail(f"{exc}: give --currency CODE (e.g. --currency GBP) or set SMARTMKT_CURRENCY")
+            shop_currency = _currency_code(typer.prompt(f"{exc}. The shop's currency (ISO code, e.g. GBP)"))
+        except (ReaderError, MappingError, OSError) as exc:
+            fail(str(exc))
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, default=str))
         return
@@ -115,6 +137,14 @@ def data_import(
             + "  (see `smartmkt data quarantine list`)"
         )
     console.print(f"run {report.run_id} in {report.elapsed_s:.1f} s")
+
+
+def _currency_code(text: str) -> str:
+    try:
+        return currency_code(text, "--currency")
+    except ValueError as exc:
+        fail(str(exc))
+        raise  # not reached: fail exits
 
 
 @data_app.command("load-cdnow")

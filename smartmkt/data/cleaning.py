@@ -5,7 +5,8 @@ first rule it broke, in the order the fields are checked. Cell conversions are t
 smartmkt.data.columnar (and so of smartmkt.data.values); the rules added here are:
 
   missing.<field>          a required field is empty
-  imputed.currency         no currency anywhere on the row -> the store currency (USD)
+  imputed.currency         no currency anywhere on the row -> the shop's currency
+                           (Context.currency: SMARTMKT_CURRENCY, or what `data import` asked)
   imputed.quantity         no quantity on an order line -> 1
   imputed.amount           no line amount -> unit price x quantity (the catalog price when the
                            row has no unit price either; that one is filled in when written)
@@ -36,7 +37,6 @@ from smartmkt.data import columnar as c
 from smartmkt.data.mapping import KindMapping
 
 RULE, DETAIL, REPAIRS, IMPUTED, KEY = "__rule", "__detail", "__repairs", "__imputed", "__key"
-STORE_CURRENCY = "USD"
 MAX_CENTS = 2**31 - 1
 MAX_INT = 2**31 - 1
 KEY_LENGTH = 200  # orders.line_key
@@ -61,6 +61,7 @@ class Context:
     mapping: KindMapping  # how the file is read (dayfirst, category options ...)
     now: datetime  # the upper bound of plausible dates
     imported_at: datetime  # what an imputed created_at gets
+    currency: str = "USD"  # the shop's currency: what a row that names none is in
 
 
 def _cells(fields: pl.DataFrame, spec: dict[str, Convert]) -> pl.DataFrame:
@@ -229,7 +230,7 @@ def clean_products(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         _whole(_value("year")).alias("year"),
         pl.col("genres.value").alias("genres"),
         cents(_value("price")).alias("price_cents"),
-        pl.coalesce(currency, pl.lit(STORE_CURRENCY)).str.to_uppercase().str.slice(0, 3).alias("currency"),
+        pl.coalesce(currency, pl.lit(ctx.currency)).str.to_uppercase().str.slice(0, 3).alias("currency"),
         _value("active").fill_null(True).alias("active"),
         *_first(checks),
         _joined(repairs, REPAIRS),
@@ -341,7 +342,7 @@ def clean_orders(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         cents(line_amount).alias("amount_cents"),
         (amount.is_null() & unit.is_null()).alias("amount_missing"),
         cents(unit).alias("unit_cents"),
-        pl.coalesce(currency, pl.lit(STORE_CURRENCY)).str.to_uppercase().str.slice(0, 3).alias("currency"),
+        pl.coalesce(currency, pl.lit(ctx.currency)).str.to_uppercase().str.slice(0, 3).alias("currency"),
         _value("order_id").alias("order_id"),
         _value("title").alias("title"),
         pl.col("genres.value").alias("genres"),

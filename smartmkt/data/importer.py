@@ -44,7 +44,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from smartmkt.data.cleaning import Context
 from smartmkt.data.formats import describe
 from smartmkt.data.loading import OrderWriter, Rejected, bulk_orders, end_bulk, quarantine, upsert_entities
-from smartmkt.data.mapping import FIELDS, KindMapping, load_mapping, resolve
+from smartmkt.data.mapping import FIELDS, KindMapping, load_mapping, resolve, says_currency
 from smartmkt.data.prefetch import prefetch, prefetch_process
 from smartmkt.data.preparing import ChunkPreparer, Prepared, prepared_chunks
 from smartmkt.data.readers import (
@@ -133,8 +133,18 @@ class _FileState:
     orders: OrderWriter | None = None
 
 
+class CurrencyUnknown(ValueError):
+    """A products or orders file that names no currency, imported without the shop's currency:
+    nothing was written (``smartmkt data import`` asks, or says how to give it)."""
+
+
 class Importer:
-    """Imports customers, then products, then orders (so orders find what they reference)."""
+    """Imports customers, then products, then orders (so orders find what they reference).
+
+    ``currency`` is the shop's (SMARTMKT_CURRENCY): what a price or order line that names none
+    is in (imputed.currency). None: not known, so a products or orders file must say its
+    currency (a column, or a constant in the mapping), else ``run`` raises CurrencyUnknown
+    before it writes anything. A file's own currency always wins."""
 
     def __init__(
         self,
@@ -144,6 +154,7 @@ class Importer:
         now: datetime | None = None,
         bulk_rows: int = BULK_ROWS,
         process_rows: int = PROCESS_ROWS,
+        currency: str | None = "USD",
     ) -> None:
         self.engine = engine
         self.batch_size = batch_size
@@ -151,9 +162,13 @@ class Importer:
         self.now = now
         self.bulk_rows = bulk_rows
         self.process_rows = process_rows
+        self.currency = currency
 
     def _context(self, mapping: KindMapping) -> Context:
-        return Context(mapping, now=self.now or utcnow(), imported_at=utcnow())
+        # a blank cell in a file's currency column: the shop's currency (USD if not known)
+        return Context(
+            mapping, now=self.now or utcnow(), imported_at=utcnow(), currency=self.currency or "USD"
+        )
 
     def run(self, sources: dict[str, Path], mapping_file: Path | None = None) -> ImportReport:
         start = time.perf_counter()
@@ -163,6 +178,13 @@ class Importer:
             if kind in sources:
                 info = describe(sources[kind])
                 plans.append((kind, info, resolve(kind, info.columns, specs.get(kind))))
+        silent = [
+            str(info.path)
+            for kind, info, mapping in plans
+            if kind != "customers" and not says_currency(mapping)
+        ]
+        if self.currency is None and silent:
+            raise CurrencyUnknown(f"{', '.join(silent)} does not say which currency its prices are in")
         run_id = self._start_run([str(p) for p in sources.values()])
         reports: list[FileReport] = []
         try:

@@ -153,6 +153,11 @@ KIND_SYNONYMS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
+def says_currency(mapping: KindMapping) -> bool:
+    """Whether a products or orders file gives its currency (a column, or a mapping constant)."""
+    return "currency" in mapping.columns or "currency" in mapping.constants
+
+
 PRODUCT_OPTIONS = ("category_separator", "skip_categories", "title_article_last")
 OPTION_NAMES = ("dayfirst", "unknown_references", *PRODUCT_OPTIONS)
 

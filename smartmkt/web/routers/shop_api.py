@@ -19,17 +19,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine
 
 from smartmkt.data.importer import Importer, RowsImport
 from smartmkt.security.api_keys import Caller
 from smartmkt.web.routers.shop_api_access import (
     PREFIX,
     REFUSALS,
+    Imports,
     MayWriteCatalog,
     MayWriteCustomers,
     MayWriteOrders,
-    Store,
 )
 
 router = APIRouter(prefix=PREFIX, tags=["shop API"])
@@ -124,8 +123,8 @@ BATCH: dict[int | str, dict[str, Any]] = REFUSALS | {
 }
 
 
-def _rows(kind: str, rows: list[dict[str, Any]], engine: Engine, caller: Caller) -> RowsImport:
-    return Importer(engine).import_rows(kind, rows, source=f"api:{caller.prefix}")
+def _rows(kind: str, rows: list[dict[str, Any]], importer: Importer, caller: Caller) -> RowsImport:
+    return importer.import_rows(kind, rows, source=f"api:{caller.prefix}")
 
 
 def _one(done: RowsImport, ref: str) -> JSONResponse:
@@ -147,23 +146,23 @@ def _one(done: RowsImport, ref: str) -> JSONResponse:
 
 
 @router.put("/products/{product_id}", summary="Create or update a product", responses=ONE_ROW)
-def put_product(product_id: Ref, body: ProductIn, engine: Store, caller: MayWriteCatalog) -> JSONResponse:
+def put_product(product_id: Ref, body: ProductIn, importer: Imports, caller: MayWriteCatalog) -> JSONResponse:
     row = {"product_id": product_id, **body.model_dump(exclude_unset=True)}
-    return _one(_rows("products", [row], engine, caller), product_id)
+    return _one(_rows("products", [row], importer, caller), product_id)
 
 
 @router.put("/customers/{customer_id}", summary="Create or update a customer", responses=ONE_ROW)
 def put_customer(
-    customer_id: Ref, body: CustomerIn, engine: Store, caller: MayWriteCustomers
+    customer_id: Ref, body: CustomerIn, importer: Imports, caller: MayWriteCustomers
 ) -> JSONResponse:
     row = {"customer_id": customer_id, **body.model_dump(exclude_unset=True)}
-    return _one(_rows("customers", [row], engine, caller), customer_id)
+    return _one(_rows("customers", [row], importer, caller), customer_id)
 
 
 @router.post("/orders", summary="Add order lines (one, or a batch of up to 10,000)", responses=BATCH)
-def post_orders(body: OrderLineIn | OrdersIn, engine: Store, caller: MayWriteOrders) -> JSONResponse:
+def post_orders(body: OrderLineIn | OrdersIn, importer: Imports, caller: MayWriteOrders) -> JSONResponse:
     lines = body.orders if isinstance(body, OrdersIn) else [body]
-    done = _rows("orders", [line.model_dump(exclude_unset=True) for line in lines], engine, caller)
+    done = _rows("orders", [line.model_dump(exclude_unset=True) for line in lines], importer, caller)
     report = done.report
     others = [vars(outcome) for outcome in done.rows if outcome.status != "accepted"]
     accepted = len(done.rows) - len(others)

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
+from smartmkt.data.importer import Importer
 from smartmkt.security.api_keys import Caller, Refused, authorize
 
 PREFIX = "/api/v1"
@@ -24,6 +25,16 @@ def store(request: Request) -> Engine:
 
 
 Store = Annotated[Engine, Depends(store)]
+
+
+def shop_import(request: Request) -> Importer:
+    """The import the API's rows go through: the file import's rules, in the shop's currency
+    (SMARTMKT_CURRENCY) for a row that names none."""
+    state = request.app.state.smartmkt
+    return Importer(state.store, currency=state.settings.currency)
+
+
+Imports = Annotated[Importer, Depends(shop_import)]
 
 
 def scoped(scope: str) -> Any:

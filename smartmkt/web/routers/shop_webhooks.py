@@ -56,11 +56,13 @@ async def receive(platform: str, request: Request) -> JSONResponse:
     except ValueError:
         return JSONResponse({"error": "the body is not JSON"}, status_code=400)
     return await run_in_threadpool(
-        _process, store(request), platform, topic, payload, delivery_key(platform, body)
+        _process, store(request), settings.currency, platform, topic, payload, delivery_key(platform, body)
     )
 
 
-def _process(engine: Engine, platform: str, topic: str, payload: Any, key: str) -> JSONResponse:
+def _process(
+    engine: Engine, currency: str, platform: str, topic: str, payload: Any, key: str
+) -> JSONResponse:
     with session_scope(engine) as session:
         seen = session.scalar(select(WebhookReceipt.result).where(WebhookReceipt.key == key))
     if seen is not None:
@@ -69,7 +71,7 @@ def _process(engine: Engine, platform: str, topic: str, payload: Any, key: str) 
         rows = rows_of(platform, topic, payload)
     except PayloadError as exc:
         return JSONResponse({"error": str(exc), "topic": topic}, status_code=422)
-    result = _import(engine, platform, rows)
+    result = _import(Importer(engine, currency=currency), platform, rows)
     counts = {
         kind: {k: v for k, v in r.items() if k != "rows"} if isinstance(r, dict) else r
         for kind, r in result.items()
@@ -87,13 +89,13 @@ def _process(engine: Engine, platform: str, topic: str, payload: Any, key: str) 
     return JSONResponse({"duplicate": False, "topic": topic, "result": result})
 
 
-def _import(engine: Engine, platform: str, rows: WebhookRows) -> dict[str, Any]:
-    """Each kind's rows through the import, customers and products before the orders that name
-    them; per kind, what was accepted and the rows that were not (with their rule)."""
+def _import(importer: Importer, platform: str, rows: WebhookRows) -> dict[str, Any]:
+    """Each kind's rows through the import (in the shop's currency, where a row names none),
+    customers and products before the orders that name them; per kind, what was accepted and the
+    rows that were not (with their rule)."""
     if rows.skipped:
         return {"skipped": rows.skipped}
     result: dict[str, Any] = {}
-    importer = Importer(engine)
     for kind, kind_rows in rows.kinds():
         done = importer.import_rows(kind, kind_rows, source=f"webhook:{platform}", channel=platform)
         others = [vars(o) for o in done.rows if o.status != "accepted"]
