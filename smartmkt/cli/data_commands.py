@@ -234,7 +234,7 @@ def quarantine_retry(
     from smartmkt.data.readers import ReaderError
 
     try:
-        importer = Importer(migrated_store())
+        importer = Importer(migrated_store(), currency=get_settings().currency)
         reports = importer.retry_fixed(fixed) if fixed else importer.retry_quarantine(kind)
     except (ReaderError, ValueError, OSError) as exc:
         fail(str(exc))
