@@ -68,6 +68,14 @@ def data_import(
             "default SMARTMKT_CURRENCY. Asked for when a file does not say and neither is given.",
         ),
     ] = None,
+    create_missing: Annotated[
+        bool,
+        typer.Option(
+            "--create-missing",
+            help="Create the customers and products an orders file names that the store does not "
+            "have, from its lines (an orders-only export); without it they are quarantined.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Import a shop's exports (CSV/TSV, JSON Lines, JSON, Parquet, Excel, fixed-width text)."""
@@ -93,6 +101,7 @@ def data_import(
                     batch_size=batch_size,
                     progress=lambda path, n: advance(Path(path).name, n),
                     currency=shop_currency,
+                    create_missing=create_missing,
                 ).run(sources, mapping)
             break
         except CurrencyUnknown as exc:
@@ -135,6 +144,12 @@ def data_import(
             "quarantined by rule: "
             + ", ".join(f"{r} {n}" for r, n in rules.items())
             + "  (see `smartmkt data quarantine list`)"
+        )
+    unknown = sum(n for r, n in rules.items() if r.startswith("reference.unknown_"))
+    if unknown and not create_missing:
+        console.print(
+            f"{unknown} order line(s) name customers or products the store does not have: import their "
+            "files, then `smartmkt data quarantine retry` (an orders-only export: --create-missing)"
         )
     console.print(f"run {report.run_id} in {report.elapsed_s:.1f} s")
 

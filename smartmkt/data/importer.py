@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -141,6 +141,10 @@ class CurrencyUnknown(ValueError):
 class Importer:
     """Imports customers, then products, then orders (so orders find what they reference).
 
+    ``create_missing``: the customers and products an orders file names that the store does not
+    have are created from its lines (the mapping's ``unknown_references: placeholder``), as an
+    orders-only export needs; else they are quarantined.
+
     ``currency`` is the shop's (SMARTMKT_CURRENCY): what a price or order line that names none
     is in (imputed.currency). None: not known, so a products or orders file must say its
     currency (a column, or a constant in the mapping), else ``run`` raises CurrencyUnknown
@@ -155,6 +159,7 @@ class Importer:
         bulk_rows: int = BULK_ROWS,
         process_rows: int = PROCESS_ROWS,
         currency: str | None = "USD",
+        create_missing: bool = False,
     ) -> None:
         self.engine = engine
         self.batch_size = batch_size
@@ -163,6 +168,7 @@ class Importer:
         self.bulk_rows = bulk_rows
         self.process_rows = process_rows
         self.currency = currency
+        self.create_missing = create_missing
 
     def _context(self, mapping: KindMapping) -> Context:
         # a blank cell in a file's currency column: the shop's currency (USD if not known)
@@ -177,7 +183,10 @@ class Importer:
         for kind in ("customers", "products", "orders"):
             if kind in sources:
                 info = describe(sources[kind])
-                plans.append((kind, info, resolve(kind, info.columns, specs.get(kind))))
+                mapping = resolve(kind, info.columns, specs.get(kind))
+                if self.create_missing and kind == "orders":
+                    mapping = replace(mapping, unknown_references="placeholder")
+                plans.append((kind, info, mapping))
         silent = [
             str(info.path)
             for kind, info, mapping in plans
