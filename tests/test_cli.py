@@ -162,16 +162,12 @@ def test_the_uci_online_retail_export_imports_right_without_a_mapping(tmp_path: 
     result = cli(*argv, env=env)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)["files"][0]
-    assert report["mapping"] == {
-        "order_id": "InvoiceNo",
-        "product_id": "StockCode",
-        "quantity": "Quantity",
-        "ordered_at": "InvoiceDate",
-        "unit_price": "UnitPrice",
-        "customer_id": "CustomerID",
-        "title": "Description",
-        "country": "Country",
-    }
+    mapped = report["mapping"]  # detected (tests/test_data_mapping.py checks the whole header)
+    assert (mapped["product_id"], mapped["title"], mapped["country"]) == (
+        "StockCode",
+        "Description",
+        "Country",
+    )
     assert report["rows_read"] == 20
     assert report["duplicates"] == {"duplicates.exact": 1}  # 536370's alarm clock, listed twice
     assert report["quarantined"] == {"missing.customer_id": 4}  # no CustomerID (bad debt lines too)
