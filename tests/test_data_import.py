@@ -419,3 +419,30 @@ def test_an_orders_file_names_its_products_and_a_products_file_wins(engine: Engi
     assert "customer.country_from_order_line" not in again.repaired  # France is kept
     assert products()["71053"][:2] == ("White metal lantern", "products")
     assert products()["84879"][:2] == ("BIRD ORNAMENT", "orders")
+
+
+def test_an_import_says_where_its_time_went(engine: Engine, files: dict[str, Path]) -> None:
+    """Each file's report times its stages (smartmkt.data.timings): the preparing side's read,
+    clean (per rule family) and dedupe, and the writer's setup, wait, write and commit, which
+    with the run's own records make up its elapsed time (``bench import``'s breakdown)."""
+    from smartmkt.bench.imports import breakdown
+
+    orders = run(engine, files)["orders"]
+    timings = orders.timings
+    assert {
+        "read",
+        "clean",
+        "clean.ids",
+        "clean.dates",
+        "clean.money",
+        "dedupe",
+        "setup",
+        "wait",
+        "write",
+    } <= set(timings)
+    assert all(seconds >= 0 for seconds in timings.values()), timings
+    assert sum(v for k, v in timings.items() if k.startswith("clean.")) <= timings["clean"]
+    parts = breakdown(timings, orders.elapsed_s)
+    writer = ("setup_s", "wait_s", "write_s", "index_s", "commit_s", "other_s")
+    assert abs(sum(parts[k] for k in writer) - orders.elapsed_s) < 0.05, parts
+    assert parts["other_s"] >= -0.02 and orders.as_dict()["timings"]["write"] > 0

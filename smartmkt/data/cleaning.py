@@ -35,6 +35,7 @@ import polars as pl
 
 from smartmkt.data import columnar as c
 from smartmkt.data.mapping import KindMapping
+from smartmkt.data.timings import Timings
 
 RULE, DETAIL, REPAIRS, IMPUTED, KEY = "__rule", "__detail", "__repairs", "__imputed", "__key"
 MAX_CENTS = 2**31 - 1
@@ -64,11 +65,23 @@ class Context:
     currency: str = "USD"  # the shop's currency: what a row that names none is in
 
 
-def _cells(fields: pl.DataFrame, spec: dict[str, Convert]) -> pl.DataFrame:
+# Which rule family converts each field (``Timings``: "clean.<family>")
+FAMILY = {
+    **dict.fromkeys(("customer_id", "product_id", "order_id"), "ids"),
+    **dict.fromkeys(("title", "gender", "occupation", "postal_code", "country", "currency"), "text"),
+    **dict.fromkeys(("created_at", "ordered_at"), "dates"),
+    **dict.fromkeys(("age", "year", "quantity"), "numbers"),
+    **dict.fromkeys(("price", "amount", "unit_price"), "money"),
+    "active": "booleans",
+}
+
+
+def _cells(fields: pl.DataFrame, spec: dict[str, Convert], timings: Timings) -> pl.DataFrame:
     """Each field converted; result columns named "<field>.value", "<field>.repairs" ..."""
     parts = []
     for name, convert in spec.items():
-        result = convert(fields[name])
+        with timings.time(f"clean.{FAMILY[name]}"):
+            result = convert(fields[name])
         parts.append(result.rename({col: f"{name}.{col}" for col in result.columns}))
     return pl.concat(parts, how="horizontal")
 
@@ -152,7 +165,8 @@ def _descriptive_number(raw: pl.Series) -> pl.DataFrame:
 
 
 # --- customers -------------------------------------------------------------------------------
-def clean_customers(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+def clean_customers(fields: pl.DataFrame, ctx: Context, timings: Timings | None = None) -> pl.DataFrame:
+    timings = Timings() if timings is None else timings
     cells = _cells(
         fields,
         {
@@ -164,6 +178,7 @@ def clean_customers(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             "postal_code": c.text,
             "country": c.text,
         },
+        timings,
     )
     no_date = _value("created_at").is_null()
     checks = [
@@ -190,7 +205,8 @@ def clean_customers(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
 
 
 # --- products --------------------------------------------------------------------------------
-def clean_products(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+def clean_products(fields: pl.DataFrame, ctx: Context, timings: Timings | None = None) -> pl.DataFrame:
+    timings = Timings() if timings is None else timings
     cells = _cells(
         fields,
         {
@@ -201,9 +217,10 @@ def clean_products(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             "year": _descriptive_number,
             "active": c.boolean,
         },
+        timings,
     )
-    genres = _genres(fields["category"], ctx)
-    cells = cells.with_columns(genres)
+    with timings.time("clean.categories"):
+        cells = cells.with_columns(_genres(fields["category"], ctx))
     own_currency = pl.col("price.currency")
     currency = pl.coalesce(own_currency, _value("currency"))
     checks = [
@@ -273,7 +290,8 @@ def _genres(raw: pl.Series, ctx: Context) -> list[pl.Series]:
 
 
 # --- orders ----------------------------------------------------------------------------------
-def clean_orders(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+def clean_orders(fields: pl.DataFrame, ctx: Context, timings: Timings | None = None) -> pl.DataFrame:
+    timings = Timings() if timings is None else timings
     cells = _cells(
         fields,
         {
@@ -288,8 +306,10 @@ def clean_orders(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             "title": c.text,
             "country": c.text,
         },
+        timings,
     )
-    cells = cells.with_columns(_genres(fields["category"], ctx))
+    with timings.time("clean.categories"):
+        cells = cells.with_columns(_genres(fields["category"], ctx))
     quantity = _value("quantity").fill_null(c.MICROS)
     whole = quantity.floordiv(c.MICROS)
     amount, unit = _value("amount"), _value("unit_price")
@@ -334,24 +354,26 @@ def clean_orders(fields: pl.DataFrame, ctx: Context) -> pl.DataFrame:
         pl.when(from_unit).then(pl.lit("imputed.amount")),
         pl.when(currency.is_null()).then(pl.lit("imputed.currency")),
     ]
-    records = cells.with_columns(fields["quantity"].alias("quantity_raw")).select(
-        _value("customer_id").alias("customer_ref"),
-        _value("product_id").alias("product_ref"),
-        _value("ordered_at").alias("ordered_at"),
-        whole.alias("quantity"),
-        cents(line_amount).alias("amount_cents"),
-        (amount.is_null() & unit.is_null()).alias("amount_missing"),
-        cents(unit).alias("unit_cents"),
-        pl.coalesce(currency, pl.lit(ctx.currency)).str.to_uppercase().str.slice(0, 3).alias("currency"),
-        _value("order_id").alias("order_id"),
-        _value("title").alias("title"),
-        pl.col("genres.value").alias("genres"),
-        _value("country").alias("country"),
-        *_first(checks),
-        _joined(repairs, REPAIRS),
-        _joined(imputed, IMPUTED),
-    )
-    return records.with_columns(_line_keys(records)).drop("order_id")
+    with timings.time("clean.row_checks"):
+        records = cells.with_columns(fields["quantity"].alias("quantity_raw")).select(
+            _value("customer_id").alias("customer_ref"),
+            _value("product_id").alias("product_ref"),
+            _value("ordered_at").alias("ordered_at"),
+            whole.alias("quantity"),
+            cents(line_amount).alias("amount_cents"),
+            (amount.is_null() & unit.is_null()).alias("amount_missing"),
+            cents(unit).alias("unit_cents"),
+            pl.coalesce(currency, pl.lit(ctx.currency)).str.to_uppercase().str.slice(0, 3).alias("currency"),
+            _value("order_id").alias("order_id"),
+            _value("title").alias("title"),
+            pl.col("genres.value").alias("genres"),
+            _value("country").alias("country"),
+            *_first(checks),
+            _joined(repairs, REPAIRS),
+            _joined(imputed, IMPUTED),
+        )
+    with timings.time("clean.keys"):
+        return records.with_columns(_line_keys(records)).drop("order_id")
 
 
 def _line_keys(records: pl.DataFrame) -> pl.Series:
@@ -384,7 +406,7 @@ def _line_keys(records: pl.DataFrame) -> pl.Series:
     return keys.alias(KEY)
 
 
-CLEANERS: dict[str, Callable[[pl.DataFrame, Context], pl.DataFrame]] = {
+CLEANERS: dict[str, Callable[[pl.DataFrame, Context, Timings | None], pl.DataFrame]] = {
     "customers": clean_customers,
     "products": clean_products,
     "orders": clean_orders,

@@ -57,6 +57,7 @@ from smartmkt.data.readers import (
     read_chunks,
     rows_frame,
 )
+from smartmkt.data.timings import Timings
 from smartmkt.store.clock import utcnow
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import ImportRun, Order, QuarantinedRow
@@ -83,6 +84,9 @@ class FileReport:
     mapping_detected: bool = False
     bulk: bool = False
     elapsed_s: float = 0.0
+    # seconds per stage: read, dedupe, clean (clean.<family>) in the preparing process or thread;
+    # wait (the writer waiting for a prepared chunk), write, index, commit in the writer
+    timings: Timings = field(default_factory=Timings)
 
     @property
     def accepted(self) -> int:
@@ -91,6 +95,7 @@ class FileReport:
     def as_dict(self) -> dict[str, Any]:
         # not dataclasses.asdict: it rebuilds a Counter from (key, value) pairs as keys
         body = {k: dict(val) if isinstance(val, Counter) else val for k, val in vars(self).items()}
+        body["timings"] = self.timings.rounded()
         body["accepted"] = self.accepted
         body["quarantined_total"] = sum(self.quarantined.values())
         body["duplicates_dropped"] = sum(self.duplicates.values())
@@ -233,16 +238,17 @@ class Importer:
         report = FileReport(
             str(info.path), kind, mapping=dict(mapping.columns), mapping_detected=mapping.detected
         )
-        state = _FileState(
-            run_id, kind, str(info.path), file_sha(info.path), mapping, self._context(mapping), report
-        )
-        rows = estimate_rows(info)
-        report.bulk = kind == "orders" and self._bulk(rows)
-        args = (info, state.ctx, self.batch_size)
-        if rows >= self.process_rows:
-            chunks = prefetch_process(prepared_chunks, args)  # reading and cleaning on the other core
-        else:
-            chunks = prefetch(prepared_chunks(*args))
+        with report.timings.time("setup"):  # the file's hash and size, the preparing process
+            state = _FileState(
+                run_id, kind, str(info.path), file_sha(info.path), mapping, self._context(mapping), report
+            )
+            rows = estimate_rows(info)
+            report.bulk = kind == "orders" and self._bulk(rows)
+            args = (info, state.ctx, self.batch_size)
+            if rows >= self.process_rows:
+                chunks = prefetch_process(prepared_chunks, args)  # reading and cleaning on the other core
+            else:
+                chunks = prefetch(prepared_chunks(*args))
         self._write_chunks(state, chunks, bulk=report.bulk)
         report.elapsed_s = round(time.perf_counter() - start, 3)
         return report
@@ -266,20 +272,27 @@ class Importer:
         resolves: dict[int, int] | None = None,
     ) -> None:
         """One transaction per chunk, or one for all of them (bulk)."""
-        with ExitStack() as outer:
+        timings = state.report.timings
+        with timings.time("commit"), ExitStack() as outer:  # less wait, write and index (below)
             shared = None
             if bulk:
                 connection = outer.enter_context(self.engine.connect())
                 outer.callback(end_bulk, connection)
                 outer.enter_context(connection.begin())
-                outer.enter_context(bulk_orders(connection))
+                outer.enter_context(bulk_orders(connection, timings))
                 shared = connection
-            for prepared in chunks:
-                with ExitStack() as inner:
+            waiting = iter(chunks)
+            while True:
+                with timings.time("wait"):
+                    prepared = next(waiting, None)
+                if prepared is None:
+                    break
+                with timings.time("write"), ExitStack() as inner:
                     conn = shared if shared is not None else inner.enter_context(self.engine.begin())
                     self._store(conn, state, prepared, resolves)
                 if self.progress:
                     self.progress(state.source, prepared.rows)
+        timings["commit"] -= sum(timings.get(name, 0.0) for name in ("wait", "write", "index"))
 
     def _store(
         self, conn: Connection, state: _FileState, prepared: Prepared, resolves: dict[int, int] | None
@@ -309,6 +322,7 @@ class Importer:
         report.repaired.update(prepared.repaired)
         report.repaired.update(counts.repaired)
         report.imputed.update(prepared.imputed)
+        report.timings.merge(prepared.timings)
         report.imputed.update({k: n for k, n in counts.imputed.items() if n})
         report.inserted += counts.inserted
         report.updated += counts.updated

@@ -17,6 +17,7 @@ from smartmkt.data.mapping import FIELDS, KindMapping
 from smartmkt.data.readers import BOOKKEEPING, ERROR, LINE, RAW, SourceInfo, read_chunks
 from smartmkt.data.readers import REPAIRS as READER_REPAIRS
 from smartmkt.data.seen import SeenHashes, row_hashes
+from smartmkt.data.timings import Timings
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Prepared:
     repaired: Counter[str] = field(default_factory=Counter)
     duplicates: Counter[str] = field(default_factory=Counter)
     imputed: Counter[str] = field(default_factory=Counter)
+    timings: Timings = field(default_factory=Timings)  # read, dedupe, clean (and its families)
 
 
 def rule_counts(column: pl.Series) -> Counter[str]:
@@ -68,18 +70,24 @@ class ChunkPreparer:
             .iter_rows()
         ]
         good = chunk.filter(pl.col(ERROR).is_null())
+        timings = prepared.timings
         if self.drop_exact:
-            source = [c for c in good.columns if c not in BOOKKEEPING]
-            first = self.rows_seen.first_sight(*row_hashes(good, source))
-            _count(prepared.duplicates, "duplicates.exact", int((~first).sum()))
-            good = good.filter(pl.Series(first))
-        prepared.fields = source_fields(good, self.kind, self.mapping).with_columns(good[LINE])
-        cleaned = CLEANERS[self.kind](prepared.fields, self.ctx).with_columns(good[LINE], good[RAW])
+            with timings.time("dedupe"):
+                source = [c for c in good.columns if c not in BOOKKEEPING]
+                first = self.rows_seen.first_sight(*row_hashes(good, source))
+                _count(prepared.duplicates, "duplicates.exact", int((~first).sum()))
+                good = good.filter(pl.Series(first))
+        with timings.time("clean"):
+            prepared.fields = source_fields(good, self.kind, self.mapping).with_columns(good[LINE])
+            cleaned = CLEANERS[self.kind](prepared.fields, self.ctx, timings).with_columns(
+                good[LINE], good[RAW]
+            )
         failed = cleaned.filter(pl.col(RULE).is_not_null())
         prepared.rejected += [
             Rejected(*row) for row in failed.select(LINE, RAW, pl.lit(None), RULE, DETAIL).iter_rows()
         ]
-        accepted = self._business_keys(cleaned.filter(pl.col(RULE).is_null()), prepared)
+        with timings.time("dedupe"):
+            accepted = self._business_keys(cleaned.filter(pl.col(RULE).is_null()), prepared)
         prepared.repaired.update(rule_counts(accepted[REPAIRS]))
         prepared.imputed.update(rule_counts(accepted[IMPUTED]))
         prepared.accepted = accepted
@@ -116,8 +124,17 @@ def source_fields(chunk: pl.DataFrame, kind: str, mapping: KindMapping) -> pl.Da
 def prepared_chunks(info: SourceInfo, ctx: Context, chunk_rows: int) -> Iterator[Prepared]:
     """A whole file, chunk by chunk, prepared (what the preparing process runs)."""
     preparer = ChunkPreparer(ctx)
+    reading = Timings()
     try:
-        for chunk in read_chunks(info, ctx.mapping.header or None, chunk_rows):
-            yield preparer.prepare(chunk)
+        chunks = iter(read_chunks(info, ctx.mapping.header or None, chunk_rows))
+        while True:
+            with reading.time("read"):
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            prepared = preparer.prepare(chunk)
+            prepared.timings.merge(reading)
+            reading.clear()
+            yield prepared
     finally:
         preparer.close()
