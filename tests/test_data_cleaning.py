@@ -103,3 +103,32 @@ def test_an_order_lines_money_is_the_row_rules_or_a_named_rule(lines: list[tuple
         if amount is None and unit is not None:
             assert "imputed.amount" in row[IMPUTED].split(), case
         assert row["amount_cents"] == want, case
+
+
+def test_a_column_a_file_lacks_is_cleaned_as_its_empty_cells_would_be(monkeypatch: Any) -> None:
+    """A field with no value in any row is answered by repeating the conversion's own answer for
+    an empty cell (cleaning._convert); the frame is the same as converting every cell."""
+    from polars.testing import assert_frame_equal
+
+    from smartmkt.data import cleaning
+
+    given = {
+        "customers": {"customer_id": ["C1", "C2", " C3 "]},
+        "products": {"product_id": ["P1", "P2", "P3"], "title": ["A", "b ", "C"], "price": ["1", "2", "x"]},
+        "orders": {
+            "customer_id": ["C1", None, "C3"],
+            "product_id": ["P1", "P2", "P3"],
+            "ordered_at": ["2024-03-05"] * 3,
+        },
+    }
+    for kind, columns in given.items():
+        fields = pl.DataFrame(
+            {name: columns.get(name, [None] * 3) for name in FIELDS[kind]},
+            schema={name: pl.String for name in FIELDS[kind]},
+        )
+        ctx = Context(KindMapping.from_options(kind, {n: n for n in FIELDS[kind]}, {}), NOW, NOW)
+        quick = cleaning.CLEANERS[kind](fields, ctx, None)
+        with monkeypatch.context() as patch:
+            patch.setattr(cleaning, "_convert", lambda _name, convert, raw: convert(raw))
+            every_cell = cleaning.CLEANERS[kind](fields, ctx, None)
+        assert_frame_equal(quick, every_cell)
