@@ -143,5 +143,8 @@
   }
   showUnread();
   window.smartmktChat.composer.wire();
-  signIn().then(() => setOpen(startOpen, false));
+  // The panel as it was left, at once: a click on the launcher while the sign-in is still on its
+  // way is not undone when it finishes (the socket opens once signed in, signIn connects).
+  setOpen(startOpen, false);
+  signIn();
 })();
