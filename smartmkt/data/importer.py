@@ -281,12 +281,7 @@ class Importer:
                 outer.enter_context(connection.begin())
                 outer.enter_context(bulk_orders(connection, timings))
                 shared = connection
-            waiting = iter(chunks)
-            while True:
-                with timings.time("wait"):
-                    prepared = next(waiting, None)
-                if prepared is None:
-                    break
+            for prepared in timings.each(chunks, "wait"):
                 with timings.time("write"), ExitStack() as inner:
                     conn = shared if shared is not None else inner.enter_context(self.engine.begin())
                     self._store(conn, state, prepared, resolves)

@@ -126,12 +126,7 @@ def prepared_chunks(info: SourceInfo, ctx: Context, chunk_rows: int) -> Iterator
     preparer = ChunkPreparer(ctx)
     reading = Timings()
     try:
-        chunks = iter(read_chunks(info, ctx.mapping.header or None, chunk_rows))
-        while True:
-            with reading.time("read"):
-                chunk = next(chunks, None)
-            if chunk is None:
-                return
+        for chunk in reading.each(read_chunks(info, ctx.mapping.header or None, chunk_rows), "read"):
             prepared = preparer.prepare(chunk)
             prepared.timings.merge(reading)
             reading.clear()

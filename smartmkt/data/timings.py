@@ -5,8 +5,12 @@ preparing process to the writer."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
+_END = object()
 
 
 class Timings(dict[str, float]):
@@ -26,6 +30,16 @@ class Timings(dict[str, float]):
             yield
         finally:
             self.add(name, time.perf_counter() - start)
+
+    def each(self, items: Iterable[T], name: str) -> Iterator[T]:
+        """``items``, each ``next`` timed as ``name`` (what waiting for the next one costs)."""
+        iterator = iter(items)
+        while True:
+            with self.time(name):
+                item = next(iterator, _END)
+            if item is _END:
+                return
+            yield item  # type: ignore[misc]
 
     def rounded(self) -> dict[str, float]:
         return {name: round(seconds, 3) for name, seconds in sorted(self.items())}
