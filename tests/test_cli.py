@@ -191,6 +191,68 @@ def test_the_uci_online_retail_export_imports_right_without_a_mapping(tmp_path: 
     assert sorted(returns) == [(-1, -2750), (-1, -465)]
 
 
+def test_a_shopify_orders_export_imports_right_without_a_mapping(tmp_path: Path) -> None:
+    """A hand-written sample in the layout of Shopify's orders export (tests/fixtures): a row
+    per line item, the order's own fields (date, currency, country) on its first line only, the
+    buyer known by e-mail. Each line gets its order's fields (order.filled_from_order) and its
+    own amount (price x quantity, not the order's Total); a line with no SKU is quarantined."""
+    from sqlalchemy import create_engine, select
+
+    from smartmkt.store.models import Customer, Order, Product
+
+    store = tmp_path / "store.db"
+    env = {"SMARTMKT_DATABASE_URL": f"sqlite:///{store}"}
+    sample = ROOT / "tests" / "fixtures" / "shopify_orders_sample.csv"
+    result = cli("data", "import", "--orders", str(sample), "--create-missing", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["files"][0]
+    assert report["rows_read"] == 5 and report["inserted"] == 4
+    assert report["quarantined"] == {"missing.product_id": 1}  # the gift wrap has no SKU
+    assert report["repaired"]["order.filled_from_order"] == 1  # #1001's second line (the third: no SKU)
+    engine = create_engine(f"sqlite:///{store}")
+    with engine.connect() as conn:
+        lines = conn.execute(
+            select(Customer.external_ref, Product.title, Order.quantity, Order.amount_cents, Order.ordered_at)
+            .join(Customer, Customer.id == Order.customer_id)
+            .join(Product, Product.id == Order.product_id)
+            .order_by(Order.ordered_at, Order.amount_cents)
+        ).all()
+        currencies = set(conn.execute(select(Product.currency)).scalars())
+        countries = dict(conn.execute(select(Customer.external_ref, Customer.country)).all())
+    engine.dispose()
+    assert [(c, t, q, a, f"{at:%Y-%m-%d %H:%M}") for c, t, q, a, at in lines] == [
+        ("ana@example.com", "Bio-Collagen Mask", 1, 3490, "2026-10-07 07:50"),  # +0200 -> UTC
+        ("ana@example.com", "Rose Face Oil", 2, 4500, "2026-10-07 07:50"),  # its order's date
+        ("ben@example.com", "Rose Face Oil", 1, 2250, "2026-10-09 16:02"),
+        ("ana@example.com", "Bio-Collagen Mask", 3, 10470, "2026-11-02 07:15"),
+    ]
+    assert currencies == {"EUR"} and countries == {"ana@example.com": "FR", "ben@example.com": "DE"}
+
+
+def test_a_file_detection_cannot_map_gets_the_mapping_to_complete(tmp_path: Path) -> None:
+    """Columns detection cannot place: the mapping it would use is printed as YAML on stdout
+    (the error on stderr), so `... > mapping.yml`, filled in, imports the file."""
+    odd = tmp_path / "odd.csv"
+    odd.write_text("Buyer,Article Nr,When,Pieces\nb1,A1,2026-01-02,2\n")
+    env = {"SMARTMKT_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}", "SMARTMKT_CURRENCY": "EUR"}
+    result = cli("data", "import", "--orders", str(odd), "--create-missing", env=env)
+    assert result.returncode == 1
+    assert "no column found for required field(s)" in result.stderr
+    filled = (
+        result.stdout.replace("customer_id:  # which column?", "customer_id: Buyer")
+        .replace("product_id:  # which column?", "product_id: Article Nr")
+        .replace("ordered_at:  # which column?", "ordered_at: When")
+    )
+    (tmp_path / "mapping.yml").write_text(filled)
+    argv = ("data", "import", "--orders", str(odd), "--mapping", str(tmp_path / "mapping.yml"))
+    done = cli(*argv, "--create-missing", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["files"][0]["inserted"] == 1
+    as_json = cli("data", "import", "--orders", str(odd), "--json", env=env)
+    assert as_json.returncode == 1
+    assert "ordered_at:  # which column?" in json.loads(as_json.stdout)["suggested_mapping"]
+
+
 @pytest.mark.parametrize("depth", [0, 12], ids=["short-path", "long-path"])
 def test_cli_errors_are_one_line_in_a_pipe(tmp_path: Path, depth: int) -> None:
     """An error written to a pipe is never split inside a phrase, whatever the path's length and

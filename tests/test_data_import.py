@@ -373,6 +373,41 @@ def test_a_negative_unit_price_is_quarantined_not_flipped(engine: Engine, tmp_pa
     assert (quantity, unit, amount) == (-2, 345, -690)
 
 
+def test_an_orders_fields_carry_to_its_later_lines_across_chunks(engine: Engine, tmp_path: Path) -> None:
+    """order.filled_from_order: a line with no customer or date takes its order's, from an
+    earlier line of the same order id, also when the order straddles two chunks (batch_size 2);
+    a line of another order, or with no order id, gets nothing and is quarantined as before."""
+    customers = _one(tmp_path, "c.csv", "id\nC1\nC2\n")
+    products = _one(tmp_path, "p.csv", "sku,title,price\nP1,T,1\nP2,U,2\nP3,V,3\n")
+    orders = _one(
+        tmp_path,
+        "o.csv",
+        "order,customer,sku,date\n"
+        "#1,C1,P1,2024-03-05 10:00\n"
+        "#1,,P2,\n"  # same chunk
+        "#1,,P3,\n"  # next chunk: carried over
+        "#2,,P1,2024-03-06\n"  # another order: no customer to take
+        ",,P2,2024-03-06\n"  # no order id
+        "#3,C2,P1,\n",  # its order has no date anywhere
+    )
+    Importer(engine, now=NOW).run({"customers": customers, "products": products})
+    report = Importer(engine, now=NOW, batch_size=2).run({"orders": orders}).files[0]
+    assert report.repaired["order.filled_from_order"] == 2
+    assert dict(report.quarantined) == {"missing.customer_id": 2, "missing.ordered_at": 1}
+    with session_scope(engine) as s:
+        stored = s.execute(
+            select(Customer.external_ref, Product.external_ref, Order.ordered_at)
+            .join(Customer, Customer.id == Order.customer_id)
+            .join(Product, Product.id == Order.product_id)
+            .order_by(Product.external_ref)
+        ).all()
+    assert [(c, p, f"{at:%Y-%m-%d %H:%M}") for c, p, at in stored] == [
+        ("C1", "P1", "2024-03-05 10:00"),
+        ("C1", "P2", "2024-03-05 10:00"),
+        ("C1", "P3", "2024-03-05 10:00"),
+    ]
+
+
 UCI_ORDERS = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
 536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom
 536365,71053,WHITE METAL LANTERN,6,12/1/2010 8:26,3.39,17850,United Kingdom

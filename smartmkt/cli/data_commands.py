@@ -108,7 +108,9 @@ def data_import(
             if as_json or not sys.stdin.isatty():
                 fail(f"{exc}: give --currency CODE (e.g. --currency GBP) or set SMARTMKT_CURRENCY")
             shop_currency = _currency_code(typer.prompt(f"{exc}. The shop's currency (ISO code, e.g. GBP)"))
-        except (ReaderError, MappingError, OSError) as exc:
+        except MappingError as exc:
+            _mapping_failed(exc, as_json)
+        except (ReaderError, OSError) as exc:
             fail(str(exc))
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, default=str))
@@ -152,6 +154,19 @@ def data_import(
             "files, then `smartmkt data quarantine retry` (an orders-only export: --create-missing)"
         )
     console.print(f"run {report.run_id} in {report.elapsed_s:.1f} s")
+
+
+def _mapping_failed(exc: Exception, as_json: bool) -> None:
+    """A file whose columns detection cannot place: the mapping it would use, as YAML to edit
+    and pass with --mapping, then the error."""
+    suggestion = getattr(exc, "suggestion", None)
+    if suggestion and not as_json:
+        console.print("The mapping detection would use (save it, fill it in, pass it with --mapping):")
+        print(suggestion, end="")
+    if suggestion and as_json:
+        print(json.dumps({"error": str(exc), "suggested_mapping": suggestion}, indent=2))
+        raise typer.Exit(1)
+    fail(str(exc))
 
 
 def _currency_code(text: str) -> str:

@@ -68,6 +68,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "accountid",
         "memberid",
         "shopperid",
+        # no id column at all (Shopify's orders export): the buyer's e-mail address is their id
+        "customeremail",
+        "email",
+        "billingemail",
+        "emailaddress",
     ),
     "product_id": (
         "productid",
@@ -100,7 +105,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "category": ("category", "genre", "genres", "class", "department", "productcategory", "type"),
     "price": ("price", "unitprice", "listprice", "retailprice", "msrp"),
     "unit_price": ("unitprice", "price", "itemprice"),
-    "currency": ("currency", "cur", "ccy", "currencycode"),
+    "currency": ("currency", "cur", "ccy", "currencycode", "ordercurrency"),
     "quantity": ("quantity", "qty", "units", "numberofcds", "count", "amountunits", "pieces"),
     "amount": (
         "amount",
@@ -132,7 +137,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "gender": ("gender", "sex"),
     "occupation": ("occupation", "job", "profession"),
     "postal_code": ("postalcode", "zip", "zipcode", "postcode", "plz"),
-    "country": ("country", "countrycode"),
+    "country": ("country", "countrycode", "customercountry", "billingcountry", "shippingcountry"),
     "active": ("active", "enabled", "available", "instock", "isactive"),
 }
 
@@ -151,6 +156,30 @@ KIND_SYNONYMS: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("orders", "category"): ("productcategory", "itemcategory", "genre", "genres", "department"),
 }
+
+
+# Shopify's and WooCommerce's order exports have a row per line item, with the order's own fields
+# beside the line's: "Lineitem sku" / "Item SKU" is the product, "Name" is the order's number,
+# and "Total" or "Subtotal" is the whole order's, so never a line's amount there.
+LINE_ITEM_PREFIXES = ("lineitem", "item")
+LINE_ITEM_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "order_id": ("orderid", "ordernumber", "orderno", "order", "name"),
+    "product_id": ("lineitemsku", "itemsku", "lineitemproductid", "itemproductid", "productid", "sku"),
+    "title": ("lineitemname", "itemname", "lineitemtitle", "itemtitle", "productname"),
+    "category": ("lineitemcategory", "itemcategory", "lineitemproducttype", "productcategory"),
+    "quantity": ("lineitemquantity", "itemquantity", "itemqty", "quantity", "qty"),
+    "unit_price": ("lineitemprice", "itemprice", "itemcost", "unitprice"),
+    "amount": ("lineitemtotal", "itemtotal", "linetotal", "lineitemamount"),
+}
+
+
+def line_item_layout(columns: tuple[str, ...]) -> bool:
+    """An orders export with a row per line item and the line's fields named as such ("Lineitem
+    sku", "Item Name"): its unprefixed money columns are the order's."""
+    keys = [normalize_column(c) for c in columns]
+    return any(
+        key.startswith(prefix) and key != prefix for key in keys for prefix in LINE_ITEM_PREFIXES
+    ) and any(key in ("lineitemsku", "itemsku", "lineitemname", "itemname") for key in keys)
 
 
 def says_currency(mapping: KindMapping) -> bool:
@@ -174,7 +203,12 @@ def _option_values(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 class MappingError(ValueError):
-    """A mapping file that cannot be used, or a file whose required columns are not found."""
+    """A mapping file that cannot be used, or a file whose required columns are not found.
+    ``suggestion``: for the latter, the mapping detection would use, as a YAML file to edit."""
+
+    def __init__(self, message: str, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.suggestion = suggestion
 
 
 @dataclass
@@ -236,7 +270,7 @@ def resolve(kind: str, columns: tuple[str, ...], spec: dict[str, Any] | None) ->
         raise MappingError(f"{kind}: unknown mapping keys {sorted(unknown)}")
     header = tuple(spec.get("header") or ())
     available = header or columns
-    chosen = {str(k): str(v) for k, v in (spec.get("columns") or {}).items()}
+    chosen = {str(k): str(v) for k, v in (spec.get("columns") or {}).items() if v is not None}
     bad_fields = set(chosen) - set(FIELDS[kind])
     if bad_fields:
         raise MappingError(
@@ -261,19 +295,38 @@ def resolve(kind: str, columns: tuple[str, ...], spec: dict[str, Any] | None) ->
     if absent:
         raise MappingError(
             f"{kind}: no column found for required field(s) {absent} among {list(available)}; "
-            "name them in a mapping file (--mapping)"
+            "name them in a mapping file (--mapping)",
+            suggestion=suggested_yaml(mapping, absent, available),
         )
     return mapping
+
+
+def suggested_yaml(mapping: KindMapping, absent: list[str], available: tuple[str, ...]) -> str:
+    """The mapping detection found, as a file to complete: each field it could not place is
+    listed with an empty column name, and the file's columns are listed in a comment."""
+    columns: dict[str, str | None] = {**mapping.columns, **dict.fromkeys(absent)}
+    unused = [c for c in available if c not in mapping.columns.values()]
+    body = yaml.safe_dump({mapping.kind: {"columns": columns}}, sort_keys=False, allow_unicode=True)
+    lines = [
+        f"# A mapping for this {mapping.kind} file: put a column's name after each field left empty",
+        f"# ({', '.join(absent)}), check the others, then import again with --mapping THIS_FILE.",
+        "# Columns not used yet: " + (", ".join(unused) or "none"),
+        *(line.replace(": null", ":  # which column?") for line in body.splitlines()),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _detect(kind: str, columns: tuple[str, ...], taken: set[str], skip: set[str]) -> dict[str, str]:
     by_key = {normalize_column(c): c for c in columns}
     found: dict[str, str] = {}
     used = set(taken)
+    line_items = kind == "orders" and line_item_layout(columns)
     for store_field in FIELDS[kind]:
         if store_field in skip:
             continue
         synonyms = KIND_SYNONYMS.get((kind, store_field), SYNONYMS.get(store_field, ()))
+        if line_items and store_field in LINE_ITEM_SYNONYMS:
+            synonyms = LINE_ITEM_SYNONYMS[store_field]
         for candidate in (normalize_column(store_field), *synonyms):
             column = by_key.get(candidate)
             if column is not None and column not in used:

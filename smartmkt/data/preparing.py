@@ -34,6 +34,14 @@ class Prepared:
     timings: Timings = field(default_factory=Timings)  # read, dedupe, clean (and its families)
 
 
+# An order's own fields, the same on each of its lines (``order.filled_from_order``)
+ORDER_LEVEL = ("customer_id", "ordered_at", "currency", "country")
+
+
+def _blank(name: str) -> pl.Expr:
+    return (pl.col(name).is_null() | (pl.col(name).str.strip_chars() == "")).alias(name)
+
+
 def rule_counts(column: pl.Series) -> Counter[str]:
     """How often each rule name occurs in a column of space-separated rule names."""
     names = column.drop_nulls().str.split(" ").explode()
@@ -55,6 +63,7 @@ class ChunkPreparer:
         self.kind = ctx.mapping.kind
         self.rows_seen = SeenHashes()
         self.keys_seen = SeenHashes()
+        self._last_order = pl.DataFrame()  # the previous chunk's last line's order fields
 
     def close(self) -> None:
         self.rows_seen.close()
@@ -78,7 +87,12 @@ class ChunkPreparer:
                 _count(prepared.duplicates, "duplicates.exact", int((~first).sum()))
                 good = good.filter(pl.Series(first))
         with timings.time("clean"):
-            prepared.fields = source_fields(good, self.kind, self.mapping).with_columns(good[LINE])
+            fields = source_fields(good, self.kind, self.mapping)
+            carried = pl.Series([], dtype=pl.Int64)  # the lines given their order's fields
+            if self.kind == "orders" and "order_id" in self.mapping.columns:
+                fields, filled = self._order_fields_carried(fields)
+                carried = good[LINE].filter(filled)
+            prepared.fields = fields.with_columns(good[LINE])
             cleaned = CLEANERS[self.kind](prepared.fields, self.ctx, timings).with_columns(
                 good[LINE], good[RAW]
             )
@@ -89,9 +103,51 @@ class ChunkPreparer:
         with timings.time("dedupe"):
             accepted = self._business_keys(cleaned.filter(pl.col(RULE).is_null()), prepared)
         prepared.repaired.update(rule_counts(accepted[REPAIRS]))
+        _count(
+            prepared.repaired, "order.filled_from_order", int(accepted[LINE].is_in(carried.implode()).sum())
+        )
         prepared.imputed.update(rule_counts(accepted[IMPUTED]))
         prepared.accepted = accepted
         return prepared
+
+    def _order_fields_carried(self, fields: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+        """Rule ``order.filled_from_order``: a line whose customer, date, currency or country is
+        empty takes it from an earlier line of the same order id. Shopify's export writes an
+        order's own fields on its first line only; the order's later lines would otherwise be
+        quarantined for a missing customer or date. An order straddling two chunks is carried
+        over (an export keeps an order's lines together). Returns the fields and which lines
+        were given a value."""
+        present = [f for f in ORDER_LEVEL if f in self.mapping.columns]
+        nothing = pl.Series([False] * fields.height)
+        lines = fields.select("order_id", *present)
+        previous, self._last_order = self._last_order, lines.tail(1)
+        if not present:
+            return fields, nothing
+        carried = pl.concat([previous, lines], how="diagonal") if previous.height else lines
+        # only lines with a blank order field whose order has another line can take anything
+        wanting = pl.any_horizontal(_blank(f) for f in present) & ~_blank("order_id")
+        orders = carried.filter(wanting & pl.col("order_id").is_duplicated())["order_id"].unique()
+        if orders.is_empty():
+            return fields, nothing
+        offset = carried.height - lines.height
+        group = carried.with_row_index("row").filter(pl.col("order_id").is_in(orders.implode()))
+        earlier = {  # each line's value, else its order's last value on an earlier line
+            f: pl.when(~_blank(f)).then(pl.col(f)).forward_fill().over("order_id") for f in present
+        }
+        filled = group.select(
+            (pl.col("row").cast(pl.Int64) - offset).alias("row"),
+            *(
+                pl.when(_blank(f)).then(pl.coalesce(earlier[f], pl.col(f))).otherwise(pl.col(f))
+                for f in present
+            ),
+        ).filter(pl.col("row") >= 0)
+        was_blank = group.filter(pl.col("row") >= offset).select(_blank(f) for f in present).to_numpy()
+        still_blank = filled.select(_blank(f) for f in present).to_numpy()
+        given = filled["row"].filter(pl.Series((was_blank & ~still_blank).any(axis=1)))
+        rows = filled["row"].cast(pl.Int64)
+        fields = fields.with_columns(fields[f].scatter(rows, filled[f]) for f in present)
+        self._last_order = fields.select("order_id", *present).tail(1)
+        return fields, nothing.scatter(given.cast(pl.Int64), True)
 
     def _business_keys(self, accepted: pl.DataFrame, prepared: Prepared) -> pl.DataFrame:
         """Orders: the first occurrence of an order line wins, later ones are quarantined.

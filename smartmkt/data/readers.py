@@ -242,6 +242,8 @@ def read_text_chunks(
     block that ends inside a quoted field carries its open record over to the next one."""
     header: list[str] | None = list(columns) if columns else None
     carry = pl.DataFrame(schema={"text": pl.String, LINE: pl.Int64, "cp1252": pl.Boolean})
+    rest = pl.DataFrame()  # records parsed but not yet given out (a chunk is ``chunk_rows``)
+    chunk_rows = max(1, chunk_rows)
     for lines, final in _line_blocks(info, chunk_rows):
         lines = pl.concat([carry, lines])
         if info.format == "delimited":
@@ -252,8 +254,12 @@ def read_text_chunks(
             records = records.slice(1)
         if records.height and header is not None:
             parsed = _parse_records(records, header, info)
-            for offset in range(0, parsed.height, max(1, chunk_rows)):
-                yield parsed.slice(offset, chunk_rows)
+            rest = pl.concat([rest, parsed]) if rest.height else parsed
+            while rest.height >= chunk_rows:  # whole chunks; the rest waits for the next block
+                yield rest.slice(0, chunk_rows)
+                rest = rest.slice(chunk_rows)
+    if rest.height:
+        yield rest
 
 
 def _line_blocks(info: SourceInfo, chunk_rows: int) -> Iterator[tuple[pl.DataFrame, bool]]:

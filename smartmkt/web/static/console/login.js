@@ -32,5 +32,6 @@
       form.password.focus();
     }
   });
+  form.querySelector('button[type="submit"]').disabled = false;
   form.email.focus();
 })();
