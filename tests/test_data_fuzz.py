@@ -53,3 +53,41 @@ def test_delimited_reader_keeps_every_line(tmp_path: Path, lines: list[str]) -> 
     assert len(rows) == sum(1 for line in body if line.strip(" \t\f\v"))
     for row in rows:
         assert row.values is not None or row.error == "format.column_count"
+
+
+FIELD_TEXT = st.text(alphabet=st.sampled_from(list('ab ,;"\n\t')), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(FIELD_TEXT, min_size=1, max_size=5), min_size=1, max_size=8),
+    st.lists(st.text(alphabet=st.sampled_from(list('ab ,;"')), max_size=12), max_size=8),
+    st.sampled_from([",", ";", "\t"]),
+)
+def test_quoted_records_split_as_the_csv_module_splits_them(
+    records: list[list[str]], garbage: list[str], delimiter: str
+) -> None:
+    """The reader splits records with quotes by one regex over the column
+    (readers.quoted_fields); a record it says it read whole has exactly the fields the csv
+    module gives, and the rest go to the csv module: records written by csv.writer (quotes,
+    delimiters and newlines inside fields) and arbitrary text with stray quotes."""
+    import csv
+    import io
+
+    import polars as pl
+
+    from smartmkt.data.readers import quoted_fields
+
+    texts = []
+    for fields in records:
+        out = io.StringIO()
+        csv.writer(out, delimiter=delimiter, lineterminator="\n").writerow(fields)
+        texts.append(out.getvalue().removesuffix("\n"))
+    texts += [g for g in garbage if '"' in g]  # the reader sends only records with a quote here
+    parsed, whole = quoted_fields(pl.Series(texts, dtype=pl.String), delimiter)
+    for text, fields, read_whole in zip(texts, parsed.to_list(), whole.to_list(), strict=True):
+        expected = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+        if read_whole:
+            assert fields == expected, text
+    written = len(records)
+    assert all(whole.to_list()[:written]), "every record csv.writer wrote is read by the regex"

@@ -249,8 +249,25 @@ def _indexes(engine: Engine) -> set[str]:
         return {row[0] for row in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")}
 
 
+def _quarantine_table(engine: Engine) -> list[tuple]:  # type: ignore[type-arg]
+    with session_scope(engine) as s:
+        entries = s.scalars(select(QuarantinedRow).order_by(QuarantinedRow.kind, QuarantinedRow.line_number))
+        return [
+            (e.kind, e.line_number, e.raw, e.fields, e.rule, e.detail, e.created_at.year) for e in entries
+        ]
+
+
+def _stored_lines(engine: Engine) -> list[tuple]:  # type: ignore[type-arg]
+    with session_scope(engine) as s:
+        rows = s.execute(
+            select(Order.line_key, Order.ordered_at, Order.unit_price_cents, Order.channel, Order.imputed)
+        ).all()
+    return sorted((key, at.isoformat(), unit, channel, imputed) for key, at, unit, channel, imputed in rows)
+
+
 def test_bulk_import_matches_the_chunked_one(tmp_path: Path, files: dict[str, Path]) -> None:
-    """SQLite bulk mode (indexes dropped and rebuilt in one transaction) stores the same rows."""
+    """SQLite bulk mode (ADBC, order lines bound from Arrow; indexes dropped and rebuilt in one
+    transaction) stores the same rows, times, JSON and quarantine entries as the chunked one."""
     from smartmkt.store.migrate import upgrade
 
     engines = []
@@ -262,6 +279,10 @@ def test_bulk_import_matches_the_chunked_one(tmp_path: Path, files: dict[str, Pa
         assert reports["orders"].bulk is (name == "bulk")
     chunked, bulk = engines
     assert _orders_table(bulk) == _orders_table(chunked) and len(_orders_table(bulk)) == 3
+    assert _stored_lines(bulk) == _stored_lines(chunked)
+    assert _quarantine_table(bulk) == _quarantine_table(chunked) and len(_quarantine_table(bulk)) > 3
+    again = Importer(bulk, now=NOW, bulk_rows=1).run({"orders": files["orders"]}).files[0]
+    assert (again.bulk, again.inserted, again.unchanged) == (True, 0, 3)  # nothing stored twice
     assert {"ix_orders_customer_time", "ix_orders_ordered_at", "uq_orders_line_key"} <= _indexes(bulk)
     with bulk.connect() as conn:  # foreign keys are enforced again on the pooled connection
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -295,6 +316,78 @@ def test_an_interrupted_bulk_import_leaves_the_store_as_it_was(tmp_path: Path) -
     assert {"ix_orders_customer_time", "ix_orders_ordered_at"} <= _indexes(engine)  # the DROPs rolled back
     again = Importer(engine, now=NOW, bulk_rows=1).run({"orders": orders}).files[0]
     assert (again.bulk, again.inserted) == (True, 100)
+
+
+def test_a_bulk_import_waits_for_no_connection_it_cannot_see(tmp_path: Path, files: dict[str, Path]) -> None:
+    """ADBC's driver carries its own SQLite: it never opens the store while this process has a
+    connection of its own open to it (smartmkt.data.writers); the import is chunked instead."""
+    from smartmkt.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    Importer(engine, now=NOW).run({"customers": files["customers"], "products": files["products"]})
+    with engine.connect():  # held open while the import runs
+        report = Importer(engine, now=NOW, bulk_rows=1).run({"orders": files["orders"]}).files[0]
+    assert (report.bulk, report.inserted) == (False, 3)
+
+
+KILLED_IMPORT = """
+import sys
+import time
+from pathlib import Path
+from smartmkt.data.importer import Importer
+from smartmkt.store.db import make_engine
+
+written = []
+
+def progress(_path, rows):
+    written.append(rows)
+    print(rows, flush=True)
+    if len(written) == 4:  # four chunks in the transaction: wait here to be killed
+        time.sleep(120)
+
+importer = Importer(make_engine(sys.argv[1]), batch_size=2_000, bulk_rows=1, progress=progress)
+importer.run({"orders": Path(sys.argv[2])})
+"""
+
+
+def test_a_killed_bulk_import_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    """The process is killed (SIGKILL: no exception, no rollback of its own) after it has
+    written several chunks of a bulk import: the store has none of its lines and all of its
+    indexes, and the import runs again whole."""
+    import signal
+    import subprocess
+    import sys
+
+    from smartmkt.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    Importer(engine, now=NOW).run(
+        {
+            "customers": _one(tmp_path, "c.csv", "id\n" + "".join(f"C{i}\n" for i in range(50))),
+            "products": _one(tmp_path, "p.csv", "sku,title,price\nP1,T,1\n"),
+        }
+    )
+    engine.dispose()
+    lines = "".join(f"O{i},C{i % 50},P1,2024-01-01 10:00,{i % 7 + 1}\n" for i in range(40_000))
+    orders = _one(tmp_path, "o.csv", "order,customer,sku,date,qty\n" + lines)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_IMPORT, url, str(orders)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    written = [child.stdout.readline() for _ in range(4)]  # four chunks written; it waits
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert all(line.strip() == "2000" for line in written)
+    engine = make_engine(url)
+    assert count(engine, Order) == 0
+    assert {"ix_orders_customer_time", "ix_orders_ordered_at", "uq_orders_line_key"} <= _indexes(engine)
+    again = Importer(engine, now=NOW, bulk_rows=1).run({"orders": orders}).files[0]
+    assert (again.bulk, again.inserted) == (True, 40_000)
+    engine.dispose()
 
 
 def test_a_large_file_is_prepared_in_a_second_process(engine: Engine, files: dict[str, Path]) -> None:

@@ -67,17 +67,14 @@ def _merge(
     )
     if not need.any():
         return fast.select(list(full))
-    distinct = raw.filter(need).unique(maintain_order=True)
+    cells = raw.filter(need)
+    distinct = cells.unique(maintain_order=True)
     lookup = pl.DataFrame([python(x) for x in distinct], schema=full, orient="row").with_columns(
         distinct.alias("__cell")
     )
-    slow = pl.DataFrame({"__cell": raw}).join(lookup, on="__cell", how="left", maintain_order="left")
-    return pl.DataFrame(
-        {
-            name: pl.select(pl.when(fast["ok"]).then(fast[name]).otherwise(slow[name])).to_series()
-            for name in full
-        }
-    )
+    slow = pl.DataFrame({"__cell": cells}).join(lookup, on="__cell", how="left", maintain_order="left")
+    rows = need.arg_true()
+    return pl.DataFrame({name: fast[name].scatter(rows, slow[name]) for name in full})
 
 
 def _python(
@@ -159,10 +156,9 @@ def _layered(
     columns = [c for c in quick.columns if c != "ok"]
     if ok.all():
         return quick.select(columns)
-    index = pl.int_range(len(raw), eager=True, dtype=pl.Int64)
-    rest = general(raw.filter(~ok)).with_columns(index.filter(~ok).alias("__i"))
-    done = quick.filter(ok).select(columns).with_columns(index.filter(ok).alias("__i"))
-    return pl.concat([done, rest.select(*columns, "__i")]).sort("__i").drop("__i")
+    rest = general(raw.filter(~ok))
+    rows = (~ok).arg_true()
+    return pl.DataFrame({name: quick[name].scatter(rows, rest[name]) for name in columns})
 
 
 def _no_rejection(frame: pl.DataFrame) -> pl.DataFrame:

@@ -1,34 +1,30 @@
 """Writing cleaned chunks into the store: upserts for customers and products, insert-if-new for
 order lines, and quarantine rows; in the caller's transaction, so a chunk is all or nothing.
 
-Order lines go through the DB-API's executemany with plain tuples on SQLite (SQLAlchemy's
-per-value processing would cost more than the insert itself) and through SQLAlchemy Core with
-RETURNING elsewhere. For a large import into SQLite, ``bulk_orders`` drops the orders table's
-secondary indexes inside the import's transaction and builds them again at the end: building an
-index from sorted data is far cheaper than keeping it up to date row by row, and a crash rolls
-the drop back with everything else.
+The statements go through smartmkt.data.writers: SQLAlchemy Core on a transaction's connection,
+or, for a large orders file into SQLite, an ADBC connection whose one transaction holds the whole
+file (``ArrowSQLite``: order lines bound from Arrow buffers, the orders table's secondary
+indexes dropped while they go in and built again at the end).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Index, bindparam, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, update
 
 from smartmkt.data.cleaning import IMPUTED, KEY
-from smartmkt.data.timings import Timings
-from smartmkt.store.db import dialect_insert
-from smartmkt.store.models import CatalogState, Customer, Order, Product, QuarantinedRow
+from smartmkt.data.writers import ORDER_COLUMNS, CoreRows, Rows
+from smartmkt.store.models import CatalogState, Customer, Product, QuarantinedRow
 
-PARAMS_PER_QUERY = 5_000
-SQLITE_TIME = "%Y-%m-%d %H:%M:%S%.6f"  # how SQLAlchemy stores a DateTime in SQLite
+
+def rows_of(conn: Connection | Rows) -> Rows:
+    """The statements on ``conn``: a Core connection, or a bulk import's own (already Rows)."""
+    return CoreRows(conn) if isinstance(conn, Connection) else conn
 
 
 @dataclass
@@ -52,22 +48,6 @@ class WriteCounts:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-def _insert(conn: Connection, model: Any) -> Any:
-    return dialect_insert(conn, model)
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), PARAMS_PER_QUERY):
-        yield items[start : start + PARAMS_PER_QUERY]
-
-
-def _lookup(conn: Connection, columns: Sequence[Any], ref_column: Any, refs: Sequence[str]) -> list[Any]:
-    rows: list[Any] = []
-    for part in _chunks(refs):
-        rows.extend(conn.execute(select(*columns).where(ref_column.in_(part))).all())
-    return rows
-
-
 # --- customers and products --------------------------------------------------------------------
 ENTITY_FIELDS = {
     "customers": ("age", "gender", "occupation", "postal_code", "country"),
@@ -81,10 +61,9 @@ def upsert_entities(conn: Connection, kind: str, records: pl.DataFrame) -> Write
     model: Any = Customer if kind == "customers" else Product
     compared = ENTITY_FIELDS[kind]
     counts = WriteCounts()
+    rows = CoreRows(conn)
     refs = records["external_ref"].to_list()
-    existing = _lookup(
-        conn, [model.external_ref, *(getattr(model, f) for f in compared)], model.external_ref, refs
-    )
+    existing = rows.by_ref(model, [model.external_ref, *(getattr(model, f) for f in compared)], refs)
     known = {row[0]: row[1:] for row in existing}
     inserts, updates = [], []
     if kind == "products":
@@ -98,35 +77,27 @@ def upsert_entities(conn: Connection, kind: str, records: pl.DataFrame) -> Write
         else:
             counts.unchanged += 1
     if kind == "products" and (inserts or updates):  # serving processes follow the catalog by it
-        version = next_catalog_version(conn)
+        version = next_catalog_version(rows)
         for row in (*inserts, *updates):
             row["catalog_version"] = version
-        compared = (*compared, "catalog_version")
-    for part in _chunks(inserts):
-        conn.execute(_insert(conn, model), list(part))
-    if updates:
-        statement = (
-            update(model)
-            .where(model.external_ref == bindparam("ref"))
-            .values({f: bindparam(f) for f in compared})
-        )
-        conn.execute(statement.execution_options(synchronize_session=False), updates)
+    rows.insert(model, inserts)
+    rows.update_by_ref(model, updates, {})
     counts.inserted, counts.updated = len(inserts), len(updates)
     return counts
 
 
-def next_catalog_version(conn: Connection) -> int:
+def next_catalog_version(rows: Rows) -> int:
     """The catalog's next version, for the products this transaction writes. The UPDATE locks
     catalog_state's row until commit, so product writes commit in version order and a reader
     that has seen version N has seen every change up to N (smartmkt.recommend.live_catalog)."""
-    version = conn.execute(
+    version = rows.scalar(
         update(CatalogState)
         .where(CatalogState.id == 1)
         .values(version=CatalogState.version + 1)
         .returning(CatalogState.version)
-    ).scalar()
+    )
     if version is None:  # a store made without the migration that adds the row
-        conn.execute(_insert(conn, CatalogState).values(id=1, version=1))
+        rows.insert(CatalogState, [{"id": 1, "version": 1}])
         version = 1
     return int(version)
 
@@ -151,7 +122,7 @@ class OrderWriter:
 
     def __init__(
         self,
-        conn: Connection,
+        conn: Connection | Rows,
         placeholders: bool,
         records: pl.DataFrame | None = None,
         channel: str = "import",
@@ -162,28 +133,26 @@ class OrderWriter:
         self.placeholders, self.channel = placeholders, channel
         customer_refs = None if records is None else records["customer_ref"].unique()
         product_refs = None if records is None else records["product_ref"].unique()
-        self.customers = self._ids(conn, Customer, customer_refs)
-        self.products = self._ids(conn, Product, product_refs)
+        self.customers = self._ids(rows_of(conn), Customer, customer_refs)
+        self.products = self._ids(rows_of(conn), Product, product_refs)
 
     @staticmethod
-    def _ids(conn: Connection, model: Any, refs: pl.Series | None = None) -> pl.DataFrame:
+    def _ids(rows: Rows, model: Any, refs: pl.Series | None = None) -> pl.DataFrame:
         """ref -> id (and the catalog price, for products): for ``refs``, or every row."""
         columns = [model.external_ref, model.id] + ([model.price_cents] if model is Product else [])
-        if refs is None:
-            rows = conn.execute(select(*columns)).all()
-        else:
-            rows = _lookup(conn, columns, model.external_ref, refs.to_list())
+        found = rows.by_ref(model, columns, None if refs is None else refs.to_list())
         schema = {"ref": pl.String, "id": pl.Int64} | ({"price": pl.Int64} if model is Product else {})
-        return pl.DataFrame(rows, schema=schema, orient="row")
+        return pl.DataFrame(found, schema=schema, orient="row")
 
-    def write(self, conn: Connection, records: pl.DataFrame) -> WriteCounts:
+    def write(self, conn: Connection | Rows, records: pl.DataFrame) -> WriteCounts:
+        rows = rows_of(conn)
         counts = WriteCounts()
         if self.placeholders:
-            self._placeholders(conn, records, counts)
+            self._placeholders(rows, records, counts)
         if records["title"].null_count() < records.height:
-            self._names(conn, records, counts)
+            self._names(rows, records, counts)
         if records["country"].null_count() < records.height:
-            self._countries(conn, records, counts)
+            self._countries(rows, records, counts)
         joined = records.join(
             self.customers.rename({"ref": "customer_ref", "id": "customer_id"}), on="customer_ref", how="left"
         ).join(
@@ -221,27 +190,29 @@ class OrderWriter:
                     separator=" ",
                     ignore_nulls=True,
                 )
-            ).alias("imputed_json"),
+            ).alias("imputed"),
+            pl.lit(0).alias("discount_pct"),
+            pl.lit(self.channel).alias("channel"),
+            pl.col(KEY).alias("line_key"),
         )
-        counts.inserted = self._insert(conn, lines)
+        counts.inserted = rows.insert_lines(lines.select(ORDER_COLUMNS)) if lines.height else 0
         counts.unchanged = lines.height - counts.inserted
         return counts
 
-    def _placeholders(self, conn: Connection, records: pl.DataFrame, counts: WriteCounts) -> None:
+    def _placeholders(self, rows: Rows, records: pl.DataFrame, counts: WriteCounts) -> None:
         new_customers = (
             records.filter(~pl.col("customer_ref").is_in(self.customers["ref"].implode()))
             .group_by("customer_ref", maintain_order=True)
             .agg(pl.col("ordered_at").first(), pl.col("country").drop_nulls().last())
         )
         if new_customers.height:
-            rows = [
+            customers = [
                 {"external_ref": ref, "created_at": at, "source": "placeholder", "country": country}
                 for ref, at, country in new_customers.iter_rows()
             ]
-            for part in _chunks(rows):
-                conn.execute(_insert(conn, Customer), list(part))
+            rows.insert(Customer, customers)
             self.customers = pl.concat(
-                [self.customers, self._ids(conn, Customer, new_customers["customer_ref"])]
+                [self.customers, self._ids(rows, Customer, new_customers["customer_ref"])]
             )
             counts.repaired["reference.placeholder_customer"] = new_customers.height
         new_products = (
@@ -257,15 +228,15 @@ class OrderWriter:
             )
         )
         if new_products.height:
-            version = next_catalog_version(conn)
-            rows = []
+            version = next_catalog_version(rows)
+            products = []
             for ref, unit, amount, quantity, currency, title, genres in new_products.iter_rows():
                 price = (
                     unit
                     if unit is not None
                     else (round(abs(amount) / max(1, abs(quantity))) if amount is not None else 0)
                 )
-                rows.append(
+                products.append(
                     {
                         "external_ref": ref,
                         "title": title or f"Product {ref}",
@@ -278,12 +249,11 @@ class OrderWriter:
                         "catalog_version": version,
                     }
                 )
-            for part in _chunks(rows):
-                conn.execute(_insert(conn, Product), list(part))
-            self.products = pl.concat([self.products, self._ids(conn, Product, new_products["product_ref"])])
+            rows.insert(Product, products)
+            self.products = pl.concat([self.products, self._ids(rows, Product, new_products["product_ref"])])
             counts.repaired["reference.placeholder_product"] = new_products.height
 
-    def _names(self, conn: Connection, records: pl.DataFrame, counts: WriteCounts) -> None:
+    def _names(self, rows: Rows, records: pl.DataFrame, counts: WriteCounts) -> None:
         """Product names (and categories) on order lines title the products no products file
         has titled (placeholders, or titled by an earlier order line): the last line's name in
         the chunk wins, rule ``product.named_by_order_line``. A products file's title is kept."""
@@ -295,8 +265,8 @@ class OrderWriter:
         columns = [Product.external_ref, Product.title, Product.genres, Product.title_source, Product.imputed]
         stored = {
             ref: (title, genres, source, imputed)
-            for ref, title, genres, source, imputed in _lookup(
-                conn, columns, Product.external_ref, named["product_ref"].to_list()
+            for ref, title, genres, source, imputed in rows.by_ref(
+                Product, columns, named["product_ref"].to_list()
             )
         }
         updates = []
@@ -310,22 +280,11 @@ class OrderWriter:
                 updates.append({"ref": ref, "title": title, "genres": genres, "imputed": imputed})
         if not updates:
             return
-        version = next_catalog_version(conn)
-        statement = (
-            update(Product)
-            .where(Product.external_ref == bindparam("ref"))
-            .values(
-                title=bindparam("title"),
-                genres=bindparam("genres"),
-                imputed=bindparam("imputed"),
-                title_source="orders",
-                catalog_version=version,
-            )
-        )
-        conn.execute(statement.execution_options(synchronize_session=False), updates)
+        version = next_catalog_version(rows)
+        rows.update_by_ref(Product, updates, {"title_source": "orders", "catalog_version": version})
         counts.repaired["product.named_by_order_line"] = len(updates)
 
-    def _countries(self, conn: Connection, records: pl.DataFrame, counts: WriteCounts) -> None:
+    def _countries(self, rows: Rows, records: pl.DataFrame, counts: WriteCounts) -> None:
         """A country on order lines fills in the customer's country when the store has none
         (a customers file's is kept): rule ``customer.country_from_order_line``."""
         latest = (
@@ -333,77 +292,13 @@ class OrderWriter:
             .group_by("customer_ref", maintain_order=True)
             .agg(pl.col("country").last())
         )
-        refs = latest["customer_ref"].to_list()
-        empty = {
-            ref
-            for ref, country in _lookup(
-                conn, [Customer.external_ref, Customer.country], Customer.external_ref, refs
-            )
-            if country is None
-        }
+        columns = [Customer.external_ref, Customer.country]
+        stored = rows.by_ref(Customer, columns, latest["customer_ref"].to_list())
+        empty = {ref for ref, country in stored if country is None}
         updates = [{"ref": ref, "country": c} for ref, c in latest.iter_rows() if ref in empty]
+        rows.update_by_ref(Customer, updates, {})
         if updates:
-            statement = update(Customer).where(Customer.external_ref == bindparam("ref"))
-            conn.execute(
-                statement.values(country=bindparam("country")).execution_options(synchronize_session=False),
-                updates,
-            )
             counts.repaired["customer.country_from_order_line"] = len(updates)
-
-    def _insert(self, conn: Connection, lines: pl.DataFrame) -> int:
-        """Inserts lines whose key is not stored yet; returns how many were new."""
-        if not lines.height:
-            return 0
-        if conn.dialect.name == "sqlite":
-            # in time order, so order ids follow time (and a time-ordered export appends to the
-            # ordered_at index instead of updating it at random)
-            rows = (
-                lines.sort("ordered_at", "customer_id", "product_id", maintain_order=True)
-                .select(
-                    "customer_id",
-                    "product_id",
-                    "quantity",
-                    "unit_price_cents",
-                    pl.lit(0).alias("discount_pct"),
-                    "amount_cents",
-                    pl.col("ordered_at").dt.replace_time_zone(None).dt.strftime(SQLITE_TIME),
-                    pl.lit(self.channel).alias("channel"),
-                    KEY,
-                    "imputed_json",
-                )
-                .rows()
-            )
-            result = conn.exec_driver_sql(
-                "INSERT OR IGNORE INTO orders (customer_id, product_id, quantity, unit_price_cents,"
-                " discount_pct, amount_cents, ordered_at, channel, line_key, imputed)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            return int(result.rowcount)
-        inserted = 0
-        dicts = [
-            {
-                "customer_id": r["customer_id"],
-                "product_id": r["product_id"],
-                "quantity": r["quantity"],
-                "unit_price_cents": r["unit_price_cents"],
-                "discount_pct": 0,
-                "amount_cents": r["amount_cents"],
-                "ordered_at": r["ordered_at"],
-                "channel": self.channel,
-                "line_key": r[KEY],
-                "imputed": json.loads(r["imputed_json"]) if r["imputed_json"] else None,
-            }
-            for r in lines.iter_rows(named=True)
-        ]
-        for part in _chunks(dicts):
-            statement = (
-                postgresql.insert(Order)
-                .on_conflict_do_nothing(index_elements=["line_key"])
-                .returning(Order.id)
-            )
-            inserted += len(conn.execute(statement, list(part)).all())
-        return inserted
 
 
 def _imputed_json(rules: pl.Expr) -> pl.Expr:
@@ -414,7 +309,13 @@ def _imputed_json(rules: pl.Expr) -> pl.Expr:
 
 # --- quarantine --------------------------------------------------------------------------------
 def quarantine(
-    conn: Connection, run_id: int, kind: str, source: str, sha: str, rows: Sequence[Rejected], now: datetime
+    conn: Connection | Rows,
+    run_id: int,
+    kind: str,
+    source: str,
+    sha: str,
+    rows: Sequence[Rejected],
+    now: datetime,
 ) -> None:
     """Rejected rows, once each: a row already quarantined by an earlier run of the same file
     (same content hash, kind and line) is not stored twice."""
@@ -433,45 +334,4 @@ def quarantine(
         }
         for r in rows
     ]
-    for part in _chunks(values):
-        statement = _insert(conn, QuarantinedRow).on_conflict_do_nothing(
-            index_elements=["source_sha", "kind", "line_number"]
-        )
-        conn.execute(statement, list(part))
-
-
-# --- bulk loading -----------------------------------------------------------------------------
-def _secondary_indexes() -> list[Index]:
-    table: Any = Order.__table__
-    return [index for index in table.indexes if not index.unique]
-
-
-@contextmanager
-def bulk_orders(conn: Connection, timings: Timings | None = None) -> Iterator[None]:
-    """Inside the caller's transaction on SQLite: the orders table without its secondary
-    indexes while rows go in, the indexes rebuilt (sorted, multi-threaded) at the end (timed
-    as "index")."""
-    timings = Timings() if timings is None else timings
-    driver = conn.connection.dbapi_connection
-    if driver is not None and not getattr(driver, "in_transaction", True):
-        # Customer and product ids come from the store inside this same transaction, so the
-        # per-row foreign-key probes would only repeat that work (the pragma must precede BEGIN).
-        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        # pysqlite opens its transaction only at the first INSERT: the DROPs must be inside it
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    conn.exec_driver_sql("PRAGMA cache_size=-262144")
-    conn.exec_driver_sql("PRAGMA threads=2")
-    try:
-        for index in _secondary_indexes():
-            conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
-        yield
-        with timings.time("index"):
-            for index in _secondary_indexes():
-                index.create(conn, checkfirst=True)
-    finally:
-        conn.exec_driver_sql("PRAGMA cache_size=-2000")
-
-
-def end_bulk(conn: Connection) -> None:
-    """After the bulk transaction: foreign keys enforced again on this pooled connection."""
-    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+    rows_of(conn).insert(QuarantinedRow, values, ignore_conflicts=True)

@@ -19,6 +19,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -268,17 +269,25 @@ def _line_blocks(info: SourceInfo, chunk_rows: int) -> Iterator[tuple[pl.DataFra
     for lines, fallback, final in _decoded_blocks(info, max(1, chunk_rows) * 64):
         frame = pl.DataFrame(
             {
-                "text": pl.Series(lines, dtype=pl.String).str.strip_chars_end("\r"),
+                "text": lines.str.strip_chars_end("\r"),
                 LINE: pl.int_range(number, number + len(lines), eager=True, dtype=pl.Int64),
-                "cp1252": pl.Series(fallback, dtype=pl.Boolean),
+                "cp1252": fallback,
             }
         )
         number += len(lines)
         yield frame, final
 
 
-def _decoded_blocks(info: SourceInfo, block_bytes: int) -> Iterator[tuple[list[str], list[bool], bool]]:
-    """Blocks of whole lines, decoded. A UTF-8 line that does not decode is read as cp1252."""
+def _split_lines(text: str) -> pl.Series:
+    """A decoded block's lines, split by polars (no Python string per line); a final newline
+    ends the last line, it does not start an empty one."""
+    lines = pl.Series("text", [text.removesuffix("\n")], dtype=pl.String).str.split("\n").explode()
+    return lines if text else lines.clear()
+
+
+def _decoded_blocks(info: SourceInfo, block_bytes: int) -> Iterator[tuple[pl.Series, pl.Series, bool]]:
+    """Blocks of whole lines, decoded, with the cp1252 fallback flag of each line (a UTF-8 line
+    that does not decode is read as cp1252)."""
     encoding = info.encoding or "utf-8"
     block_bytes = min(block_bytes, BLOCK_BYTES)
     with info.path.open("rb") as handle:
@@ -290,11 +299,9 @@ def _decoded_blocks(info: SourceInfo, block_bytes: int) -> Iterator[tuple[list[s
                 text = pending + decoder.decode(data, final=not data)
                 cut = len(text) if not data else text.rfind("\n") + 1
                 pending, text = text[cut:], text[:cut]
-                lines = text.split("\n")
-                if lines and lines[-1] == "":
-                    lines.pop()
-                if lines or not data:
-                    yield lines, [False] * len(lines), not data
+                lines = _split_lines(text)
+                if len(lines) or not data:
+                    yield lines, pl.repeat(False, len(lines), eager=True), not data
                 if not data:
                     return
         codec = "utf-8" if encoding == "utf-8-sig" else encoding
@@ -313,18 +320,21 @@ def _decoded_blocks(info: SourceInfo, block_bytes: int) -> Iterator[tuple[list[s
                 return
 
 
-def _decode_lines(block: bytes, codec: str) -> tuple[list[str], list[bool]]:
-    raw_lines = block.split(b"\n")
-    if raw_lines and raw_lines[-1] == b"":
-        raw_lines.pop()
+def _decode_lines(block: bytes, codec: str) -> tuple[pl.Series, pl.Series]:
+    """The block decoded whole; when a line in it does not decode, the block is decoded with
+    replacement characters and only the lines that hold one are decoded again, each alone."""
     try:
-        lines = block.decode(codec).split("\n")
+        lines = _split_lines(block.decode(codec))
+        return lines, pl.repeat(False, len(lines), eager=True)
     except UnicodeDecodeError:
-        decoded = [_decode_line(raw, codec) for raw in raw_lines]
-        return [text for text, _ in decoded], [bad for _, bad in decoded]
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines, [False] * len(lines)
+        lines = _split_lines(block.decode(codec, errors="replace"))
+    fallback = pl.repeat(False, len(lines), eager=True)
+    suspects = lines.str.contains("\ufffd", literal=True).arg_true()
+    raw_lines = block.split(b"\n")
+    decoded = [_decode_line(raw_lines[i], codec) for i in suspects]
+    lines = lines.scatter(suspects, pl.Series([text for text, _ in decoded], dtype=pl.String))
+    fallback = fallback.scatter(suspects, pl.Series([bad for _, bad in decoded], dtype=pl.Boolean))
+    return lines, fallback
 
 
 def _decode_line(raw: bytes, codec: str) -> tuple[str, bool]:
@@ -396,6 +406,41 @@ def _csv_fields(text: str, delimiter: str) -> list[str] | None:
         return None
 
 
+def quoted_fields(texts: pl.Series, delimiter: str) -> tuple[pl.Series, pl.Series]:
+    """Records with quotes split into fields as the csv module does (a field in double quotes
+    may hold the delimiter, newlines and doubled quotes), by one regex over the whole column:
+    (each record's fields, whether the regex read the record whole). A record it does not read
+    whole (a quote inside an unquoted field, text after a closing quote) is left to the csv
+    module; tests compare the two on generated records."""
+    d = re.escape(delimiter)
+    texts = delimiter + texts  # every field, the first too, follows a delimiter
+    matches = texts.str.extract_all(f'{d}(?:"(?:[^"]|"")*"|[^{d}"]*)')
+    frame = pl.DataFrame({"text": texts, "match": matches}).with_row_index("record")
+    whole = frame.select(pl.col("match").list.join("") == pl.col("text")).to_series().fill_null(False)
+    cells = (
+        frame.select("record", "match")
+        .explode("match")
+        .with_columns(pl.col("match").str.strip_prefix(delimiter).alias("cell"))
+    )
+    quoted = pl.col("cell").str.starts_with('"')
+    value = (
+        pl.when(quoted)
+        .then(
+            pl.col("cell")
+            .str.slice(1, pl.col("cell").str.len_chars() - 2)
+            .str.replace_all('""', '"', literal=True)
+        )
+        .otherwise(pl.col("cell"))
+    )
+    fields = (
+        cells.with_columns(value.alias("cell"))
+        .group_by("record", maintain_order=True)
+        .agg(pl.col("cell"))
+        .sort("record")["cell"]
+    )
+    return fields, whole
+
+
 def _parse_records(records: pl.DataFrame, header: list[str], info: SourceInfo) -> pl.DataFrame:
     """Records -> the chunk: one String column per header name, or the row's error."""
     texts = records["text"]
@@ -408,12 +453,21 @@ def _parse_records(records: pl.DataFrame, header: list[str], info: SourceInfo) -
     columns = [fields.list.get(i, null_on_oob=True).cast(pl.String) for i in range(width)]
     quoted = texts.str.contains('"', literal=True) if info.format == "delimited" else None
     if quoted is not None and quoted.any():  # quoted records follow the csv module's rules
+        delimiter = info.delimiter or ","
+        fields, whole = quoted_fields(texts.filter(quoted), delimiter)
         at = quoted.arg_true()
-        parsed = _csv_records(texts.filter(quoted).to_list(), info.delimiter or ",")
-        counts = counts.scatter(at, [-1 if r is None else len(r) for r in parsed])
+        counts = counts.scatter(at.filter(whole), fields.filter(whole).list.len().cast(pl.Int64))
         for i in range(width):
-            values = [r[i] if r is not None and len(r) == width else None for r in parsed]
-            columns[i] = columns[i].scatter(at, pl.Series(values, dtype=pl.String))
+            columns[i] = columns[i].scatter(
+                at.filter(whole), fields.filter(whole).list.get(i, null_on_oob=True)
+            )
+        if not whole.all():  # what the expression does not read whole: the csv module itself
+            rest = at.filter(~whole)
+            parsed = _csv_records(texts.filter(quoted).filter(~whole).to_list(), delimiter)
+            counts = counts.scatter(rest, [-1 if r is None else len(r) for r in parsed])
+            for i in range(width):
+                values = [r[i] if r is not None and len(r) == width else None for r in parsed]
+                columns[i] = columns[i].scatter(rest, pl.Series(values, dtype=pl.String))
     ok = (counts == width) & ~records["open"]
     body = {
         name: pl.when(ok).then(column).otherwise(None) for name, column in zip(header, columns, strict=True)
