@@ -28,3 +28,76 @@ def test_the_generated_export_is_pinned(tmp_path: Path, rows: int) -> None:
 
 def test_the_pinned_sizes_cross_a_generation_chunk() -> None:
     assert max(PINNED) > GENERATE_ROWS > min(PINNED)
+
+
+# What the pipeline of 585ee84 (before issue 19's rework: the csv module for quoted records,
+# executemany from Python tuples) reported for the pinned 30,000-row file, and a SHA-256 of the
+# order lines it stored (customer, product, quantity, prices, time, key, imputed fields; by key).
+# The reworked pipeline must give the same, chunked and in bulk.
+BEFORE_REWORK = {
+    "rows_read": 30_000,
+    "inserted": 29_268,
+    "duplicates": {"duplicates.exact": 306},
+    "quarantined": {
+        "duplicates.business_key": 154,
+        "format.column_count": 11,
+        "invalid.zero_quantity": 129,
+        "missing.customer_id": 86,
+        "reference.unknown_product": 46,
+    },
+    "repaired": {
+        "date.epoch": 885,
+        "date.reformatted": 2350,
+        "date.timezone": 1158,
+        "missing.token": 869,
+        "money.currency_found": 3568,
+        "money.decimal_comma": 1453,
+        "money.thousands": 115,
+        "order.return": 593,
+        "text.normalized": 283,
+    },
+    "imputed": {"imputed.amount": 869, "imputed.quantity": 151},
+}
+ORDERS_SHA_BEFORE_REWORK = "83ce1f644563d75b8eccd1c7af0ec9d9c0f9400426156722b3059f30c2d9326f"
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["chunked", "bulk"])
+def test_the_bench_file_imports_as_before_the_rework(tmp_path: Path, bulk: bool) -> None:
+    """Same counts per rule, and the same order lines stored (a checksum of the table), as
+    before the import was reworked for speed: chunked (SQLAlchemy, a transaction per chunk) and
+    in bulk (ADBC, one transaction), in chunks of 7,000 so that chunks straddle the reader's
+    blocks."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from smartmkt.bench.imports import generate_catalog
+    from smartmkt.data.importer import Importer
+    from smartmkt.store.db import make_engine
+    from smartmkt.store.migrate import upgrade
+
+    orders = tmp_path / "orders.csv"
+    generate_orders(orders, 30_000, seed=7)
+    customers, products = generate_catalog(tmp_path)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    Importer(engine, now=now).run({"customers": customers, "products": products})
+    importer = Importer(engine, now=now, batch_size=7_000, bulk_rows=1 if bulk else 10**9)
+    report = importer.run({"orders": orders}).files[0]
+    assert report.bulk is bulk
+    figures = {name: getattr(report, name) for name in BEFORE_REWORK}
+    assert {k: dict(v) if isinstance(v, dict) else v for k, v in figures.items()} == BEFORE_REWORK
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.external_ref, p.external_ref, o.quantity, o.unit_price_cents, o.amount_cents,"
+                " o.ordered_at, o.line_key, o.imputed FROM orders o"
+                " JOIN customers c ON c.id = o.customer_id JOIN products p ON p.id = o.product_id"
+                " ORDER BY o.line_key"
+            )
+        ).all()
+    engine.dispose()
+    table = "\n".join("|".join(map(str, row)) for row in rows).encode()
+    assert hashlib.sha256(table).hexdigest() == ORDERS_SHA_BEFORE_REWORK
