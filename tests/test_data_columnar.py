@@ -29,10 +29,17 @@ DATES = st.one_of(
     st.sampled_from(["2024-03-05T10:00:00Z", "2024-03-05T10:00:00+00:00", "2024-03-05 10:00:00Z"]),
     st.sampled_from(["2100-03-05T10:00:00Z", "2024-03-05T10:00:00+01:00", "2024-03-05Z"]),
     st.sampled_from(["2024-03-05T25:00:00Z", "2024-03-05T10:00:00-00:00"]),
+    # "5 Mar 2024" (the fast path reads English month abbreviations; the rest is dateutil's)
+    st.from_regex(
+        r"\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|mar|March) \d{4}", fullmatch=True
+    ),
 )
 ANY = st.one_of(
     st.text(max_size=20),
     st.sampled_from(["", " ", "N/A", "null", "-", "  x  ", "a  b", "Ünïcode", "\t1"]),
+    # ids and text with spaces and tabs around and between words, missing tokens among them
+    st.from_regex(r"[ \t]{0,3}([!-~]{1,4}|n/a|NULL|-)([ \t]{1,3}[!-~]{1,4}){0,2}[ \t]{0,3}", fullmatch=True),
+    st.sampled_from([" C12 ", "\tNULL ", " n/a", "0", "-0", "000", " 7 ", "x\x1f", "\x1c C1"]),
     st.none(),
 )
 
@@ -128,3 +135,15 @@ def test_common_forms_take_the_fast_path() -> None:
         datetime(1997, 1, 1, tzinfo=UTC),
         datetime.fromtimestamp(1709900000, tz=UTC),
     ]
+
+
+def test_cells_only_the_row_rule_reads_are_marked() -> None:
+    """The ``python`` column says which cells took the row-by-row rule (the import counts the
+    rows that had one): none of the forms the expressions read, each of the others."""
+    stamps = ["2024-03-05 10:00:00", "03/05/2024", "5 Mar 2024", "Mar 5, 2024", None]
+    assert c.timestamp(pl.Series(stamps), now=NOW)[c.PYTHON].to_list() == [False, False, False, True, False]
+    money = c.money(pl.Series(["12.50", "$1,234.50", "9,99 €", None]))
+    assert money[c.PYTHON].to_list() == [False, False, True, False]
+    ids = c.text(pl.Series(["C1", " C2 ", " N/A ", "Ünï"]))
+    assert ids[c.PYTHON].to_list() == [False, False, False, True]
+    assert c.quantity(pl.Series(["0", "2", "2,5"]))[c.PYTHON].to_list() == [False, False, True]

@@ -263,6 +263,8 @@ def run_import_bench(rows: int, workdir: Path | None = None, keep: bool = False)
             "rows_per_s": round(lines / child["elapsed_s"]),
             "peak_rss_mb": round(peak_kb / 1024),
             "quarantined": child["quarantined_total"],
+            "python_rows": child["python_rows"],  # rows a cell of which took the row-by-row rule
+            "python_share": round(child["python_rows"] / max(1, lines), 5),
             "elapsed_s": round(child["elapsed_s"], 2),
             **breakdown(child["timings"], child["elapsed_s"]),
             "file_mb": round(orders.stat().st_size / 2**20),

@@ -38,6 +38,7 @@ from smartmkt.data.mapping import KindMapping
 from smartmkt.data.timings import Timings
 
 RULE, DETAIL, REPAIRS, IMPUTED, KEY = "__rule", "__detail", "__repairs", "__imputed", "__key"
+PYTHON = "__python"  # the row had a cell only the row-by-row rule could read (counted, reported)
 MAX_CENTS = 2**31 - 1
 MAX_INT = 2**31 - 1
 KEY_LENGTH = 200  # orders.line_key
@@ -101,6 +102,11 @@ def _cells(fields: pl.DataFrame, spec: dict[str, Convert], timings: Timings) -> 
             result = _convert(name, convert, fields[name])
         parts.append(result.rename({col: f"{name}.{col}" for col in result.columns}))
     return pl.concat(parts, how="horizontal")
+
+
+def _python_cells() -> pl.Expr:
+    """Whether any of the row's cells went through the row-by-row rule."""
+    return pl.any_horizontal(pl.col(rf"^.*\.{c.PYTHON}$")).alias(PYTHON)
 
 
 def _value(name: str) -> pl.Expr:
@@ -178,6 +184,7 @@ def _descriptive_number(raw: pl.Series) -> pl.DataFrame:
         pl.when(unreadable).then(pl.lit("dropped.unreadable")).otherwise(pl.col("repairs")).alias("repairs"),
         pl.lit(None, dtype=pl.String).alias("rule"),
         pl.lit(None, dtype=pl.String).alias("detail"),
+        pl.col(c.PYTHON),
     )
 
 
@@ -218,6 +225,7 @@ def clean_customers(fields: pl.DataFrame, ctx: Context, timings: Timings | None 
         ),
         pl.when(no_date).then(pl.lit("imputed.created_at")).otherwise(pl.lit("")).alias(IMPUTED),
         _value("customer_id").alias(KEY),
+        _python_cells(),
     )
 
 
@@ -270,6 +278,7 @@ def clean_products(fields: pl.DataFrame, ctx: Context, timings: Timings | None =
         _joined(repairs, REPAIRS),
         pl.when(currency.is_null()).then(pl.lit("imputed.currency")).otherwise(pl.lit("")).alias(IMPUTED),
         _value("product_id").alias(KEY),
+        _python_cells(),
     )
 
 
@@ -388,6 +397,7 @@ def clean_orders(fields: pl.DataFrame, ctx: Context, timings: Timings | None = N
             *_first(checks),
             _joined(repairs, REPAIRS),
             _joined(imputed, IMPUTED),
+            _python_cells(),
         )
     with timings.time("clean.keys"):
         return records.with_columns(_line_keys(records)).drop("order_id")

@@ -10,8 +10,9 @@ on generated cells.
 
 Results are DataFrames aligned with the input: ``value`` (plus ``currency`` for money),
 ``repairs`` (space-separated rule names, "" for none), ``rule`` and ``detail`` (null unless
-the cell is rejected). Amounts and quantities are integers in millionths (``MICROS``), exact
-for anything a shop writes with up to six decimals.
+the cell is rejected), and ``python`` (the cell took the row-by-row rule). Amounts and
+quantities are integers in millionths (``MICROS``), exact for anything a shop writes with up
+to six decimals.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from smartmkt.data import values as v
 from smartmkt.store.clock import utcnow
 
 MICROS = 1_000_000
+PYTHON = "python"  # a result column: the cell went through the row-by-row rule
 LIMIT = Decimal(9_000_000_000_000)  # whole units whose micros still fit in an int64
 PLAIN = r"^[!-~]+(?: [!-~]+)*$"  # printable ASCII, single inner spaces: clean_text leaves it as is
+PADDED = r"^[ \t]*[!-~]+(?:[ \t]+[!-~]+)*[ \t]*$"  # the same with runs of spaces and tabs anywhere
 MISSING = sorted(t for t in v.MISSING_TOKENS if t)
 NUMBER_FORMS = (  # (regex of the number part, the repair it needs)
     (r"[0-9]{1,12}(?:\.[0-9]{1,6})?", ""),
@@ -42,6 +45,8 @@ ISO = (
 )
 SLASHED = r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})(?: ([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?$"
 COMPACT = r"^([0-9]{4})([0-9]{2})([0-9]{2})$"
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+WORDS = rf"^([0-9]{{1,2}}) ({'|'.join(MONTHS)}) ([0-9]{{4}})$"  # "5 Mar 2024"
 EPOCH = r"^[0-9]{9,13}$"
 _TRUE = ("true", "t", "yes", "y", "1", "on")
 _FALSE = ("false", "f", "no", "n", "0", "off")
@@ -58,15 +63,16 @@ def _merge(
     schema: Mapping[str, pl.DataType],
 ) -> pl.DataFrame:
     """Cells the fast path took (``fast["ok"]``) keep its answer; the rest are converted by the
-    row-by-row rule, once per distinct value. The fast path never rejects: its rule and detail
-    are null."""
+    row-by-row rule, once per distinct value, and marked in the ``python`` column (the import
+    reports how many rows needed it). Where the fast path has no rule and detail columns (it
+    rejects nothing), they are null."""
     need = ~fast["ok"]
     full = _result(schema)
     fast = fast.with_columns(
         pl.lit(None, dtype=full[n]).alias(n) for n in ("rule", "detail") if n not in fast.columns
     )
     if not need.any():
-        return fast.select(list(full))
+        return fast.select(list(full)).with_columns(pl.lit(False).alias(PYTHON))
     cells = raw.filter(need)
     distinct = cells.unique(maintain_order=True)
     lookup = pl.DataFrame([python(x) for x in distinct], schema=full, orient="row").with_columns(
@@ -74,7 +80,8 @@ def _merge(
     )
     slow = pl.DataFrame({"__cell": cells}).join(lookup, on="__cell", how="left", maintain_order="left")
     rows = need.arg_true()
-    return pl.DataFrame({name: fast[name].scatter(rows, slow[name]) for name in full})
+    merged = {name: fast[name].scatter(rows, slow[name]) for name in full}
+    return pl.DataFrame({**merged, PYTHON: need.fill_null(True)})
 
 
 def _python(
@@ -107,7 +114,8 @@ def _missing_exprs(raw: pl.Expr) -> list[pl.Expr]:
 
 # --- text and categories ---------------------------------------------------------------------
 def text(raw: pl.Series) -> pl.DataFrame:
-    fast = (
+    """Plain text as it is, missing tokens as missing; the rest by ``_text_general``."""
+    quick = _no_rejection(
         pl.DataFrame({"raw": raw})
         .with_columns(
             *_missing_exprs(pl.col("raw")), pl.col("raw").str.contains(PLAIN).fill_null(False).alias("plain")
@@ -116,6 +124,27 @@ def text(raw: pl.Series) -> pl.DataFrame:
             (pl.col("missing") | pl.col("plain")).alias("ok"),
             pl.when(pl.col("missing")).then(None).otherwise(pl.col("raw")).alias("value"),
             pl.when(pl.col("token")).then(pl.lit("missing.token")).otherwise(pl.lit("")).alias("repairs"),
+        )
+    )
+    return _layered(raw, quick, _text_general)
+
+
+def _text_general(raw: pl.Series) -> pl.DataFrame:
+    """Printable ASCII with spaces or tabs around or between words (" C12 ") squeezed and
+    trimmed (text.normalized), or a missing token once trimmed; the rest (other whitespace,
+    non-ASCII: Unicode normalisation) by the row rule."""
+    squeezed = pl.col("raw").str.replace_all(r"[ \t]+", " ").str.strip_chars(" ")
+    fast = (
+        pl.DataFrame({"raw": raw})
+        .with_columns(pl.col("raw").str.contains(PADDED).fill_null(False).alias("padded"))
+        .with_columns((pl.col("padded") & squeezed.str.to_lowercase().is_in(MISSING)).alias("token"))
+        .select(
+            pl.col("padded").alias("ok"),
+            pl.when(pl.col("token")).then(None).otherwise(squeezed).alias("value"),
+            pl.when(pl.col("token"))
+            .then(pl.lit("missing.token"))
+            .otherwise(pl.lit("text.normalized"))
+            .alias("repairs"),
         )
     )
     return _merge(raw, fast, _python(v.clean_text, lambda x: {"value": x}), {"value": pl.String()})
@@ -162,10 +191,12 @@ def _layered(
 
 
 def _no_rejection(frame: pl.DataFrame) -> pl.DataFrame:
+    """A quick path's answer (no repairs unless it says) with no rejection and no row rule."""
     return frame.with_columns(
-        pl.lit("").alias("repairs"),
+        pl.col("repairs") if "repairs" in frame.columns else pl.lit("").alias("repairs"),
         pl.lit(None, dtype=pl.String).alias("rule"),
         pl.lit(None, dtype=pl.String).alias("detail"),
+        pl.lit(False).alias(PYTHON),
     )
 
 
@@ -302,16 +333,21 @@ def quantity(raw: pl.Series) -> pl.DataFrame:
     missing, token = _missing(raw)
     simple = raw.str.contains(r"^-?[0-9]{1,9}$").fill_null(False)
     number = raw.str.to_integer(strict=False)
+    zero = simple & (number == 0).fill_null(False)
     fast = pl.DataFrame(
         {
-            "ok": missing | (simple & (number != 0).fill_null(False)),
+            "ok": missing | simple,
             "value": number * MICROS,
             "repairs": pl.select(
                 pl.when(token).then(pl.lit("missing.token")).otherwise(pl.lit(""))
             ).to_series(),
+            "rule": pl.select(pl.when(zero).then(pl.lit("invalid.zero_quantity"))).to_series(),
+            "detail": pl.select(pl.when(zero).then(pl.lit("quantity 0"))).to_series(),
         }
     )
-    fast = fast.with_columns(pl.when(pl.lit(missing)).then(None).otherwise(pl.col("value")).alias("value"))
+    fast = fast.with_columns(
+        pl.when(pl.lit(missing) | pl.lit(zero)).then(None).otherwise(pl.col("value")).alias("value")
+    )
     unpack = lambda x: {"value": None if x is None else _decimal_micros(x)}  # noqa: E731
     return _merge(raw, fast, _python(v.clean_quantity, unpack), {"value": pl.Int64()})
 
@@ -338,26 +374,34 @@ def boolean(raw: pl.Series) -> pl.DataFrame:
 
 # --- timestamps ------------------------------------------------------------------------------
 def _timestamp_general(raw: pl.Series, dayfirst: bool = False, now: datetime | None = None) -> pl.DataFrame:
-    """UTC datetimes; ISO, "03/05/2024" (``dayfirst`` decides), "19970101" and epoch seconds or
-    milliseconds vectorised, anything else through dateutil as the row rule does."""
+    """UTC datetimes; ISO, "03/05/2024" (``dayfirst`` decides), "19970101", "5 Mar 2024" and epoch
+    seconds or milliseconds vectorised, anything else through dateutil as the row rule does."""
     now = now or utcnow()
     missing, token = _missing(raw)
     frame = pl.DataFrame({"raw": raw})
     iso = pl.col("raw").str.extract_groups(ISO)
     slashed = pl.col("raw").str.extract_groups(SLASHED)
     compact = pl.col("raw").str.extract_groups(COMPACT)
+    words = pl.col("raw").str.extract_groups(WORDS)
     first, second = ("2", "1") if dayfirst else ("1", "2")
-    parts = frame.select(
-        iso.alias("iso"),
-        slashed.alias("slashed"),
-        compact.alias("compact"),
-        pl.col("raw").str.contains(EPOCH).fill_null(False).alias("epoch"),
-        pl.col("raw").str.to_integer(strict=False).alias("number"),
-    ).unnest("iso", "slashed", "compact", separator=".")
+    months = {name: f"{number:02d}" for number, name in enumerate(MONTHS, start=1)}
+    parts = (
+        frame.select(
+            iso.alias("iso"),
+            slashed.alias("slashed"),
+            compact.alias("compact"),
+            words.alias("words"),
+            pl.col("raw").str.contains(EPOCH).fill_null(False).alias("epoch"),
+            pl.col("raw").str.to_integer(strict=False).alias("number"),
+        )
+        .unnest("iso", "slashed", "compact", "words", separator=".")
+        .with_columns(pl.col("words.2").replace_strict(months, default=None).alias("words.month"))
+    )
     stamp = pl.coalesce(
         _stamp("iso", "1", "2", "3", "4", "5", "6", "7"),
         _stamp("slashed", "3", first, second, "4", "5", "6", None),
         _stamp("compact", "1", "2", "3", None, None, None, None),
+        _stamp("words", "3", "month", "1", None, None, None, None),
     )
     offset = pl.col("iso.8")
     offset_minutes = (

@@ -81,6 +81,7 @@ class FileReport:
     duplicates: Counter[str] = field(default_factory=Counter)
     quarantined: Counter[str] = field(default_factory=Counter)
     imputed: Counter[str] = field(default_factory=Counter)
+    python_rows: int = 0  # rows with a cell no columnar expression read (the row rule did)
     mapping: dict[str, str] = field(default_factory=dict)
     mapping_detected: bool = False
     bulk: bool = False
@@ -326,6 +327,7 @@ class Importer:
                     update(QuarantinedRow).where(QuarantinedRow.id.in_(done)).values(resolved_at=utcnow())
                 )
         report.rows_read += prepared.rows
+        report.python_rows += prepared.python_rows
         report.duplicates.update(prepared.duplicates)
         report.repaired.update(prepared.repaired)
         report.repaired.update(counts.repaired)

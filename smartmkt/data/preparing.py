@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from smartmkt.data.cleaning import CLEANERS, DETAIL, IMPUTED, KEY, REPAIRS, RULE, Context
+from smartmkt.data.cleaning import CLEANERS, DETAIL, IMPUTED, KEY, PYTHON, REPAIRS, RULE, Context
 from smartmkt.data.loading import Rejected
 from smartmkt.data.mapping import FIELDS, KindMapping
 from smartmkt.data.readers import BOOKKEEPING, ERROR, LINE, RAW, SourceInfo, read_chunks
@@ -32,6 +32,7 @@ class Prepared:
     repaired: Counter[str] = field(default_factory=Counter)
     duplicates: Counter[str] = field(default_factory=Counter)
     imputed: Counter[str] = field(default_factory=Counter)
+    python_rows: int = 0  # rows with a cell only the row-by-row rule could read
     timings: Timings = field(default_factory=Timings)  # read, dedupe, clean (and its families)
 
     # A prepared chunk crosses from the preparing process to the writer pickled. A column with
@@ -119,6 +120,8 @@ class ChunkPreparer:
             cleaned = CLEANERS[self.kind](prepared.fields, self.ctx, timings).with_columns(
                 good[LINE], good[RAW]
             )
+        prepared.python_rows = int(cleaned[PYTHON].sum())
+        cleaned = cleaned.drop(PYTHON)
         failed = cleaned.filter(pl.col(RULE).is_not_null())
         prepared.rejected += [
             Rejected(*row) for row in failed.select(LINE, RAW, pl.lit(None), RULE, DETAIL).iter_rows()

@@ -35,6 +35,10 @@ from smartmkt.store.db import dialect_insert
 from smartmkt.store.models import Order
 
 PARAMS_PER_QUERY = 5_000
+# The bulk connection's page cache. Measured on 5M lines (insert, two index builds, commit):
+# 256 MB took 22.0 s at 725 MB resident, 64 MB 19.1 s, 32 MB 16.8 s at 323 MB, 16 MB 16.1 s
+# (a smaller cache makes SQLite's index sorter merge in smaller, cache-friendly runs).
+CACHE_KIB = 32 * 1024
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S%.6f"  # how SQLAlchemy stores a DateTime in SQLite
 ORDER_COLUMNS = (
     "customer_id",
@@ -240,7 +244,7 @@ class ArrowSQLite:
         """The transaction: the orders table without its secondary indexes while lines go in,
         the indexes built again (sorted, multi-threaded) before the commit (timed as "index",
         the commit as "commit"). An exception rolls everything back, the indexes included."""
-        for pragma in ("foreign_keys=OFF", "busy_timeout=10000", "cache_size=-262144", "threads=2"):
+        for pragma in ("foreign_keys=OFF", "busy_timeout=10000", f"cache_size=-{CACHE_KIB}", "threads=2"):
             self.execute(f"PRAGMA {pragma}")
         self.execute("BEGIN IMMEDIATE")
         try:
