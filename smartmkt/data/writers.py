@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
-from sqlalchemy import JSON, Connection, Engine, Index, bindparam, select, update
+from sqlalchemy import JSON, Boolean, Connection, DateTime, Engine, Index, bindparam, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.schema import CreateIndex
@@ -161,6 +161,14 @@ def sqlite_value(value: Any) -> Any:
     return value
 
 
+def _sqlite_column(column: Any, values: list[Any]) -> list[Any]:
+    """A column's values as SQLAlchemy's SQLite types store them; only the types that need it
+    are converted value by value."""
+    if isinstance(column.type, JSON | DateTime | Boolean):
+        return [sqlite_value(value) for value in values]
+    return values
+
+
 def _column_default(column: Any) -> Any:
     default = column.default
     return default.arg if default is not None and default.is_scalar else None
@@ -180,8 +188,12 @@ class ArrowSQLite:
         self.connection.close()
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """The statement's rows (fetched as Arrow: ``fetchall`` costs ~6 µs a row)."""
         self.cursor.execute(sql, params)
-        return self.cursor.fetchall() if self.cursor.description else []
+        if not self.cursor.description:
+            return []
+        columns = self.cursor.fetch_arrow_table().columns
+        return list(zip(*(column.to_pylist() for column in columns), strict=True))
 
     def by_ref(self, model: Any, columns: Sequence[Any], refs: Sequence[str] | None) -> list[Any]:
         names = ", ".join(c.key for c in columns)
@@ -207,7 +219,9 @@ class ArrowSQLite:
             return
         table = model.__table__
         columns = [c for c in table.columns if c.key in rows[0] or _column_default(c) is not None]
-        values = {c.key: [sqlite_value(row.get(c.key, _column_default(c))) for row in rows] for c in columns}
+        values = {
+            c.key: _sqlite_column(c, [row.get(c.key, _column_default(c)) for row in rows]) for c in columns
+        }
         verb = "INSERT OR IGNORE" if ignore_conflicts else "INSERT"
         names = ", ".join(c.name for c in columns)
         marks = ", ".join("?" * len(columns))
