@@ -6,6 +6,7 @@ so in docs/benchmarks.md."""
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -67,8 +68,6 @@ def test_the_bench_file_imports_as_before_the_rework(tmp_path: Path, bulk: bool)
     before the import was reworked for speed: chunked (SQLAlchemy, a transaction per chunk) and
     in bulk (ADBC, one transaction), in chunks of 7,000 so that chunks straddle the reader's
     blocks."""
-    from datetime import UTC, datetime
-
     from sqlalchemy import text
 
     from smartmkt.bench.imports import generate_catalog
@@ -101,3 +100,54 @@ def test_the_bench_file_imports_as_before_the_rework(tmp_path: Path, bulk: bool)
     engine.dispose()
     table = "\n".join("|".join(map(str, row)) for row in rows).encode()
     assert hashlib.sha256(table).hexdigest() == ORDERS_SHA_BEFORE_REWORK
+
+
+# The same order lines, read through the store's own types (times in UTC, imputed fields as
+# lists), so that SQLite and PostgreSQL compare: what 585ee84's pipeline stored in SQLite.
+ORDERS_READ_BEFORE_REWORK = "f1f28004259bc320deaae2dc5eae6a82e48f663d5ac23417373c233b04571afc"
+
+
+def test_the_bench_file_imports_alike_on_every_store(tmp_path: Path, store_url: str) -> None:
+    """Chunked, on SQLite and on PostgreSQL (order lines through COPY there): the counts per
+    rule of the pipeline before the rework, and the same order lines."""
+    from sqlalchemy import select
+
+    from smartmkt.bench.imports import generate_catalog
+    from smartmkt.data.importer import Importer
+    from smartmkt.store.db import make_engine
+    from smartmkt.store.models import Customer, Order, Product
+
+    orders = tmp_path / "orders.csv"
+    generate_orders(orders, 30_000, seed=7)
+    customers, products = generate_catalog(tmp_path)
+    engine = make_engine(store_url)
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    Importer(engine, now=now).run({"customers": customers, "products": products})
+    report = Importer(engine, now=now, batch_size=7_000, bulk_rows=10**9).run({"orders": orders}).files[0]
+    figures = {name: getattr(report, name) for name in BEFORE_REWORK}
+    assert {k: dict(v) if isinstance(v, dict) else v for k, v in figures.items()} == BEFORE_REWORK
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                Customer.external_ref,
+                Product.external_ref,
+                Order.quantity,
+                Order.unit_price_cents,
+                Order.amount_cents,
+                Order.ordered_at,
+                Order.line_key,
+                Order.imputed,
+            )
+            .join(Customer, Customer.id == Order.customer_id)
+            .join(Product, Product.id == Order.product_id)
+            .order_by(Order.line_key)
+        ).all()
+    engine.dispose()
+    lines = [(*row[:5], _utc(row[5]).isoformat(), *row[6:]) for row in rows]
+    table = "\n".join("|".join(map(str, line)) for line in lines).encode()
+    assert hashlib.sha256(table).hexdigest() == ORDERS_READ_BEFORE_REWORK
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite gives the stored UTC time without a zone, PostgreSQL with the session's."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -115,7 +115,8 @@ class Order(Base):
     # Business key of an imported order line: "o:<order id>|<product>" or "h:<content hash>";
     # unique, so re-importing a file adds nothing twice.
     line_key: Mapped[str | None] = mapped_column(String(200))
-    imputed: Mapped[list[str] | None] = mapped_column(JSON)
+    # none_as_null: "nothing imputed" is SQL NULL on every path (an API line, COPY, SQLite's bulk)
+    imputed: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
 
     customer: Mapped[Customer | None] = relationship(back_populates="orders")
     product: Mapped[Product] = relationship()
