@@ -151,3 +151,33 @@ def test_the_bench_file_imports_alike_on_every_store(tmp_path: Path, store_url: 
 def _utc(moment: datetime) -> datetime:
     """SQLite gives the stored UTC time without a zone, PostgreSQL with the session's."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def test_the_bench_imports_into_a_postgresql_database_of_its_own() -> None:
+    """``bench import --database-url`` (a PostgreSQL server): the figures for that store, and
+    the database it made for itself is gone afterwards; another kind of URL is refused."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import sqlalchemy as sa
+
+    server = os.environ.get("SMARTMKT_TEST_POSTGRES_URL")
+    if not server:
+        pytest.fail("SMARTMKT_TEST_POSTGRES_URL is not set: run `make test` (or .ci/postgres start)")
+    command = [str(Path(sys.executable).parent / "smartmkt"), "bench", "import", "--rows", "3000", "--json"]
+    done = subprocess.run([*command, "--database-url", server], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["store"], report["rows"], report["bulk"]) == ("postgresql", 3000, False)
+    assert report["inserted"] + report["quarantined"] + sum(report["duplicates"].values()) == 3000
+    admin = sa.create_engine(server)
+    with admin.connect() as conn:
+        query = "SELECT datname FROM pg_database WHERE datname LIKE 'smartmkt_bench_import_%'"
+        assert conn.execute(sa.text(query)).all() == []
+    admin.dispose()
+    refused = subprocess.run(
+        [*command, "--database-url", "sqlite:///x.db"], capture_output=True, text=True, check=False
+    )
+    assert refused.returncode == 1 and "must be a PostgreSQL URL" in refused.stderr

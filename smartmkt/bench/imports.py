@@ -1,4 +1,5 @@
-"""``smartmkt bench import``: a generated messy orders export, imported into a fresh SQLite store.
+"""``smartmkt bench import``: a generated messy orders export, imported into a fresh store (a
+SQLite file, or with ``--database-url`` a database of its own on a PostgreSQL server).
 
 The file is what a shop's export really looks like at scale: mostly one date and number format,
 with a share of everything else (US and ISO-with-offset dates, epoch seconds, CDNOW-style
@@ -8,7 +9,7 @@ business-key duplicates; lines with a wrong column count; stray cp1252 bytes). G
 seeded and chunked, so the same file comes out on every machine in bounded memory.
 
 The import runs in a child process, so ``peak_rss_mb`` is the import's own peak resident memory
-(the generator's memory is not counted).
+(the generator's memory is not counted; nor is the PostgreSQL server's).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -197,13 +201,43 @@ def generate_catalog(folder: Path) -> tuple[Path, Path]:
     return customers, products
 
 
-def _child(database: Path, orders: Path, customers: Path, products: Path) -> dict[str, Any]:
+class BenchStoreError(RuntimeError):
+    """The store the bench was pointed at cannot be used (not PostgreSQL, unreachable)."""
+
+
+@contextmanager
+def bench_store(folder: Path, database_url: str | None) -> Iterator[str]:
+    """A fresh store's URL: a SQLite file in ``folder``, or a database of the bench's own on
+    the PostgreSQL server ``database_url`` names, dropped afterwards."""
+    if database_url is None:
+        yield f"sqlite:///{folder / 'bench.db'}"
+        return
+    import sqlalchemy as sa
+
+    if not database_url.startswith("postgresql"):
+        raise BenchStoreError(f"--database-url must be a PostgreSQL URL, not {database_url.split(':')[0]}")
+    name = f"smartmkt_bench_import_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.SQLAlchemyError as exc:
+        admin.dispose()
+        raise BenchStoreError(f"cannot create a database on {admin.url.render_as_string()}: {exc}") from exc
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _child(url: str, orders: Path, customers: Path, products: Path) -> dict[str, Any]:
     """Runs in the child process: catalog first (not timed), then the orders file (timed)."""
     from smartmkt.data.importer import Importer
     from smartmkt.store.db import make_engine
     from smartmkt.store.migrate import upgrade
 
-    url = f"sqlite:///{database}"
     upgrade(url)
     engine = make_engine(url)
     Importer(engine).run({"customers": customers, "products": products})
@@ -235,8 +269,10 @@ def breakdown(timings: dict[str, float], elapsed_s: float) -> dict[str, Any]:
     }
 
 
-def run_import_bench(rows: int, workdir: Path | None = None, keep: bool = False) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+def run_import_bench(
+    rows: int, workdir: Path | None = None, keep: bool = False, database_url: str | None = None
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp, bench_store(Path(tmp), database_url) as url:
         folder = Path(tmp)
         orders = folder / "orders.csv"
         started = time.perf_counter()
@@ -247,8 +283,8 @@ def run_import_bench(rows: int, workdir: Path | None = None, keep: bool = False)
             sys.executable,
             "-c",
             "import json,sys; from smartmkt.bench.imports import _child; from pathlib import Path;"
-            "print(json.dumps(_child(*map(Path, sys.argv[1:]))))",
-            str(folder / "bench.db"),
+            "print(json.dumps(_child(sys.argv[1], *map(Path, sys.argv[2:]))))",
+            url,
             str(orders),
             str(customers),
             str(products),
@@ -259,6 +295,7 @@ def run_import_bench(rows: int, workdir: Path | None = None, keep: bool = False)
         child = json.loads(done.stdout.strip().splitlines()[-1])
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         report = {
+            "store": "postgresql" if url.startswith("postgresql") else "sqlite",
             "rows": lines,
             "rows_per_s": round(lines / child["elapsed_s"]),
             "peak_rss_mb": round(peak_kb / 1024),

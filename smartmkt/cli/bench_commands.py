@@ -177,13 +177,26 @@ def bench_import_cmd(
     workdir: Annotated[
         Path | None, typer.Option("--workdir", help="Where the file and scratch store go (default: temp).")
     ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="A PostgreSQL server to import into instead (any database of it, e.g. .../postgres): "
+            "the bench creates a database of its own there and drops it afterwards.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Generate a messy orders export and import it into a fresh SQLite store; print the figures."""
-    from smartmkt.bench.imports import run_import_bench
+    """Generate a messy orders export and import it into a fresh store (SQLite, or a new database
+    on a PostgreSQL server); print the figures."""
+    from smartmkt.bench.imports import BenchStoreError, run_import_bench
 
     with console.status(f"generating {rows:,} messy order lines and importing them ...", spinner="dots"):
-        report = run_import_bench(rows, workdir)
+        try:
+            report = run_import_bench(rows, workdir, database_url=database_url)
+        except BenchStoreError as exc:
+            fail(str(exc))
+            return
     if as_json:
         print(json.dumps(report, indent=2))
         return
