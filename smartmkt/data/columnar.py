@@ -174,6 +174,7 @@ CANONICAL_MONEY = r"^[0-9]{1,12}(?:\.[0-9]{1,6})?$"
 # ISO 8601 in UTC, as a shop's API sends it ("Z" or "+00:00"), or with no zone (read as UTC)
 CANONICAL_STAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:Z|\+00:00)?)?$"
 UTC_SUFFIX = r"(?:Z|\+00:00)$"
+EXPORT_STAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"  # most exports' form
 
 
 def _layered(
@@ -215,25 +216,32 @@ def money(raw: pl.Series, signed: bool = False) -> pl.DataFrame:
 
 
 def timestamp(raw: pl.Series, dayfirst: bool = False, now: datetime | None = None) -> pl.DataFrame:
-    """UTC datetimes; see ``_timestamp_general`` for the forms taken."""
+    """UTC datetimes. Three layers, each only on what the one before left: an export's own
+    "2024-03-05 10:00:00"; then ISO in UTC as a shop's API sends it ("2024-03-05T10:00:00Z",
+    "+00:00", a bare date); then ``_timestamp_general`` for every other form."""
     now = now or utcnow()
+    latest = now + timedelta(days=1)
+
+    def quick(form: pl.Expr, canonical: str) -> Callable[[pl.Series], pl.DataFrame]:
+        value = form.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us").dt.replace_time_zone(
+            "UTC"
+        )
+        ok = pl.col("raw").str.contains(canonical).fill_null(False) & value.is_between(
+            v.EARLIEST, latest
+        ).fill_null(False)
+        # no date at all: the row's checks say whether one is needed
+        return lambda cells: _no_rejection(
+            pl.DataFrame({"raw": cells}).select(
+                value.alias("value"), ok.or_(pl.col("raw").is_null()).alias("ok")
+            )
+        )
+
     text = pl.col("raw").str.replace("T", " ", literal=True).str.replace(UTC_SUFFIX, "")
     text = pl.when(text.str.len_bytes() == 10).then(text + " 00:00:00").otherwise(text)
-    value = text.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us").dt.replace_time_zone(
-        "UTC"
-    )
-    quick = _no_rejection(
-        pl.DataFrame({"raw": raw}).select(
-            value.alias("value"),
-            (
-                pl.col("raw").str.contains(CANONICAL_STAMP).fill_null(False)
-                & value.is_between(v.EARLIEST, now + timedelta(days=1)).fill_null(False)
-            )
-            .or_(pl.col("raw").is_null())  # no date: the row's checks say whether one is needed
-            .alias("ok"),
-        )
-    )
-    return _layered(raw, quick, lambda rest: _timestamp_general(rest, dayfirst, now))
+    exported = quick(pl.col("raw"), EXPORT_STAMP)
+    from_api = quick(text, CANONICAL_STAMP)
+    general = lambda cells: _timestamp_general(cells, dayfirst, now)  # noqa: E731
+    return _layered(raw, exported(raw), lambda rest: _layered(rest, from_api(rest), general))
 
 
 # --- numbers and money -----------------------------------------------------------------------

@@ -287,7 +287,10 @@ class ArrowSQLite:
         """The transaction: the orders table without its secondary indexes while lines go in,
         the indexes built again (sorted, multi-threaded) before the commit (timed as "index",
         the commit as "commit"). An exception rolls everything back, the indexes included."""
-        for pragma in ("foreign_keys=OFF", "busy_timeout=10000", f"cache_size=-{CACHE_KIB}", "threads=2"):
+        # synchronous and busy_timeout as the store's other connections (smartmkt.store.db);
+        # no foreign-key probes per line (ids come from the store in this same transaction)
+        pragmas = ("synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=OFF")
+        for pragma in (*pragmas, f"cache_size=-{CACHE_KIB}", "threads=2"):
             self.execute(f"PRAGMA {pragma}")
         self.execute("BEGIN IMMEDIATE")
         try:
