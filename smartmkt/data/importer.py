@@ -253,7 +253,7 @@ class Importer:
             if rows >= self.process_rows and not report.bulk:
                 chunks = prefetch_process(prepared_chunks, args)
             else:
-                chunks = prefetch(prepared_chunks(*args))
+                chunks = prefetch(prepared_chunks(*args), depth=1)  # memory: one chunk waits
         self._write_chunks(state, chunks, bulk=report.bulk)
         report.elapsed_s = round(time.perf_counter() - start, 3)
         return report

@@ -5,6 +5,7 @@ prepared in a separate process while the importer writes (``prepared_chunks``).
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ import polars as pl
 from smartmkt.data.cleaning import CLEANERS, DETAIL, IMPUTED, KEY, PYTHON, REPAIRS, RULE, Context
 from smartmkt.data.loading import Rejected
 from smartmkt.data.mapping import FIELDS, KindMapping
+from smartmkt.data.prefetch import prefetch
 from smartmkt.data.readers import BOOKKEEPING, ERROR, LINE, RAW, SourceInfo, read_chunks
 from smartmkt.data.readers import REPAIRS as READER_REPAIRS
 from smartmkt.data.seen import SeenHashes, row_hashes
@@ -205,14 +207,25 @@ def source_fields(chunk: pl.DataFrame, kind: str, mapping: KindMapping) -> pl.Da
 
 
 def prepared_chunks(info: SourceInfo, ctx: Context, chunk_rows: int) -> Iterator[Prepared]:
-    """A whole file, chunk by chunk, prepared (what the preparing process runs)."""
+    """A whole file, chunk by chunk, prepared (what the preparing process or thread runs). The
+    next chunk is read in a thread of its own while this one is cleaned (polars and the file
+    reads release the GIL), one chunk ahead."""
     preparer = ChunkPreparer(ctx)
-    reading = Timings()
     try:
-        for chunk in reading.each(read_chunks(info, ctx.mapping.header or None, chunk_rows), "read"):
+        for chunk, read_s in prefetch(_read_timed(info, ctx, chunk_rows), depth=1):
             prepared = preparer.prepare(chunk)
-            prepared.timings.merge(reading)
-            reading.clear()
+            prepared.timings.add("read", read_s)
             yield prepared
     finally:
         preparer.close()
+
+
+def _read_timed(info: SourceInfo, ctx: Context, chunk_rows: int) -> Iterator[tuple[pl.DataFrame, float]]:
+    """Each chunk with the seconds spent reading it (not those spent waiting to hand it over)."""
+    chunks = iter(read_chunks(info, ctx.mapping.header or None, chunk_rows))
+    while True:
+        start = time.perf_counter()
+        chunk = next(chunks, None)
+        if chunk is None:
+            return
+        yield chunk, time.perf_counter() - start
