@@ -549,6 +549,62 @@ def test_an_orders_file_names_its_products_and_a_products_file_wins(engine: Engi
     assert products()["84879"][:2] == ("BIRD ORNAMENT", "orders")
 
 
+def _catalog_rows(engine: Engine) -> list[tuple]:  # type: ignore[type-arg]
+    with session_scope(engine) as s:
+        products = s.execute(
+            select(
+                Product.external_ref,
+                Product.title,
+                Product.genres,
+                Product.price_cents,
+                Product.currency,
+                Product.active,
+                Product.imputed,
+                Product.title_source,
+                Product.catalog_version.is_not(None),
+            ).order_by(Product.external_ref)
+        ).all()
+        customers = s.execute(
+            select(Customer.external_ref, Customer.country, Customer.source, Customer.created_at).order_by(
+                Customer.external_ref
+            )
+        ).all()
+    return [*map(tuple, products), *map(tuple, customers)]
+
+
+def test_a_bulk_import_creates_and_names_what_the_chunked_one_does(tmp_path: Path) -> None:
+    """In bulk (ADBC) the customers and products an orders file creates, the names and
+    countries it gives them and their catalog version are those of the chunked import: JSON,
+    times and booleans written as SQLAlchemy writes them. A second file renames in bulk too."""
+    from smartmkt.store.migrate import upgrade
+
+    mapping = _one(tmp_path, "m.yml", "orders:\n  unknown_references: placeholder\n")
+    orders = _one(tmp_path, "o.csv", UCI_ORDERS)
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    more = "".join(
+        f"5364{i:02d},{sku},{name},1,12/2/2010 9:{i:02d},1.69,{who},Spain\n"
+        for i, (sku, name, who) in enumerate(
+            [("84879", "BIRD ORNAMENT", "13047"), ("22633", "HAND WARMER", "99999")] * 3
+        )
+    )
+    later = _one(tmp_path, "o2.csv", header + more)  # as many lines as the store has: bulk again
+    stores = []
+    for name, bulk_rows in (("chunked", 10**9), ("bulk", 1)):
+        url = f"sqlite:///{tmp_path / name}.db"
+        upgrade(url)
+        engine = make_engine(url)
+        first = Importer(engine, now=NOW, bulk_rows=bulk_rows).run({"orders": orders}, mapping).files[0]
+        second = Importer(engine, now=NOW, bulk_rows=bulk_rows).run({"orders": later}, mapping).files[0]
+        assert (first.bulk, second.bulk) == (name == "bulk", name == "bulk")
+        stores.append((engine, dict(first.repaired), dict(second.repaired)))
+    (chunked, *reports_chunked), (bulk, *reports_bulk) = stores
+    assert reports_bulk == reports_chunked
+    assert reports_bulk[1]["product.named_by_order_line"] == 2  # 84879, 22633: new names
+    assert reports_bulk[1]["reference.placeholder_customer"] == 1  # 99999
+    assert _catalog_rows(bulk) == _catalog_rows(chunked)
+    assert _orders_table(bulk) == _orders_table(chunked) and len(_orders_table(bulk)) == 11
+
+
 def test_an_import_says_where_its_time_went(engine: Engine, files: dict[str, Path]) -> None:
     """Each file's report times its stages (smartmkt.data.timings): the preparing side's read,
     clean (per rule family) and dedupe, and the writer's setup, wait, write and commit, which
