@@ -60,7 +60,9 @@ def balanced(tmp_path: Path) -> Iterator[tuple[Balancer, RunningStack]]:
     balancer = Balancer(free_port(), app, routes={"/socket.io": rasa, "/webhooks": rasa})
     specs = [*replicas, balancer.spec(tmp_path / "haproxy")]
     with running_services(specs, tmp_path / "logs", timeout=60) as running:
-        _wait_for(lambda: _spread(balancer, "/who", 4) == {"app1": 2, "app2": 2})  # both checked up
+        # both checked up (rise 2 x inter 1 s once each answers; on a loaded machine, CI's first
+        # tests right after training, HAProxy's first checks can wait longer than 15 s)
+        _wait_for(lambda: _spread(balancer, "/who", 4) == {"app1": 2, "app2": 2}, timeout=45.0)
         yield balancer, running
 
 
