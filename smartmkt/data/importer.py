@@ -245,7 +245,8 @@ class Importer:
                 run_id, kind, str(info.path), file_sha(info.path), mapping, self._context(mapping), report
             )
             rows = estimate_rows(info)
-            report.bulk = kind == "orders" and self._bulk(rows)
+            bulk = self._bulk_store(rows) if kind == "orders" else None
+            report.bulk = bulk is not None
             args = (info, state.ctx, self.batch_size)
             # A big file is read and cleaned in a second process, off the writer's GIL, unless
             # the writer is the bulk import's ADBC connection: its work is in C, without the GIL,
@@ -254,35 +255,33 @@ class Importer:
                 chunks = prefetch_process(prepared_chunks, args)
             else:
                 chunks = prefetch(prepared_chunks(*args), depth=1)  # memory: one chunk waits
-        self._write_chunks(state, chunks, bulk=report.bulk)
+        self._write_chunks(state, chunks, bulk=bulk)
         report.elapsed_s = round(time.perf_counter() - start, 3)
         return report
 
-    def _bulk(self, estimate: int) -> bool:
-        """A big orders file (``estimate`` rows) into SQLite, at least as big as what the table
-        holds already, written through ADBC (smartmkt.data.writers.ArrowSQLite)."""
+    def _bulk_store(self, estimate: int) -> Path | None:
+        """The SQLite file a big orders file (``estimate`` rows, at least as many as the table
+        holds already) is written to in bulk through ADBC (smartmkt.data.writers.ArrowSQLite),
+        or None: written chunk by chunk."""
         if self.engine.dialect.name != "sqlite" or estimate < self.bulk_rows:
-            return False
+            return None
         with session_scope(self.engine) as session:
             stored = session.scalar(select(func.count()).select_from(Order)) or 0
-        return estimate >= stored and arrow_bulk_possible(self.engine) is not None
+        return arrow_bulk_possible(self.engine) if estimate >= stored else None
 
     def _write_chunks(
         self,
         state: _FileState,
         chunks: Iterable[Prepared],
-        bulk: bool = False,
+        bulk: Path | None = None,
         resolves: dict[int, int] | None = None,
     ) -> None:
-        """One transaction per chunk, or one for all of them (bulk)."""
+        """One transaction per chunk, or, given the store's file (``bulk``), one for all of them."""
         timings = state.report.timings
         with ExitStack() as outer:
             shared: ArrowSQLite | None = None
-            if bulk:  # one transaction for the whole file, on the bulk import's own connection
-                path = arrow_bulk_possible(self.engine)
-                if path is None:
-                    raise RuntimeError("the store is in use in this process: a bulk import cannot start")
-                shared = ArrowSQLite(path)
+            if bulk is not None:  # one transaction for the whole file, on the bulk import's own connection
+                shared = ArrowSQLite(bulk)
                 outer.callback(shared.close)
                 outer.enter_context(shared.bulk_orders(timings))  # times "index" and "commit"
             for prepared in timings.each(chunks, "wait"):

@@ -133,8 +133,9 @@ class OrderWriter:
         self.placeholders, self.channel = placeholders, channel
         customer_refs = None if records is None else records["customer_ref"].unique()
         product_refs = None if records is None else records["product_ref"].unique()
-        self.customers = self._ids(rows_of(conn), Customer, customer_refs)
-        self.products = self._ids(rows_of(conn), Product, product_refs)
+        rows = rows_of(conn)
+        self.customers = self._ids(rows, Customer, customer_refs)
+        self.products = self._ids(rows, Product, product_refs)
 
     @staticmethod
     def _ids(rows: Rows, model: Any, refs: pl.Series | None = None) -> pl.DataFrame:

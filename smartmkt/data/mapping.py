@@ -161,7 +161,7 @@ KIND_SYNONYMS: dict[tuple[str, str], tuple[str, ...]] = {
 # Shopify's and WooCommerce's order exports have a row per line item, with the order's own fields
 # beside the line's: "Lineitem sku" / "Item SKU" is the product, "Name" is the order's number,
 # and "Total" or "Subtotal" is the whole order's, so never a line's amount there.
-LINE_ITEM_PREFIXES = ("lineitem", "item")
+LINE_ITEM_COLUMNS = ("lineitemsku", "itemsku", "lineitemname", "itemname")  # such a file has one
 LINE_ITEM_SYNONYMS: dict[str, tuple[str, ...]] = {
     "order_id": ("orderid", "ordernumber", "orderno", "order", "name"),
     "product_id": ("lineitemsku", "itemsku", "lineitemproductid", "itemproductid", "productid", "sku"),
@@ -176,10 +176,7 @@ LINE_ITEM_SYNONYMS: dict[str, tuple[str, ...]] = {
 def line_item_layout(columns: tuple[str, ...]) -> bool:
     """An orders export with a row per line item and the line's fields named as such ("Lineitem
     sku", "Item Name"): its unprefixed money columns are the order's."""
-    keys = [normalize_column(c) for c in columns]
-    return any(
-        key.startswith(prefix) and key != prefix for key in keys for prefix in LINE_ITEM_PREFIXES
-    ) and any(key in ("lineitemsku", "itemsku", "lineitemname", "itemname") for key in keys)
+    return any(normalize_column(c) in LINE_ITEM_COLUMNS for c in columns)
 
 
 def says_currency(mapping: KindMapping) -> bool:

@@ -5,7 +5,6 @@ prepared in a separate process while the importer writes (``prepared_chunks``).
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -222,10 +221,6 @@ def prepared_chunks(info: SourceInfo, ctx: Context, chunk_rows: int) -> Iterator
 
 def _read_timed(info: SourceInfo, ctx: Context, chunk_rows: int) -> Iterator[tuple[pl.DataFrame, float]]:
     """Each chunk with the seconds spent reading it (not those spent waiting to hand it over)."""
-    chunks = iter(read_chunks(info, ctx.mapping.header or None, chunk_rows))
-    while True:
-        start = time.perf_counter()
-        chunk = next(chunks, None)
-        if chunk is None:
-            return
-        yield chunk, time.perf_counter() - start
+    reading = Timings()
+    for chunk in reading.each(read_chunks(info, ctx.mapping.header or None, chunk_rows), "read"):
+        yield chunk, reading.pop("read")

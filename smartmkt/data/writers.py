@@ -137,9 +137,10 @@ class CoreRows:
         """PostgreSQL: the lines as CSV through COPY into a temporary table (dropped at commit),
         then moved into orders in time order, skipping the keys it already has."""
         names = ", ".join(ORDER_COLUMNS)
-        body = lines.sort("ordered_at", "customer_id", "product_id", maintain_order=True)
-        data = body.select(ORDER_COLUMNS).write_csv(
-            include_header=False, null_value=r"\N", datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z"
+        data = (
+            _in_time_order(lines)
+            .select(ORDER_COLUMNS)
+            .write_csv(include_header=False, null_value=r"\N", datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z")
         )
         cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -166,11 +167,16 @@ def _insert_lines_sql() -> str:
     return f"INSERT OR IGNORE INTO orders ({names}) VALUES ({marks})"
 
 
+def _in_time_order(lines: pl.DataFrame) -> pl.DataFrame:
+    """Order lines in time order, so order ids follow time (and a time-ordered export appends
+    to the ordered_at index instead of updating it at random)."""
+    return lines.sort("ordered_at", "customer_id", "product_id", maintain_order=True)
+
+
 def _sqlite_lines(lines: pl.DataFrame) -> pl.DataFrame:
-    """Order lines as SQLite stores them: in time order (so order ids follow time, and a
-    time-ordered export appends to the ordered_at index), the time as SQLAlchemy writes it."""
+    """Order lines as SQLite stores them: in time order, the time as SQLAlchemy writes it."""
     return (
-        lines.sort("ordered_at", "customer_id", "product_id", maintain_order=True)
+        _in_time_order(lines)
         .select(
             *(c for c in ORDER_COLUMNS if c != "ordered_at"),
             pl.col("ordered_at").dt.replace_time_zone(None).dt.strftime(SQLITE_TIME),
