@@ -9,6 +9,7 @@ APT_PACKAGES := python3-venv python3-dev build-essential pkg-config libfreetype-
   espeak-ng ffmpeg sox chromium $(ENGINE_PACKAGES)
 VENV := .venv
 BOT_VENV := .venv-bot
+RECBOLE_VENV := .venv-recbole
 STAMPS := .setup-stamps
 SMARTMKT := $(VENV)/bin/smartmkt
 RASA := $(BOT_VENV)/bin/rasa
@@ -25,7 +26,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 .PHONY: setup run cluster cluster-down test train demo lint validate story-test pytest clean
 
-setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/venv-bot $(STAMPS)/npm $(WHEELS)/recbole-1.2.1-py3-none-any.whl \
+setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/venv-bot $(STAMPS)/venv-recbole $(STAMPS)/npm $(WHEELS)/recbole-1.2.1-py3-none-any.whl \
   $(WHEELS)/Lifetimes-0.11.3-py3-none-any.whl $(STOCK_WEBCHAT)/lib/index.js
 
 $(STAMPS)/apt: Makefile
@@ -59,6 +60,14 @@ $(STAMPS)/venv-bot: bot/requirements.txt bot/constraints.txt bot/requirements.lo
 	  -c bot/constraints.txt -c bot/requirements.lock -r bot/requirements.txt
 	@touch $@
 
+# The recommender bench's peers: RecBole 1.2.1 in its own environment (its quick start imports
+# Ray 2.6, which needs numpy < 2; the app's has numpy 2). Only `smartmkt bench recommend` uses it.
+$(STAMPS)/venv-recbole: tools/recbole/requirements.txt tools/recbole/requirements.lock $(STAMPS)/apt
+	@test -x $(RECBOLE_VENV)/bin/python || $(PYTHON) -m venv $(RECBOLE_VENV)
+	$(RECBOLE_VENV)/bin/pip install -q --upgrade pip==25.3
+	$(RECBOLE_VENV)/bin/pip install -q -c tools/recbole/requirements.lock -r tools/recbole/requirements.txt
+	@touch $@
+
 # The web pages' browser libraries (socket.io-client, Chart.js) at the versions
 # smartmkt/web/package-lock.json pins; the app serves them itself, never from a CDN. npm comes
 # with the machine's Node.js, else from Debian.
@@ -68,7 +77,8 @@ $(STAMPS)/npm: smartmkt/web/package.json smartmkt/web/package-lock.json $(STAMPS
 	cd smartmkt/web && npm ci --no-audit --no-fund --ignore-scripts
 	@touch $@
 
-# MovieLens-100k ships inside the recbole wheel; fetched from PyPI once, never installed.
+# MovieLens-100k ships inside the recbole wheel; fetched from PyPI once and read as a zip by the
+# app (the RecBole environment above installs it only for the bench's peers).
 $(WHEELS)/recbole-1.2.1-py3-none-any.whl: | $(STAMPS)/venv
 	@mkdir -p $(WHEELS)
 	$(VENV)/bin/pip download -q --no-deps --only-binary=:all: recbole==1.2.1 -d $(WHEELS)
@@ -128,4 +138,4 @@ lint: setup
 test: lint validate story-test pytest
 
 clean:
-	rm -rf $(VENV) $(BOT_VENV) $(STAMPS) smartmkt/web/node_modules var models/nlu models/recommender models/rasa models/diet models/manifest.json
+	rm -rf $(VENV) $(BOT_VENV) $(RECBOLE_VENV) $(STAMPS) smartmkt/web/node_modules var models/nlu models/recommender models/rasa models/diet models/manifest.json

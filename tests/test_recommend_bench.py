@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 from sqlalchemy import Engine
 
+from smartmkt.bench.protocols import Budget
 from smartmkt.bench.recommend import faiss_scale, run_recommend_bench
 from smartmkt.data.demo import demo_shift
 from smartmkt.recommend.baselines import ALS, EASE, ItemKNN, Popularity
@@ -60,11 +61,29 @@ def test_faiss_at_scale_is_approximate_and_close_to_exact() -> None:
 
 
 def test_bench_recommend_runs_every_model(demo_engine: Engine) -> None:
-    report = run_recommend_bench(demo_engine, faiss_items=2_000, exact_max_items=50_000)
-    assert set(report["models"]) == {"popularity", "itemknn", "als", "ease", "ease_recency", "smartmkt"}
+    """The whole bench on the demo with the smallest budget: one configuration each, RecBole's BPR
+    for one epoch (its sequence models are trained in tests/test_recbole_peers.py)."""
+    report = run_recommend_bench(
+        demo_engine,
+        faiss_items=2_000,
+        exact_max_items=50_000,
+        budget=Budget(configs=1, max_epochs=1, patience=1),
+        recbole_models=("BPR",),
+        protocols=("temporal",),
+        cross_check=False,
+        reuse=False,
+    )
+    names = {"popularity", "itemknn", "als", "ease", "ease_recency", "bpr", "smartmkt"}
+    assert set(report["models"]) == names
+    assert report["models"] == report["protocols"]["temporal"]["models"]
     assert report["smartmkt_vs_best_peer"]["peer"] != "ease_recency"  # a reference, not a peer
     for name, m in report["models"].items():
         assert 0 < m["ndcg@10"] < 1 and 0 < m["recall@10"] < 1 and 0 < m["coverage@10"] <= 1, name
+        assert 0 < m["valid_ndcg@10"] < 1 and m["latency_ms"] > 0, name
+        assert isinstance(m["chosen"], dict), name
+    assert report["models"]["bpr"]["chosen_epochs"] == 1
+    assert report["models"]["smartmkt"]["chosen"] == {"horizon": 1, "dropout": 0.5}  # the grid's first
+    assert report["tuning"]["configurations_per_model"] == 1
     assert report["models"]["popularity"]["ndcg@10"] < report["models"]["ease"]["ndcg@10"]
     # on this split the order of purchases matters: knowing it helps EASE and smartmkt alike
     assert report["models"]["ease_recency"]["ndcg@10"] > report["models"]["ease"]["ndcg@10"]
@@ -74,6 +93,39 @@ def test_bench_recommend_runs_every_model(demo_engine: Engine) -> None:
     assert report["window"]["start"] == (date(1997, 9, 20) + timedelta(days=shift.days)).isoformat()
     held = report["window"]["heldout"]
     assert report["window"]["start"] <= held["start"] < held["end"] == report["window"]["end"]
+
+
+class _Sealed(dict):  # type: ignore[type-arg]
+    """Held-out purchases whose keys (the customers to rank for) may be read, never the values."""
+
+    def __getitem__(self, key: object) -> list[int]:
+        raise AssertionError(f"a model read the test purchases of {key}")
+
+    def values(self):  # type: ignore[no-untyped-def, override]
+        raise AssertionError("a model read the test purchases")
+
+    def items(self):  # type: ignore[no-untyped-def, override]
+        raise AssertionError("a model read the test purchases")
+
+
+def test_in_house_peers_are_tuned_on_validation_only() -> None:
+    """An in-house peer keeps the configuration of its grid best on the validation purchases, and
+    neither tuning nor fitting reads a test purchase (only who the test customers are)."""
+    from smartmkt.bench.protocols import Protocol
+    from smartmkt.bench.recommend import INHOUSE_GRIDS, _Catalog, _inhouse
+    from smartmkt.catalog import CatalogItem
+
+    items = [
+        CatalogItem(id=i, title=f"t{i}", year=2000, genres=("Drama",), price_cents=100) for i in range(1, 16)
+    ]
+    together = {c: [1, 2] for c in range(1, 40)} | {c: [3, 4] for c in range(40, 60)} | {60: [1]}
+    heldout = {c: [2] for c in range(61, 70)}
+    tune = together | {c: [1] for c in range(61, 70)}
+    protocol = Protocol("made up", "", tune, heldout, together, together, _Sealed({60: [5]}))
+    ranked = _inhouse(ItemKNN, protocol, _Catalog(items), Budget(configs=4))
+    assert ranked.chosen in INHOUSE_GRIDS[ItemKNN] and 0 < ranked.valid_ndcg <= 1
+    assert ranked.top[60][0] == 2  # bought 1: 2 goes with it; 1 itself is never listed
+    assert 1 not in ranked.top[60]
 
 
 def test_the_ordered_matrix_weights_the_latest_purchase_of_each_item() -> None:

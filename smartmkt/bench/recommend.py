@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,10 +30,22 @@ import numpy as np
 import scipy.sparse as sp
 from sqlalchemy import Engine
 
+from smartmkt.bench.protocols import Budget, Protocol, leave_one_out_protocol, temporal_protocol
+from smartmkt.bench.recbole_peers import GRIDS, KEYS, official_sasrec, run_peer
+from smartmkt.catalog import CatalogItem
 from smartmkt.lifecycle.heldout import NoPositives
-from smartmkt.recommend.baselines import PEERS, SEQUENCE_AWARE_PEERS, EASERecency
-from smartmkt.recommend.evaluate import HOLDOUT_SHARE, K, ranking_figures, temporal_split
+from smartmkt.recommend.baselines import (
+    ALS,
+    EASE,
+    PEERS,
+    SEQUENCE_AWARE_PEERS,
+    EASERecency,
+    ItemKNN,
+    Popularity,
+)
+from smartmkt.recommend.evaluate import K, ndcg, ranking_figures, temporal_split
 from smartmkt.recommend.recommender import Recommender
+from smartmkt.recommend.sequential import SequenceConfig
 from smartmkt.store.models import Order
 from smartmkt.store.repository import StoreRepository
 from smartmkt.store.training_data import purchase_histories
@@ -85,65 +98,312 @@ def time_window(moments: dict[int, list[datetime]]) -> dict[str, Any]:
     return {**_span(every), "heldout": _span(held_out)}
 
 
+# The in-house peers' grids (at most GRID_SIZE configurations each, like every model's).
+INHOUSE_GRIDS: dict[type, list[dict[str, Any]]] = {
+    Popularity: [{}],
+    ItemKNN: [{"neighbours": n, "shrink": s} for n in (100, 400) for s in (10.0, 100.0)],
+    ALS: [{"factors": f, "regularization": r} for f in (64, 128) for r in (0.05, 0.5)],
+    EASE: [{"l2": l2} for l2 in (100.0, 250.0, 500.0, 1000.0)],
+    EASERecency: [{"l2": l2, "decay": d} for l2 in (250.0, 500.0) for d in (0.9, 0.97)],
+}
+# smartmkt's grid: how far ahead the sequence transformer learns to look (the next purchase, or
+# the next 10), and its dropout; the first is the product's default.
+SMARTMKT_GRID: list[dict[str, Any]] = [{"horizon": h, "dropout": d} for h in (1, 10) for d in (0.5, 0.3)]
+LATENCY_SAMPLE = 200
+
+
+@dataclass
+class Ranked:
+    """One model's answer on one protocol: each test customer's top 10 and what it cost."""
+
+    top: dict[int, list[int]]
+    chosen: dict[str, Any]
+    valid_ndcg: float
+    train_seconds: float
+    latency_ms: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _median_ms(call: Callable[[int], Any], users: list[int]) -> float:
+    """Median time to rank for one customer alone (as a chat request would), over a sample."""
+    times = []
+    for user in users[:LATENCY_SAMPLE]:
+        started = time.perf_counter()
+        call(user)
+        times.append((time.perf_counter() - started) * 1000)
+    return round(float(np.median(times)), 2) if times else 0.0
+
+
+def _mean_ndcg(top: dict[int, list[int]], heldout: dict[int, list[int]]) -> float:
+    return float(np.mean([ndcg(top.get(c, []), truth) for c, truth in heldout.items()]))
+
+
+class _Catalog:
+    """The product ids and their columns in the customer x item matrices."""
+
+    def __init__(self, items: list[CatalogItem]) -> None:
+        self.items = items
+        self.ids = np.array([it.id for it in items])
+        self.position = {int(pid): i for i, pid in enumerate(self.ids)}
+
+    def matrix(
+        self, histories: dict[int, list[int]], customers: list[int], decay: float | None = None
+    ) -> sp.csr_matrix:
+        return _matrix(histories, customers, self.position, len(self.items), decay)
+
+
+def _inhouse_run(
+    peer_type: type,
+    config: dict[str, Any],
+    fit: dict[int, list[int]],
+    query: dict[int, list[int]],
+    users: list[int],
+    catalog: _Catalog,
+) -> tuple[dict[int, list[int]], Callable[[int], Any], float]:
+    """Fit one in-house peer on ``fit`` and rank for ``users`` from their ``query`` histories."""
+    peer = peer_type(**config)
+    customers = sorted(set(fit) | set(query))
+    row = {c: i for i, c in enumerate(customers)}
+    started = time.perf_counter()
+    peer.fit(catalog.matrix(fit, customers))
+    seconds = time.perf_counter() - started
+    binary = catalog.matrix(query, customers)
+    ordered = (
+        catalog.matrix(query, customers, decay=getattr(peer, "decay", None))
+        if getattr(peer, "uses_order", False)
+        else None
+    )
+    top: dict[int, list[int]] = {}
+    rows = np.array([row[c] for c in users])
+    for start in range(0, len(rows), 256):
+        batch = rows[start : start + 256]
+        for r, best in zip(
+            batch,
+            _peer_top(peer, binary, batch, catalog.ids, ordered if ordered is not None else binary),
+            strict=True,
+        ):
+            top[customers[r]] = best
+
+    def one(customer: int) -> list[list[int]]:
+        rows = np.array([row[customer]])
+        return _peer_top(peer, binary, rows, catalog.ids, ordered if ordered is not None else binary)
+
+    return top, one, seconds
+
+
+def _inhouse(
+    peer_type: type, protocol: Protocol, catalog: _Catalog, budget: Budget, grid: list[dict[str, Any]] | None
+) -> Ranked:
+    """Tune on the validation split, then fit on the protocol's training histories (or keep)."""
+    tried = []
+    for config in grid or INHOUSE_GRIDS[peer_type][: budget.configs]:
+        top, _one, _s = _inhouse_run(
+            peer_type,
+            config,
+            protocol.tune_train,
+            protocol.tune_train,
+            sorted(protocol.tune_heldout),
+            catalog,
+        )
+        tried.append((_mean_ndcg(top, protocol.tune_heldout), config))
+    valid, chosen = max(tried, key=lambda t: t[0])
+    users = sorted(protocol.test)
+    top, one, seconds = _inhouse_run(
+        peer_type, chosen, protocol.fit or protocol.tune_train, protocol.query, users, catalog
+    )
+    return Ranked(top, chosen, valid, seconds, _median_ms(one, users))
+
+
+def _smartmkt_fit(
+    catalog: _Catalog, histories: dict[int, list[int]], config: dict[str, Any], exact_max_items: int
+) -> Recommender:
+    customers = sorted(histories)
+    return Recommender.fit(
+        catalog.items,
+        [histories[c] for c in customers],
+        exact_max_items=exact_max_items,
+        sequence_config=replace(SequenceConfig(), **config),
+    )
+
+
+def _smartmkt_top(model: Recommender, query: dict[int, list[int]], users: list[int]) -> dict[int, list[int]]:
+    return {c: [r.product_id for r in model.recommend(query.get(c, []), k=K)] for c in users}
+
+
+def _smartmkt(
+    protocol: Protocol,
+    catalog: _Catalog,
+    budget: Budget,
+    exact_max_items: int,
+    say: Callable[[str], None],
+    grid: list[dict[str, Any]] | None,
+) -> Ranked:
+    """smartmkt tuned like the peers: each configuration of its grid fitted on the tuning
+    histories and scored on the validation purchases; the winner fitted on the protocol's."""
+    grid = grid or SMARTMKT_GRID[: budget.configs]
+    tried: list[tuple[float, float, dict[str, Any], Recommender]] = []
+    for number, config in enumerate(grid):
+        started = time.perf_counter()
+        model = _smartmkt_fit(catalog, protocol.tune_train, config, exact_max_items)
+        seconds = time.perf_counter() - started
+        heldout = protocol.tune_heldout
+        valid = _mean_ndcg(_smartmkt_top(model, protocol.tune_train, sorted(heldout)), heldout)
+        say(f"smartmkt {number + 1}/{len(grid)} {config}: valid ndcg@10 {valid:.4f}")
+        tried.append((valid, seconds, config, model))
+    valid, seconds, chosen, model = max(tried, key=lambda t: t[0])
+    if protocol.fit is not None:
+        started = time.perf_counter()
+        model = _smartmkt_fit(catalog, protocol.fit, chosen, exact_max_items)
+        seconds = time.perf_counter() - started
+    users = sorted(protocol.test)
+    top = _smartmkt_top(model, protocol.query, users)
+    latency = _median_ms(lambda c: model.recommend(protocol.query[c], k=K), users)
+    return Ranked(top, chosen, valid, seconds, latency, {"recommender": model})
+
+
+def _recbole(
+    name: str,
+    protocol: Protocol,
+    budget: Budget,
+    say: Callable[[str], None],
+    unmasked: bool,
+    reuse: bool,
+    grid: list[dict[str, Any]] | None,
+) -> Ranked:
+    answer = run_peer(name, protocol, budget, progress=say, unmasked=unmasked, reuse=reuse, grid=grid)
+    extra = {
+        "epochs": answer["chosen_epochs"],
+        "cached": answer["cached"],
+        "tried": answer["tried"],
+        "top_unmasked": answer.get("top_unmasked"),
+    }
+    chosen_valid = max(t["valid_ndcg@10"] for t in answer["tried"])
+    return Ranked(
+        answer["top"], answer["chosen"], chosen_valid, answer["train_seconds"], answer["latency_ms"], extra
+    )
+
+
+def _figures(ranked: Ranked, protocol: Protocol, catalog_size: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        **ranking_figures(ranked.top, protocol.test, catalog_size),
+        "valid_ndcg@10": round(ranked.valid_ndcg, 4),
+        "train_seconds": round(ranked.train_seconds, 1),
+        "latency_ms": ranked.latency_ms,
+        "chosen": ranked.chosen,
+    }
+    if "epochs" in ranked.extra:
+        figures["chosen_epochs"] = ranked.extra["epochs"]
+        figures["reused_from_an_earlier_run"] = ranked.extra["cached"]
+    return figures
+
+
+def run_protocol(
+    protocol: Protocol,
+    catalog: _Catalog,
+    budget: Budget,
+    exact_max_items: int,
+    recbole_models: tuple[str, ...] = tuple(GRIDS),
+    progress: Callable[[str], None] | None = None,
+    reuse: bool = True,
+    chosen: dict[str, dict[str, Any]] | None = None,
+) -> tuple[dict[str, Any], dict[str, Ranked]]:
+    """Every model on one protocol: their figures, and what each ranked. ``chosen``: the
+    configuration each model chose on another protocol, kept here instead of tuning again (the
+    protocol's validation split then only sets RecBole's epochs)."""
+    say = progress or (lambda _m: None)
+    fixed = {name: [config] for name, config in (chosen or {}).items()}
+    ranked: dict[str, Ranked] = {}
+    for peer_type in (*PEERS, *SEQUENCE_AWARE_PEERS):
+        say(f"{protocol.name}: {peer_type.name}")
+        ranked[peer_type.name] = _inhouse(peer_type, protocol, catalog, budget, fixed.get(peer_type.name))
+    for model in recbole_models:
+        say(f"{protocol.name}: RecBole's {model}")
+        key = KEYS[model]
+        ranked[key] = _recbole(model, protocol, budget, say, model == "SASRec", reuse, fixed.get(key))
+    say(f"{protocol.name}: smartmkt (sequence + collaborative + text embeddings, FAISS)")
+    ranked["smartmkt"] = _smartmkt(protocol, catalog, budget, exact_max_items, say, fixed.get("smartmkt"))
+    models = {name: _figures(r, protocol, len(catalog.items)) for name, r in ranked.items()}
+    peers = {name: m for name, m in models.items() if name not in ("smartmkt", EASERecency.name)}
+    best = max(peers, key=lambda name: peers[name]["ndcg@10"])
+    return {
+        "split": protocol.description,
+        "models": models,
+        "smartmkt_vs_best_peer": {
+            "peer": best,
+            "ndcg_ratio": round(models["smartmkt"]["ndcg@10"] / peers[best]["ndcg@10"], 3),
+        },
+        "smartmkt_vs_sequence_aware_reference": {
+            "peer": EASERecency.name,
+            "ndcg_ratio": round(models["smartmkt"]["ndcg@10"] / models[EASERecency.name]["ndcg@10"], 3),
+        },
+    }, ranked
+
+
 def run_recommend_bench(
     engine: Engine,
     faiss_items: int = 1_000_000,
     exact_max_items: int = 50_000,
+    budget: Budget | None = None,
+    recbole_models: tuple[str, ...] = tuple(GRIDS),
+    protocols: tuple[str, ...] = ("temporal", "leave_one_out"),
+    cross_check: bool = True,
     progress: Callable[[str], None] | None = None,
+    reuse: bool = True,
 ) -> dict[str, Any]:
+    """Every model on each protocol, tuned on the same budget; the top-level ``models`` are the
+    temporal protocol's. ``cross_check`` also runs RecBole's own ``run_recbole`` for SASRec on
+    its ML-100k with the configuration the bench chose, to set beside the bench's SASRec.
+    ``reuse``: take RecBole's answers from an earlier run of the same jobs (smartmkt.bench.
+    recbole_peers keeps them), so a long run stopped half-way resumes."""
     say = progress or (lambda _m: None)
+    budget = budget or Budget()
     purchases = purchase_histories(engine, Order.product_id, Order.ordered_at)  # the one read
     window = time_window({c: [at for _p, at in bought] for c, bought in purchases.items()})
-    items = StoreRepository(engine).all_products()
-    ids = np.array([it.id for it in items])
-    position = {int(pid): i for i, pid in enumerate(ids)}
-    train, test = temporal_split({c: [p for p, _at in bought] for c, bought in purchases.items()})
-    customers = sorted(train)
-    matrix = _matrix(train, customers, position, len(items))
-    ordered = _matrix(train, customers, position, len(items), decay=EASERecency().decay)
-    test_rows = np.array([customers.index(c) for c in test])
-    models: dict[str, Any] = {}
-    for peer_type in (*PEERS, *SEQUENCE_AWARE_PEERS):
-        peer = peer_type()
-        say(f"fitting {peer.name}")
-        started = time.perf_counter()
-        peer.fit(matrix)
-        recommended: dict[int, list[int]] = {}
-        for start in range(0, len(test_rows), 256):
-            rows = test_rows[start : start + 256]
-            for row, top in zip(rows, _peer_top(peer, matrix, rows, ids, ordered), strict=True):
-                recommended[customers[row]] = top
-        models[peer.name] = {
-            **ranking_figures(recommended, test, len(items)),
-            "seconds": round(time.perf_counter() - started, 1),
-        }
-    say("fitting smartmkt (sequence + collaborative + text embeddings, FAISS)")
-    started = time.perf_counter()
-    recommender = Recommender.fit(items, [train[c] for c in customers], exact_max_items=exact_max_items)
-    recommended = {c: [r.product_id for r in recommender.recommend(train[c], k=K)] for c in test}
-    models["smartmkt"] = {
-        **ranking_figures(recommended, test, len(items)),
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    standard = {p.name for p in PEERS}
-    best_peer = max((m["ndcg@10"], name) for name, m in models.items() if name in standard)
-    reference = models[EASERecency.name]["ndcg@10"]
+    catalog = _Catalog(StoreRepository(engine).all_products())
+    histories = {c: [p for p, _at in bought] for c, bought in purchases.items()}
+    makers = {"temporal": temporal_protocol, "leave_one_out": leave_one_out_protocol}
+    report: dict[str, Any] = {"window": window, "k": K, "tuning": _tuning(budget, protocols), "protocols": {}}
+    recommender: Recommender | None = None
+    chosen: dict[str, dict[str, Any]] | None = None
+    for name in protocols:
+        protocol = makers[name](histories)
+        figures, ranked = run_protocol(
+            protocol, catalog, budget, exact_max_items, recbole_models, say, reuse, chosen
+        )
+        report["protocols"][name] = figures
+        chosen = chosen or {model: r.chosen for model, r in ranked.items()}  # tuned once, on the first
+        recommender = recommender or ranked["smartmkt"].extra["recommender"]
+        if name == "leave_one_out" and "SASRec" in recbole_models:
+            sasrec = ranked["sasrec"]
+            report["protocols"][name]["sasrec_unmasked"] = ranking_figures(
+                sasrec.extra["top_unmasked"], protocol.test, len(catalog.items)
+            )
+            if cross_check:
+                say("RecBole's own run_recbole for SASRec (the cross-check)")
+                report["recbole_cross_check"] = official_sasrec(
+                    sasrec.chosen, budget, report["protocols"][name]["sasrec_unmasked"], reuse
+                )
+    first = report["protocols"][protocols[0]]
+    report.update(
+        split=first["split"],
+        models=first["models"],
+        smartmkt_vs_best_peer=first["smartmkt_vs_best_peer"],
+        smartmkt_vs_sequence_aware_reference=first["smartmkt_vs_sequence_aware_reference"],
+    )
     say(f"FAISS at {faiss_items:,} items")
+    assert recommender is not None
+    report["faiss"] = faiss_scale(faiss_items, recommender.index_vectors(), exact_max_items)
+    return report
+
+
+def _tuning(budget: Budget, protocols: tuple[str, ...]) -> dict[str, Any]:
     return {
-        "split": f"temporal: each customer's last {HOLDOUT_SHARE:.0%} of purchases held out "
-        f"({sum(len(t) for t in test.values())} purchases of {len(test)} customers)",
-        "window": window,
-        "k": K,
-        "models": models,
-        "smartmkt_vs_best_peer": {
-            "peer": best_peer[1],
-            "ndcg_ratio": round(models["smartmkt"]["ndcg@10"] / best_peer[0], 3),
-        },
-        "smartmkt_vs_sequence_aware_reference": {
-            "peer": EASERecency.name,
-            "ndcg_ratio": round(models["smartmkt"]["ndcg@10"] / reference, 3),
-        },
-        "faiss": faiss_scale(faiss_items, recommender.index_vectors(), exact_max_items),
+        "configurations_per_model": budget.configs,
+        "chosen_on": f"ndcg@10 on the {protocols[0]} protocol's validation split, carved from its "
+        "training period (the test purchases are never read)"
+        + (f"; {', '.join(protocols[1:])} keeps each model's choice" if len(protocols) > 1 else ""),
+        "recbole_epochs": f"at most {budget.max_epochs}, stopping after {budget.patience} "
+        "without a better validation ndcg@10",
     }
 
 

@@ -75,14 +75,48 @@ def bench_recommend_cmd(
     faiss_items: Annotated[
         int, typer.Option("--faiss-items", min=1000, help="Synthetic catalog size.")
     ] = 1_000_000,
+    configs: Annotated[
+        int, typer.Option("--configs", min=1, max=12, help="Configurations every model may try.")
+    ] = 4,
+    max_epochs: Annotated[
+        int, typer.Option("--max-epochs", min=1, help="Epochs a RecBole model may train per configuration.")
+    ] = 10,
+    patience: Annotated[
+        int,
+        typer.Option("--patience", min=1, help="Epochs without a better validation ndcg before stopping."),
+    ] = 2,
+    peers: Annotated[
+        str, typer.Option("--recbole", help="RecBole models, comma-separated ('' for none).")
+    ] = "BPR,LightGCN,GRU4Rec,SASRec,BERT4Rec",
+    protocols: Annotated[
+        str, typer.Option("--protocols", help="temporal, leave_one_out, or both comma-separated.")
+    ] = "temporal,leave_one_out",
+    cross_check: Annotated[
+        bool,
+        typer.Option("--cross-check/--no-cross-check", help="Also run RecBole's run_recbole for SASRec."),
+    ] = True,
+    rerun: Annotated[
+        bool,
+        typer.Option("--rerun", help="Run RecBole again even where an earlier run answered the same job."),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Top-10 quality on the demo data (a scratch store loaded for the run, never the product's)
-    vs popularity, ItemKNN, ALS and EASE; FAISS at scale."""
+    vs popularity, ItemKNN, ALS, EASE and RecBole's SASRec, GRU4Rec, BERT4Rec, LightGCN and BPR,
+    every model tuned on the same budget; FAISS at scale. Progress on stderr."""
+    from smartmkt.bench.protocols import Budget
+    from smartmkt.bench.recbole_peers import GRIDS, RecBoleMissing
     from smartmkt.bench.recommend import run_recommend_bench
     from smartmkt.bench.scratch import scratch_demo_store
     from smartmkt.lifecycle.heldout import NoPositives
 
+    chosen_peers = tuple(p.strip() for p in peers.split(",") if p.strip())
+    unknown = [p for p in chosen_peers if p not in GRIDS]
+    chosen_protocols = tuple(p.strip() for p in protocols.split(",") if p.strip())
+    if unknown:
+        fail(f"unknown RecBole model(s) {', '.join(unknown)}; known: {', '.join(GRIDS)}")
+    if not chosen_protocols or set(chosen_protocols) - {"temporal", "leave_one_out"}:
+        fail(f"--protocols takes temporal and/or leave_one_out, not {protocols!r}")
     settings = get_settings()
     try:
         with (
@@ -93,16 +127,27 @@ def bench_recommend_cmd(
                 scratch,
                 faiss_items=faiss_items,
                 exact_max_items=settings.faiss_exact_max_items,
+                budget=Budget(configs, max_epochs, patience),
+                recbole_models=chosen_peers,
+                protocols=chosen_protocols,
+                cross_check=cross_check,
                 progress=lambda message: status.update(message),
+                reuse=not rerun,
             )
-    except NoPositives as exc:
+    except (NoPositives, RecBoleMissing) as exc:
         fail(str(exc))
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    _print_models(report, ("recall@10", "ndcg@10", "coverage@10"))
-    for key in ("smartmkt_vs_best_peer", "smartmkt_vs_sequence_aware_reference"):
-        console.print(f"ndcg@10 ratio vs {report[key]['peer']}: {report[key]['ndcg_ratio']}")
+    for name, figures in report["protocols"].items():
+        console.print(f"[bold]{name}[/bold]: {figures['split']}")
+        _print_models(figures, ("recall@10", "ndcg@10", "coverage@10", "train_seconds", "latency_ms"))
+        for model, row in figures["models"].items():
+            console.print(f"  {model} chosen on validation: {row['chosen']}")
+        for key in ("smartmkt_vs_best_peer", "smartmkt_vs_sequence_aware_reference"):
+            console.print(f"ndcg@10 ratio vs {figures[key]['peer']}: {figures[key]['ndcg_ratio']}")
+    if "recbole_cross_check" in report:
+        console.print(f"run_recbole cross-check: {report['recbole_cross_check']}")
     console.print(f"FAISS: {report['faiss']}")
 
 

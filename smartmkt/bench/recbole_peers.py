@@ -1,0 +1,178 @@
+"""RecBole 1.2.1's models as peers of ``smartmkt bench recommend``, each tuned like smartmkt.
+
+RecBole runs in its own environment (``.venv-recbole``, made by ``make setup`` from
+tools/recbole/requirements.txt): its quick start imports Ray 2.6, which needs numpy < 2, and the
+app's environment has numpy 2. This module writes a job for smartmkt.bench.recbole_runner, runs it
+there in a subprocess and reads back each test customer's top 10, which the bench scores with the
+same function as smartmkt's.
+
+Tuning fairness: every model, smartmkt included, gets the same budget
+(smartmkt.bench.protocols.Budget): as many configurations (``GRIDS`` here), chosen by ndcg@10 on
+a validation split carved from the training period (``Protocol``), never on the test
+purchases. RecBole's models also choose their number of epochs there (at most ``max_epochs``,
+stopping after ``patience`` epochs without progress).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from smartmkt.bench.protocols import Budget, Protocol
+from smartmkt.settings import get_settings
+
+# RecBole's models and, for each, a grid over RecBole's own defaults (its properties/model/*.yaml:
+# hidden size 64, two layers, lr 0.001...). The same size for every model, smartmkt's included.
+GRIDS: dict[str, list[dict[str, Any]]] = {  # the cheapest first
+    "BPR": [
+        {"learning_rate": lr, "embedding_size": d, "train_batch_size": 2048}
+        for lr in (1e-3, 5e-3)
+        for d in (64, 128)
+    ],
+    "LightGCN": [
+        {"learning_rate": lr, "n_layers": n, "train_batch_size": 2048} for lr in (1e-3, 5e-3) for n in (2, 3)
+    ],
+    "GRU4Rec": [
+        {"learning_rate": lr, "dropout_prob": d, "train_batch_size": 512}
+        for lr in (1e-3, 3e-3)
+        for d in (0.1, 0.3)
+    ],
+    "SASRec": [
+        {"learning_rate": lr, "hidden_dropout_prob": d, "attn_dropout_prob": d, "train_batch_size": 512}
+        for lr in (1e-3, 3e-3)
+        for d in (0.2, 0.5)
+    ],
+    "BERT4Rec": [
+        {"learning_rate": lr, "mask_ratio": m, "train_batch_size": 512}
+        for lr in (1e-3, 3e-3)
+        for m in (0.2, 0.4)
+    ],
+}
+# The bench's keys, as the issue names them.
+KEYS = {
+    "SASRec": "sasrec",
+    "GRU4Rec": "gru4rec",
+    "BERT4Rec": "bert4rec",
+    "LightGCN": "lightgcn",
+    "BPR": "bpr",
+}
+
+
+class RecBoleMissing(RuntimeError):
+    """RecBole's environment is not there (``make setup`` makes it)."""
+
+
+def _tokens(histories: dict[int, list[int]]) -> dict[str, list[str]]:
+    return {str(c): [str(p) for p in items] for c, items in histories.items()}
+
+
+def recbole_python() -> Path:
+    python = get_settings().project_root / ".venv-recbole" / "bin" / "python"
+    if not python.exists():
+        raise RecBoleMissing(f"RecBole's environment is missing ({python}): run `make setup`")
+    return python
+
+
+def run_peer(
+    model: str,
+    protocol: Protocol,
+    budget: Budget,
+    progress: Callable[[str], None] | None = None,
+    unmasked: bool = False,
+    reuse: bool = True,
+    grid: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Tune, train and rank with one RecBole model; the runner's answer with product ids again.
+    ``unmasked`` also ranks without excluding the history (RecBole's own way for sequence models);
+    ``reuse`` takes an earlier run's answer to the same job when there is one; ``grid`` replaces
+    the model's own (a configuration chosen on another protocol)."""
+    say = progress or (lambda _m: None)
+    job = {
+        "model": model,
+        "grid": grid or GRIDS[model][: budget.configs],
+        "k": 10,
+        "max_epochs": budget.max_epochs,
+        "patience": budget.patience,
+        "retrain": protocol.fit is not None,
+        "unmasked": unmasked,
+        "tune": {"train": _tokens(protocol.tune_train), "heldout": _tokens(protocol.tune_heldout)},
+        "final": {
+            "fit": _tokens(protocol.fit or {}),
+            "query": _tokens(protocol.query),
+            "users": sorted(str(c) for c in protocol.test),
+        },
+    }
+    answer = _cached_answer(job, say, reuse)
+    for key in ("top", "top_unmasked"):
+        if answer.get(key) is not None:
+            answer[key] = {int(c): [int(p) for p in top] for c, top in answer[key].items()}
+    return answer
+
+
+def _cached_answer(job: dict[str, Any], say: Callable[[str], None], reuse: bool = True) -> dict[str, Any]:
+    """The runner's answer to ``job``, kept in var/cache/bench/recbole under a hash of the job (data,
+    grid, budget) and of the runner's and RecBole's code: a long bench stopped half-way takes up
+    where it stopped, and a changed input runs again. Reused answers say so (``cached``)."""
+    root = get_settings().project_root
+    runner = (root / "smartmkt" / "bench" / "recbole_runner.py").read_bytes()
+    lock = (root / "tools" / "recbole" / "requirements.lock").read_bytes()
+    digest = hashlib.sha256(json.dumps(job, sort_keys=True).encode() + runner + lock).hexdigest()[:24]
+    cached = get_settings().var_dir / "cache" / "bench" / "recbole" / f"{job['model']}-{digest}.json"
+    if reuse and cached.exists():
+        say(f"{job['model']}: the answer of an earlier run with the same data, grid and code ({cached.name})")
+        return {**json.loads(cached.read_text()), "cached": True}
+    with tempfile.TemporaryDirectory(prefix=f"recbole-{job['model']}-") as folder:
+        job_path, out_path = Path(folder) / "job.json", Path(folder) / "out.json"
+        job_path.write_text(json.dumps(job))
+        _run_runner(job_path, out_path, say)
+        answer: dict[str, Any] = json.loads(out_path.read_text())
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(".part")
+    partial.write_text(json.dumps(answer))
+    partial.replace(cached)  # whole or not at all
+    return {**answer, "cached": False}
+
+
+def official_sasrec(
+    chosen: dict[str, Any], budget: Budget, bench_figures: dict[str, float], reuse: bool = True
+) -> dict[str, Any]:
+    """RecBole's ``run_recbole`` for SASRec with the configuration the bench chose, on the same
+    epoch budget, beside the bench's SASRec ranked RecBole's way (nothing excluded)."""
+    job = {
+        "official": True,
+        "model": "SASRec",
+        "config": chosen,
+        "max_epochs": budget.max_epochs,
+        "patience": budget.patience,
+    }
+    answer = _cached_answer(job, lambda _m: None, reuse)
+    official, ours = answer["test"]["ndcg@10"], bench_figures["ndcg@10"]
+    return {
+        "config": chosen,
+        "run_recbole_test": answer["test"],
+        "run_recbole_valid": answer["valid"],
+        "run_recbole_seconds": answer["seconds"],
+        "cached": answer["cached"],
+        "bench_sasrec_unmasked": bench_figures,
+        "ndcg_ratio_bench_to_run_recbole": round(ours / official, 3) if official else None,
+    }
+
+
+def _run_runner(job_path: Path, out_path: Path, say: Callable[[str], None]) -> None:
+    command = [str(recbole_python()), "-m", "smartmkt.bench.recbole_runner", str(job_path), str(out_path)]
+    root = get_settings().project_root
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+    with subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
+        tail: list[str] = []
+        for line in process.stderr:
+            tail = [*tail[-20:], line.rstrip()]
+            if line.startswith(tuple(GRIDS)):
+                say(line.strip())
+    if process.returncode != 0:
+        raise RuntimeError(f"RecBole's runner failed ({process.returncode}):\n" + "\n".join(tail))
