@@ -96,16 +96,36 @@ def test_train_purchase_scores_every_customer(demo_engine: Engine, tmp_path: Pat
     assert after == pytest.approx(before)
 
 
-def test_bench_purchase_reports_every_model(base_settings) -> None:  # type: ignore[no-untyped-def]
-    """One epoch, so it stays quick: checks the benchmark runs the real peers on the real split."""
-    from smartmkt.bench.purchase import ensure_cdnow, run_purchase_bench
+def test_bench_purchase_reports_every_model(base_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """One epoch and one configuration per tuned model, so it stays quick: checks the benchmark
+    runs the real peers on the real split, reports every figure and writes its plots."""
+    from PIL import Image
 
-    report = run_purchase_bench(ensure_cdnow(base_settings.var_dir), epochs=1)
+    from smartmkt.bench.purchase import ensure_cdnow, run_purchase_bench
+    from smartmkt.predict.gbm import GRID
+
+    report = run_purchase_bench(
+        ensure_cdnow(base_settings.var_dir),
+        reports_dir=tmp_path / "reports",
+        gru_grid=[{"epochs": 1, "hidden": 16}, {"epochs": 1, "hidden": 32}],
+        lightgbm_grid=[{**GRID[0], "n_estimators": 40}],
+    )
     assert report["dataset"] == "cdnow" and report["customers"] == 23_570
-    assert set(report["models"]) == {"smartmkt", "bgnbd", "paretonbd", "rfm_logreg"}
+    assert set(report["models"]) == {"smartmkt", "bgnbd", "paretonbd", "rfm_logreg", "lightgbm"}
     for name, m in report["models"].items():
         assert 0.6 < m["auc"] < 1, name
         assert 0 <= m["precision"] <= 1 and 0 <= m["recall"] <= 1 and 0 <= m["f1"] <= 1, name
         assert m["mae"] > 0 and m["rmse"] >= m["mae"], name
+        assert 0 < m["brier"] < 0.25, name  # better than always saying 50%
+        assert -1 < m["aggregate_error"] < 1, name
+    chosen = report["chosen_configurations"]
+    assert chosen["smartmkt"]["model"] in ({"epochs": 1, "hidden": 16}, {"epochs": 1, "hidden": 32})
+    assert set(chosen["lightgbm"]) == {"p_any", "counts"}
+    assert len(report["models"]["smartmkt"]["tuning"]["grid"]) == 2
     assert report["holdout_buyers"] < report["customers"]
     assert report["window"] == {"start": "1997-10-01", "end": "1998-06-30", "days": 273}
+    assert set(report["plots"]) == {"reliability", "tracking"}
+    for path in report["plots"].values():
+        assert Path(path).parent == tmp_path / "reports"
+        with Image.open(path) as image:
+            assert image.format == "PNG"

@@ -51,23 +51,38 @@ def _print_models(report: dict[str, Any], figures: tuple[str, ...]) -> None:
 @bench_app.command("purchase")
 def bench_purchase_cmd(
     epochs: Annotated[int, typer.Option("--epochs", min=1, max=200)] = 12,
+    reports: Annotated[
+        Path | None,
+        typer.Option("--reports", help="Where the PNG plots go (default: <var>/reports)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Purchase prediction on CDNOW (its own store, never the product's): smartmkt vs BG/NBD,
-    Pareto/NBD and RFM regression."""
+    Pareto/NBD, RFM regression and LightGBM, with a reliability and a tracking plot."""
     from smartmkt.bench.purchase import ensure_cdnow, run_purchase_bench
     from smartmkt.lifecycle.heldout import NoPositives
 
+    settings = get_settings()
     try:
-        with console.status("loading CDNOW and fitting the models ...", spinner="dots"):
-            report = run_purchase_bench(ensure_cdnow(get_settings().var_dir), epochs=epochs)
+        with console.status("loading CDNOW, tuning and fitting the models ...", spinner="dots"):
+            report = run_purchase_bench(
+                ensure_cdnow(settings.var_dir),
+                epochs=epochs,
+                reports_dir=reports or settings.var_dir / "reports",
+            )
     except NoPositives as exc:
         fail(str(exc))
     if as_json:
         print(json.dumps(report, indent=2))
         return
     console.print(f"holdout window: {report['window']['start']}..{report['window']['end']}")
-    _print_models(report, ("auc", "accuracy", "precision", "recall", "f1", "mae", "rmse", "aggregate_error"))
+    _print_models(
+        report, ("auc", "accuracy", "precision", "recall", "f1", "mae", "rmse", "brier", "aggregate_error")
+    )
+    for name, chosen in report["chosen_configurations"].items():
+        console.print(f"{name} chosen on validation: {chosen}")
+    for name, path in report["plots"].items():
+        console.print(f"{name} plot: {path}")
 
 
 @bench_app.command("recommend")

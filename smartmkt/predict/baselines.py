@@ -54,7 +54,53 @@ class LifetimesModel:
                 window.horizon_weeks, frequency, recency, age
             )
         )
-        return {"expected_purchases": expected, "score": expected}
+        return {
+            "expected_purchases": expected,
+            "score": expected,
+            "p_any": self.probability_any(frequency, recency, age, window.horizon_weeks),
+        }
+
+    def probability_any(
+        self, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray, horizon: float
+    ) -> np.ndarray:
+        """P(at least one purchase in the next ``horizon`` weeks | the customer's history).
+
+        Pareto/NBD: lifetimes' own ``conditional_probability_of_n_purchases_up_to_time`` (n=0).
+        BG/NBD: lifetimes has no conditional form, so it is derived from the model itself. A
+        BG/NBD customer can only drop out right after a purchase, so one alive at T makes no
+        purchase in (T, T + t] with probability exp(-lambda t); given alive and x purchases by
+        T, lambda ~ Gamma(r + x, alpha + T) (the Beta part cancels), so
+        P(X(t) > 0 | history) = P(alive | history) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x)).
+        """
+        assert self.fitter is not None
+        if self.kind == "paretonbd":
+            none = self.fitter.conditional_probability_of_n_purchases_up_to_time(
+                0, horizon, frequency, recency, age
+            )
+            return np.clip(1.0 - np.asarray(none, dtype=float), 0.0, 1.0)
+        params = self.fitter.params_
+        r, alpha = float(params["r"]), float(params["alpha"])
+        alive = np.asarray(self.fitter.conditional_probability_alive(frequency, recency, age), dtype=float)
+        quiet = ((alpha + age) / (alpha + age + horizon)) ** (r + frequency)
+        return np.clip(alive * (1.0 - quiet), 0.0, 1.0)
+
+    def expected_up_to(self, days: pl.DataFrame, cutoff: Window, horizons: np.ndarray) -> np.ndarray:
+        """The customers' total expected purchases within each of ``horizons`` weeks of the
+        cutoff (the cumulative curve of a tracking plot)."""
+        assert self.fitter is not None
+        frequency, recency, age = _summary_arrays(rfm(days, cutoff.cutoff))
+        return np.array(
+            [
+                float(
+                    np.sum(
+                        self.fitter.conditional_expected_number_of_purchases_up_to_time(
+                            float(h), frequency, recency, age
+                        )
+                    )
+                )
+                for h in horizons
+            ]
+        )
 
 
 class RfmRegression:
@@ -85,4 +131,5 @@ class RfmRegression:
         features = rfm_features(rfm(days, window.cutoff))
         probability = self.classifier.predict_proba(features)[:, 1]
         expected = self.counts.predict(features) * window.horizon_weeks / self.trained_horizon
-        return {"expected_purchases": expected, "score": probability}
+        # the classifier learned "buys within trained_horizon weeks": P(any) for that horizon
+        return {"expected_purchases": expected, "score": probability, "p_any": probability}

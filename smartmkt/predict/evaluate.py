@@ -18,9 +18,21 @@ def best_f1_threshold(score: np.ndarray, bought: np.ndarray) -> float:
     return float(sorted_score[best])
 
 
+def brier_score(probability: np.ndarray, bought: np.ndarray) -> float:
+    """Mean squared difference between P(buys at all) and what happened (1 or 0): a proper
+    score, so unlike AUC it also judges whether a 30% means 30% (lower is better)."""
+    return float(np.mean((np.asarray(probability, dtype=float) - np.asarray(bought, dtype=float)) ** 2))
+
+
 def figures(
-    score: np.ndarray, expected: np.ndarray, actual: np.ndarray, threshold: float
+    score: np.ndarray,
+    expected: np.ndarray,
+    actual: np.ndarray,
+    threshold: float,
+    probability: np.ndarray | None = None,
 ) -> dict[str, float]:
+    """Ranking (auc), the thresholded classifier, counts (mae, rmse, aggregate error as a signed
+    fraction of the actual total) and, given ``probability`` (P(buys at all)), its Brier score."""
     from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
     bought = actual > 0
@@ -36,4 +48,5 @@ def figures(
         "rmse": round(float(np.sqrt(((expected - actual) ** 2).mean())), 4),
         "aggregate_error": round(float((expected.sum() - total) / total), 4) if total else 0.0,
         "threshold": round(threshold, 4),
+        **({"brier": round(brier_score(probability, bought), 4)} if probability is not None else {}),
     }

@@ -148,3 +148,13 @@ def sequences(days: pl.DataFrame, customers: pl.Series, cutoff: datetime, length
         )
         out[row, length - n :, :] = block
     return out
+
+
+def weekly_repeat_purchases(days: pl.DataFrame, start: datetime, weeks: int) -> np.ndarray:
+    """Repeat purchase days (each customer's first purchase day left out) in each of the
+    ``weeks`` weeks from ``start``: the actual line of a tracking plot."""
+    first = days.group_by("customer_id").agg(pl.col("day").min().alias("first"))
+    repeat = days.join(first, on="customer_id").filter(pl.col("day") > pl.col("first"))
+    week = (_weeks("day", start).floor()).cast(pl.Int64)
+    counts = repeat.select(week.alias("week")).filter((pl.col("week") >= 0) & (pl.col("week") < weeks))
+    return np.bincount(counts["week"].to_numpy(), minlength=weeks).astype(float)

@@ -103,15 +103,30 @@ def holdout_figures(held: HoldoutPredictions) -> dict[str, float]:
 def save(model: TrainedPurchaseModel, folder: Path) -> None:
     """Write ``model`` to ``folder`` (created)."""
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save({"state": model.net.state_dict(), "mean": model.mean, "std": model.std}, folder / MODEL_FILE)
+    torch.save(
+        {
+            "state": model.net.state_dict(),
+            "mean": model.mean,
+            "std": model.std,
+            "lam_log_scale": model.lam_log_scale,
+            "alive_shift": model.alive_shift,
+        },
+        folder / MODEL_FILE,
+    )
 
 
 def load(folder: Path) -> TrainedPurchaseModel:
     """The purchase model ``save`` wrote to ``folder``."""
     saved = torch.load(folder / MODEL_FILE, weights_only=False)
-    net = PurchaseNet()
+    net = PurchaseNet(hidden=int(saved["state"]["gru.weight_hh_l0"].shape[1]))
     net.load_state_dict(saved["state"])
-    return TrainedPurchaseModel(net, np.asarray(saved["mean"]), np.asarray(saved["std"]))
+    return TrainedPurchaseModel(
+        net,
+        np.asarray(saved["mean"]),
+        np.asarray(saved["std"]),
+        float(saved.get("lam_log_scale", 0.0)),  # files written before the level correction
+        float(saved.get("alive_shift", 0.0)),
+    )
 
 
 def write_scores(
