@@ -18,26 +18,20 @@ from rasa_sdk.types import DomainDict
 
 from actions import replies
 from smartmkt.assistant import (
+    ENTITY_SLOT,
+    PREFERENCE_SLOTS,
     CatalogItem,
     OfferView,
     Preferences,
-    content_text,
     guest_ref,
     pick,
+    preferences_from_slots,
     resolve_choice,
+    words_to_search,
 )
 from smartmkt.assistant import served_assistant as get_assistant
 
 log = logging.getLogger(__name__)
-
-PREFERENCE_SLOTS = ("category", "excluded_categories", "price", "year", "recipient")
-ENTITY_SLOT: dict[tuple[Any, Any], str] = {
-    ("category", None): "category",
-    ("category", "exclude"): "excluded_categories",
-    ("price", None): "price",
-    ("year", None): "year",
-    ("recipient", None): "recipient",
-}
 
 
 def customer_ref(tracker: Tracker) -> str:
@@ -74,20 +68,11 @@ def preferences(tracker: Tracker) -> tuple[Preferences, list[EventType]]:
             if slot not in said and values[slot]:
                 values[slot] = None
                 events.append(SlotSet(slot, None))
-    prefs = Preferences.from_values(
-        values["category"],
-        values["excluded_categories"],
-        values["price"],
-        values["year"],
-        values["recipient"],
-    )
-    return prefs, events
+    return preferences_from_slots(values), events
 
 
 def query_text(tracker: Tracker) -> str | None:
-    text = tracker.latest_message.get("text") or ""
-    spans = [(int(e.get("start", 0)), int(e.get("end", 0))) for e in latest_entities(tracker)]
-    return content_text(text, spans) or None
+    return words_to_search(str(tracker.latest_message.get("text") or ""), latest_entities(tracker))
 
 
 def liked_product(tracker: Tracker) -> CatalogItem | None:

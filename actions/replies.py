@@ -68,17 +68,54 @@ def offer_line(offer: OfferView) -> str:
 YES_NO = [{"title": "Yes, I want it", "payload": "/affirm"}, {"title": "No thanks", "payload": "/deny"}]
 
 
-def numbered(lines: Sequence[str]) -> str:
-    """A Markdown ordered list, one item a line."""
-    return "\n".join(f"{n}. {line}" for n, line in enumerate(lines, start=1))
+def numbered(lines: Sequence[str], start: int = 1) -> str:
+    """A Markdown ordered list, one item a line, its first item numbered ``start``."""
+    return "\n".join(f"{n}. {line}" for n, line in enumerate(lines, start=start))
+
+
+# How a reply names titles of several genres: "romantic comedies", "animated musicals".
+GENRE_ADJECTIVE = {"Romance": "romantic", "Animation": "animated", "Film-Noir": "noir"}
+GENRE_NOUN = {  # the genres people name titles by, in the order they win the noun's place
+    "Comedy": ("comedy", "comedies"),
+    "Thriller": ("thriller", "thrillers"),
+    "Musical": ("musical", "musicals"),
+    "Drama": ("drama", "dramas"),
+    "Western": ("western", "westerns"),
+    "Romance": ("romance", "romances"),
+    "Mystery": ("mystery", "mysteries"),
+    "Documentary": ("documentary", "documentaries"),
+    "Adventure": ("adventure", "adventures"),
+}
+
+
+def titles_of(genres: Sequence[str], count: int) -> str:
+    """ "2 romantic comedies", "1 animated musical", "no sci-fi thrillers", "3 action sci-fi
+    titles": ``count`` titles with every one of ``genres``."""
+    head = next((g for g in GENRE_NOUN if g in genres), None)
+    words = [GENRE_ADJECTIVE.get(g, g.lower()) for g in genres if g != head]
+    singular, plural = GENRE_NOUN[head] if head else ("title", "titles")
+    amount = "no" if count == 0 else str(count)
+    return " ".join([amount, *words, singular if count == 1 else plural])
 
 
 def recommendations_text(reply: RecommendationReply) -> str:
+    """The picks, the titles with everything asked for first; when fewer had it all, the reply
+    says how many did and lists the close ones apart."""
     described = reply.preferences.describe()
-    intro = "Here are my picks for you" if reply.personalized else "Here are some popular picks"
-    if described:
-        intro += f" ({described})"
-    paragraphs = [f"{intro}:", numbered([product_line(p) for p in reply.products])]
+    if reply.close_matches:
+        found = titles_of(reply.preferences.genres, len(reply.exact))
+        intro = f"I found {found} ({described}); here are close ones too."
+    else:
+        intro = "Here are my picks for you" if reply.personalized else "Here are some popular picks"
+        intro += f" ({described}):" if described else ":"
+    paragraphs = [intro]
+    if reply.exact:
+        paragraphs.append(numbered([product_line(p) for p in reply.exact]))
+    if reply.close:
+        paragraphs += [
+            "Close ones, with some of those genres:",
+            numbered([product_line(p) for p in reply.close], start=len(reply.exact) + 1),
+        ]
     if reply.offer:
         paragraphs.append(offer_line(reply.offer))
     return "\n\n".join(paragraphs)

@@ -88,7 +88,7 @@ GENRE_ALIASES: dict[str, tuple[str, ...]] = {
     "Horror": ("horror", "horrors", "scary", "horor", "horror movie", "slasher", "spooky"),
     "Musical": ("musical", "musicals", "music", "singing"),
     "Mystery": ("mystery", "mysteries", "whodunit", "whodunnit", "detective"),
-    "Romance": ("romance", "romances", "romantic", "love story", "love stories", "romcom"),
+    "Romance": ("romance", "romances", "romantic", "love story", "love stories"),
     "Sci-Fi": (
         "sci-fi",
         "scifi",
@@ -192,13 +192,66 @@ def normalize_genre(text: str) -> str | None:
     return _GENRE_INDEX[match[0]] if match else None
 
 
+# Names that mean two genres at once: a romcom is a romance and a comedy.
+COMPOUND_GENRES: dict[str, tuple[str, ...]] = {
+    "romcom": ("Romance", "Comedy"),
+    "romcoms": ("Romance", "Comedy"),
+    "rom-com": ("Romance", "Comedy"),
+    "rom-coms": ("Romance", "Comedy"),
+    "rom com": ("Romance", "Comedy"),
+    "dramedy": ("Comedy", "Drama"),
+    "dramedies": ("Comedy", "Drama"),
+}
+_LONGEST_ALIAS = max(len(key.split()) for key in _GENRE_INDEX)
+_JOINERS = re.compile(r"\s*(?:,|&|/|\+|\band\b|\bor\b|\bwith\b)\s*")
+
+
+def genres_in(text: str) -> list[str]:
+    """Every catalog genre a phrase names: one ("sci-fi movies") or several ("romantic comedy",
+    "animated musical", "sci-fi thriller", "comedy and romance"). A name is read whole first,
+    so "science fiction" or "film noir" stays one genre; else word by word, longest alias first,
+    each word forgiving plurals and typos."""
+    key = fold(text).strip(" .!?,'\"")
+    if key in COMPOUND_GENRES:
+        return list(COMPOUND_GENRES[key])
+    if key in _GENRE_INDEX:
+        return [_GENRE_INDEX[key]]
+    words = _GENRE_FILLER.sub(" ", _JOINERS.sub(" ", key)).split()
+    found: list[str] = []
+    start = 0
+    while start < len(words):
+        genres, used = _genres_at(words, start)
+        found += [g for g in genres if g not in found]
+        start += used
+    if found:
+        return found
+    whole = normalize_genre(text)
+    return [whole] if whole else []
+
+
+def _genres_at(words: list[str], start: int) -> tuple[tuple[str, ...], int]:
+    """The genres named by the longest alias starting at ``words[start]`` and how many words it
+    took; an unknown word names none and takes one."""
+    for size in range(min(_LONGEST_ALIAS, len(words) - start), 0, -1):
+        phrase = " ".join(words[start : start + size])
+        if phrase in COMPOUND_GENRES:
+            return COMPOUND_GENRES[phrase], size
+        if phrase in _GENRE_INDEX:
+            return (_GENRE_INDEX[phrase],), size
+    word = words[start]
+    if len(word) >= 4 and (genre := normalize_genre(word)):
+        return (genre,), 1
+    return (), 1
+
+
 def normalize_genres(values: Iterable[str]) -> list[str]:
-    """Catalog genres for several phrases, unknown ones dropped, order kept, no repeats."""
+    """Catalog genres for several phrases (each may name several: "romantic comedy"), unknown
+    ones dropped, order kept, no repeats."""
     seen: list[str] = []
     for value in values:
-        genre = normalize_genre(value)
-        if genre and genre not in seen:
-            seen.append(genre)
+        for genre in genres_in(value):
+            if genre not in seen:
+                seen.append(genre)
     return seen
 
 

@@ -2,8 +2,10 @@ import pytest
 
 from smartmkt.catalog import (
     display_title,
+    genres_in,
     is_kid_recipient,
     normalize_genre,
+    normalize_genres,
     parse_price,
     parse_year_range,
     title_key,
@@ -76,3 +78,31 @@ def test_kid_recipients() -> None:
     assert is_kid_recipient("my kids")
     assert is_kid_recipient("my 8 year old")
     assert not is_kid_recipient("my dad")
+
+
+@pytest.mark.parametrize(
+    ("said", "genres"),
+    [
+        ("romantic comedy", ["Romance", "Comedy"]),
+        ("romantic comedies", ["Romance", "Comedy"]),
+        ("animated musical", ["Animation", "Musical"]),
+        ("sci-fi thriller", ["Sci-Fi", "Thriller"]),
+        ("science fiction war movies", ["Sci-Fi", "War"]),
+        ("romcom", ["Romance", "Comedy"]),
+        ("rom-com", ["Romance", "Comedy"]),
+        ("comedy and romance", ["Comedy", "Romance"]),
+        ("crime dramas", ["Crime", "Drama"]),
+        ("romantic comdy", ["Romance", "Comedy"]),
+        ("film noir", ["Film-Noir"]),  # one genre of two words stays one
+        ("science fiction", ["Sci-Fi"]),
+        ("love stories", ["Romance"]),
+        ("great war movies", ["War"]),  # "great" is no genre, though close to none
+        ("pizza", []),
+    ],
+)
+def test_a_compound_genre_name_means_each_of_its_genres(said: str, genres: list[str]) -> None:
+    assert genres_in(said) == genres
+
+
+def test_normalize_genres_spreads_compound_names_without_repeats() -> None:
+    assert normalize_genres(["romantic comedy", "comedy", "animated"]) == ["Romance", "Comedy", "Animation"]

@@ -6,6 +6,16 @@ re-exported here, so actions import nothing else (checked by tests/test_layers.p
 """
 
 from smartmkt.assistant.choice import pick, resolve_choice
+from smartmkt.assistant.request import (
+    ENTITY_SLOT,
+    PREFERENCE_SLOTS,
+    StatedRequest,
+    preferences_from_slots,
+    recommending,
+    slot_values,
+    stated_request,
+    words_to_search,
+)
 from smartmkt.assistant.shop import (
     Checkout,
     Greeting,
@@ -22,6 +32,8 @@ from smartmkt.security.identity import guest_ref
 from smartmkt.store.repository import OfferView, OrderView
 
 __all__ = [
+    "ENTITY_SLOT",
+    "PREFERENCE_SLOTS",
     "CatalogItem",
     "Checkout",
     "Greeting",
@@ -30,12 +42,18 @@ __all__ = [
     "Preferences",
     "RecommendationReply",
     "ShopAssistant",
+    "StatedRequest",
     "WarmUpError",
     "content_text",
     "guest_ref",
     "money",
     "pick",
+    "preferences_from_slots",
+    "recommending",
     "resolve_choice",
     "served_assistant",
     "served_versions",
+    "slot_values",
+    "stated_request",
+    "words_to_search",
 ]

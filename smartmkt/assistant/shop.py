@@ -56,6 +56,19 @@ class RecommendationReply:
     preferences: Preferences
     personalized: bool  # True when the customer's own history shaped the list
     scores: dict[int, float] = field(default_factory=dict)
+    # The last ``close_matches`` products have only some of the genres asked for: fewer titles
+    # had them all (Recommender.recommend). The reply must say so.
+    close_matches: int = 0
+
+    @property
+    def exact(self) -> list[CatalogItem]:
+        """The products that satisfy everything asked for."""
+        return self.products[: len(self.products) - self.close_matches]
+
+    @property
+    def close(self) -> list[CatalogItem]:
+        """The close matches that fill the list after them."""
+        return self.products[len(self.products) - self.close_matches :]
 
 
 @dataclass(frozen=True)
@@ -180,7 +193,8 @@ class ShopAssistant:
         years); ``text`` what the customer said beyond them; ``like`` a title they want more
         like (it becomes the query, and is never one of the picks); ``exclude_ids`` titles not
         to list again; ``channel`` ("text" or "voice") is stored with an offer;
-        ``with_offer`` False makes no offer."""
+        ``with_offer`` False makes no offer. Titles with every genre asked for come first; close
+        matches fill in only when fewer than ``k`` have them all (``close_matches``)."""
         prefs = prefs or Preferences()
         if like is not None:
             text = product_text(like.title, like.year, like.genres)
@@ -188,6 +202,7 @@ class ShopAssistant:
         history = self.repo.history(customer_ref)
         recs = self.recommender.recommend(history.product_ids, prefs, text=text, k=k, exclude_ids=exclude_ids)
         products = self.products([r.product_id for r in recs])
+        close = {r.product_id for r in recs if not r.matches_all}
         offer = None
         if with_offer and products:
             offer = self._offer_for(customer_ref, history, products[0], recs[0].score, channel)
@@ -197,6 +212,7 @@ class ShopAssistant:
             prefs,
             personalized=not history.is_new,
             scores={r.product_id: r.score for r in recs},
+            close_matches=sum(p.id in close for p in products),
         )
 
     def _offer_for(

@@ -192,7 +192,11 @@ def _inhouse_run(
 
 
 def _inhouse(
-    peer_type: type, protocol: Protocol, catalog: _Catalog, budget: Budget, grid: list[dict[str, Any]] | None
+    peer_type: type,
+    protocol: Protocol,
+    catalog: _Catalog,
+    budget: Budget,
+    grid: list[dict[str, Any]] | None = None,
 ) -> Ranked:
     """Tune on the validation split, then fit on the protocol's training histories (or keep)."""
     tried = []

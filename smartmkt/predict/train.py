@@ -97,8 +97,9 @@ class TrainedPurchaseModel:
         }
 
     def expected_curve(self, batch: Examples, horizons: np.ndarray) -> np.ndarray:
-        """The customers' total expected purchases within each of ``horizons`` weeks (one
-        forward pass; the horizon only enters the closed form)."""
+        """The total expected purchases of the customers in ``batch`` (their examples, as
+        ``predict`` takes them) within each of ``horizons`` weeks (one forward pass; the horizon
+        only enters the closed form)."""
         params = self.params(batch)
         ones = torch.ones(len(batch.horizon))
         return np.array([float(expected_purchases(params, ones * float(h)).sum()) for h in horizons])

@@ -52,13 +52,17 @@ class CatalogArrays:
             ),
         )
 
-    def mask(self, prefs: Preferences, exclude_ids: Sequence[int] = ()) -> np.ndarray:
+    def mask(
+        self, prefs: Preferences, exclude_ids: Sequence[int] = (), genres_needed: int | None = None
+    ) -> np.ndarray:
         """Which rows pass ``prefs``' hard filters (genres, excluded genres, price ceiling,
-        years) and are not in ``exclude_ids``."""
+        years) and are not in ``exclude_ids``. A row needs every one of ``prefs.genres``, or
+        ``genres_needed`` of them when given (the recommender's close matches)."""
         mask = np.ones(len(self.ids), dtype=bool)
         if prefs.genres:
             cols = [GENRES.index(g) for g in prefs.genres if g in GENRES]
-            mask &= self.genres[:, cols].any(axis=1)
+            needed = len(cols) if genres_needed is None else min(genres_needed, len(cols))
+            mask &= self.genres[:, cols].sum(axis=1) >= needed
         excluded = [GENRES.index(g) for g in prefs.effective_excluded if g in GENRES]
         if excluded:
             mask &= ~self.genres[:, excluded].any(axis=1)

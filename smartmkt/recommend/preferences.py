@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from smartmkt.catalog import (
@@ -12,9 +13,19 @@ from smartmkt.catalog import (
 )
 
 
+def join_and(words: Sequence[str], conjunction: str = "and") -> str:
+    """ "Romance", "Romance and Comedy", "Animation, Musical and Comedy"."""
+    if len(words) < 2:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
+
+
 @dataclass(frozen=True)
 class Preferences:
-    """Hard filters (genres, excluded genres, price ceiling, years) and soft hints (recipient)."""
+    """Hard filters (genres, excluded genres, price ceiling, years) and soft hints (recipient).
+
+    ``genres`` are all wanted at once: "a romantic comedy" is Romance and Comedy, and the
+    recommender ranks the titles with every one of them first."""
 
     genres: tuple[str, ...] = ()
     excluded_genres: tuple[str, ...] = ()
@@ -36,10 +47,12 @@ class Preferences:
         return tuple(excluded)
 
     def describe(self) -> str:
-        """A short human phrase for replies: "Comedy, under $10.00, not Horror"."""
+        """A short human phrase for replies: "Romance and Comedy, under $10.00, no Horror".
+        Several genres are joined with "and": a title must have every one of them
+        (``Recommender.recommend``), so the reply says what the picks are."""
         parts: list[str] = []
         if self.genres:
-            parts.append(" or ".join(self.genres))
+            parts.append(join_and(self.genres))
         if self.year_range:
             first, last = self.year_range
             parts.append(str(first) if first == last else f"{first}-{last}")
@@ -48,7 +61,7 @@ class Preferences:
         if self.recipient:
             parts.append(f"for {self.recipient}")
         if self.excluded_genres:
-            parts.append("no " + ", ".join(self.excluded_genres))
+            parts.append("no " + join_and(self.excluded_genres, "or"))
         return ", ".join(parts)
 
     @classmethod

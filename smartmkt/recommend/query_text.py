@@ -18,6 +18,8 @@ good great nice best new another more other one ones under below less than cheap
 from about around up dollars dollar bucks usd eur price year years decade what which do does
 have has got tonight today now hi hey hello thanks thank yes no not nothing without except
 ok okay maybe really just also too very kind sort type mood into feel feeling us them him her
+i'm im i'd i've what's whats that that's this these those there here it's let's we'd we're both
+either most least max maximum stuff thing things rather instead prefer preferably ideally
 """
 _FILLER = frozenset(_FILLER_WORDS.split())
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class Recommendation:
     score: float
     cf_score: float
     text_score: float
+    matches_all: bool = True  # False: a close match, with some of the genres asked for
 
 
 MEAN_WEIGHT = 0.5  # the mean-embedding part next to the sequential one (chosen on validation data)
@@ -253,12 +254,24 @@ class Recommender:
         """The top ``k`` products for a customer, never one already bought.
 
         ``history``: product ids bought, oldest first (empty for a new customer); ``prefs``: hard
-        filters and hints (default: none); ``text``: what they asked for in words ("a funny
+        filters and hints (default: none; a title needs every genre asked for, and when fewer
+        than ``k`` have them all, titles with most of them that pass every other filter fill the
+        list, ``matches_all`` False); ``text``: what they asked for in words ("a funny
         comedy"), matched against the titles' text; ``exclude_ids``: products never to list."""
         prefs = prefs or Preferences()
         overlay = self.overlay  # one catalog for the whole search
         query, cf_part, text_part = self.query_vector(history, text, prefs)
-        return self._search(overlay, query, cf_part, text_part, k, prefs, [*history, *exclude_ids])
+        excluded = [*history, *exclude_ids]
+        found = self._search(overlay, query, cf_part, text_part, k, prefs, excluded)
+        # Several genres mean all of them. Fewer than k titles have them all: close matches
+        # (all the other filters, most of the genres first) fill the list, marked as such.
+        for needed in range(len(prefs.genres) - 1, 0, -1):
+            if len(found) >= k:
+                break
+            shown = [*excluded, *(r.product_id for r in found)]
+            close = self._search(overlay, query, cf_part, text_part, k - len(found), prefs, shown, needed)
+            found += [replace(r, matches_all=False) for r in close]
+        return found
 
     def similar_items(self, product_id: int, k: int = 5) -> list[int]:
         """``k`` product ids customers buy after ``product_id``, leaning to products like it in
@@ -289,15 +302,19 @@ class Recommender:
         k: int,
         prefs: Preferences,
         excluded: Sequence[int],
+        genres_needed: int | None = None,
     ) -> list[Recommendation]:
         """The top ``k`` by score of the trained index (its items the ``overlay`` snapshot has
-        not hidden) and the overlay's own, passing ``prefs`` and not ``excluded``."""
+        not hidden) and the overlay's own, passing ``prefs`` (with every genre, or
+        ``genres_needed`` of them) and not ``excluded``."""
         trained = Scorer(self.index, self.ids, self.collab, self.collab_bias, self.text)
-        allowed = self.arrays.mask(prefs, excluded) & ~overlay.hidden  # changed or gone: hidden
+        allowed = self.arrays.mask(prefs, excluded, genres_needed) & ~overlay.hidden  # changed or gone
         results = trained.top(query, cf_part, text_part, k, allowed)
         if overlay.index is not None:
             own = Scorer(overlay.index, overlay.arrays.ids, overlay.collab, overlay.collab_bias, overlay.text)
-            results += own.top(query, cf_part, text_part, k, overlay.arrays.mask(prefs, excluded))
+            results += own.top(
+                query, cf_part, text_part, k, overlay.arrays.mask(prefs, excluded, genres_needed)
+            )
         results.sort(key=lambda r: r.score, reverse=True)
         return results[:k]
 
