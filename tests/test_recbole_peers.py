@@ -70,6 +70,7 @@ def test_recbole_sasrec_learns_what_comes_next() -> None:
         "train_batch_size": 512,
     }
     assert 1 <= answer["chosen_epochs"] <= 6 and len(answer["tried"]) == 1
+    assert answer["tried"][0]["stopped_at_cap"] == (answer["chosen_epochs"] == 6)
     assert answer["train_seconds"] > 0 and answer["latency_ms"] > 0
 
 
@@ -81,6 +82,8 @@ def test_recbole_general_model_on_leave_one_out() -> None:
     _check_answer(answer, protocol)
     assert len(answer["tried"]) == 2  # the budget's two configurations, each measured on validation
     assert all(0 <= t["valid_ndcg@10"] <= 1 for t in answer["tried"])
+    # two epochs at most: a configuration still improving at the second was stopped by the cap
+    assert all(t["stopped_at_cap"] == (t["epochs"] == 2) for t in answer["tried"])
     unmasked = answer["top_unmasked"]
     assert set(unmasked) == set(protocol.test) and all(len(t) == 10 for t in unmasked.values())
 

@@ -82,6 +82,7 @@ def test_bench_recommend_runs_every_model(demo_engine: Engine) -> None:
         assert 0 < m["valid_ndcg@10"] < 1 and m["latency_ms"] > 0, name
         assert isinstance(m["chosen"], dict), name
     assert report["models"]["bpr"]["chosen_epochs"] == 1
+    assert report["models"]["bpr"]["configurations_stopped_at_the_epoch_cap"] == 1  # the cap is 1
     assert report["models"]["smartmkt"]["chosen"] == {"horizon": 1, "dropout": 0.5}  # the grid's first
     assert report["tuning"]["configurations_per_model"] == 1
     assert report["models"]["popularity"]["ndcg@10"] < report["models"]["ease"]["ndcg@10"]

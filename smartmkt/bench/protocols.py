@@ -26,8 +26,8 @@ class Budget:
     better validation figure)."""
 
     configs: int = GRID_SIZE
-    max_epochs: int = 10
-    patience: int = 2
+    max_epochs: int = 30
+    patience: int = 3
 
 
 @dataclass(frozen=True)

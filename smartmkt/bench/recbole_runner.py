@@ -205,6 +205,9 @@ def run(job: dict[str, Any], workdir: Path) -> dict[str, Any]:
                 "valid_ndcg@10": round(score, 4),
                 "epochs": epochs,
                 "curve": curve,
+                # the epoch cap ended training while it was still improving: a larger budget
+                # might have done better (reported, so a capped peer is not read as a weak one)
+                "stopped_at_cap": epochs == job["max_epochs"],
                 "seconds": round(time.perf_counter() - started, 1),
             }
         )

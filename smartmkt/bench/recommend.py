@@ -297,6 +297,9 @@ def _figures(ranked: Ranked, protocol: Protocol, catalog_size: int) -> dict[str,
     }
     if "epochs" in ranked.extra:
         figures["chosen_epochs"] = ranked.extra["epochs"]
+        figures["configurations_stopped_at_the_epoch_cap"] = sum(
+            t["stopped_at_cap"] for t in ranked.extra["tried"]
+        )
         figures["reused_from_an_earlier_run"] = ranked.extra["cached"]
     return figures
 

@@ -95,11 +95,11 @@ def bench_recommend_cmd(
     ] = 4,
     max_epochs: Annotated[
         int, typer.Option("--max-epochs", min=1, help="Epochs a RecBole model may train per configuration.")
-    ] = 10,
+    ] = 30,
     patience: Annotated[
         int,
         typer.Option("--patience", min=1, help="Epochs without a better validation ndcg before stopping."),
-    ] = 2,
+    ] = 3,
     peers: Annotated[
         str, typer.Option("--recbole", help="RecBole models, comma-separated ('' for none).")
     ] = "BPR,LightGCN,GRU4Rec,SASRec,BERT4Rec",
