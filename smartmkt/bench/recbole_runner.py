@@ -2,8 +2,8 @@
 
 ``python -m smartmkt.bench.recbole_runner JOB.json OUT.json`` in ``.venv-recbole`` (RecBole 1.2.1,
 numpy < 2: its quick start imports Ray 2.6). It imports nothing of smartmkt but
-``smartmkt.recommend.evaluate`` (numpy only), so the peers are scored by the very function that
-scores smartmkt. smartmkt.bench.recbole_peers writes the job and reads the answer.
+``smartmkt.recommend.evaluate`` (numpy only), so the peers choose their configuration by the same
+function (``mean_ndcg``) as smartmkt does. smartmkt.bench.recbole_peers writes the job and reads the answer.
 
 What it does with a job (the histories are the bench's, product ids as tokens, oldest first):
 
@@ -43,7 +43,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.data.interaction import Interaction
 from recbole.utils import get_model, get_trainer, init_seed
 
-from smartmkt.recommend.evaluate import ndcg
+from smartmkt.recommend.evaluate import mean_ndcg
 
 SEQUENTIAL = {"SASRec", "GRU4Rec", "BERT4Rec"}
 SCORE_BATCH = 256
@@ -165,10 +165,6 @@ class Peer:
         return round(statistics.median(times), 2) if times else 0.0
 
 
-def _mean_ndcg(top: dict[str, list[str]], heldout: dict[str, list[str]], k: int) -> float:
-    return float(np.mean([ndcg(top[u], truth, k) for u, truth in heldout.items()]))  # type: ignore[arg-type]
-
-
 def _train_watched(
     peer: Peer, tune: dict[str, Any], max_epochs: int, patience: int, k: int
 ) -> tuple[float, int, list[float]]:
@@ -178,7 +174,7 @@ def _train_watched(
     best, best_epochs, curve, weights = -1.0, 0, [], None
     for epoch in range(max_epochs):
         peer.train_epoch(epoch)
-        figure = _mean_ndcg(peer.top(users, tune["train"], k), heldout, k)
+        figure = mean_ndcg(peer.top(users, tune["train"], k), heldout, k)
         curve.append(round(figure, 4))
         if figure > best:
             best, best_epochs, weights = figure, epoch + 1, copy.deepcopy(peer.model.state_dict())

@@ -43,7 +43,7 @@ from smartmkt.recommend.baselines import (
     ItemKNN,
     Popularity,
 )
-from smartmkt.recommend.evaluate import K, ndcg, ranking_figures, temporal_split
+from smartmkt.recommend.evaluate import K, mean_ndcg, ranking_figures, temporal_split
 from smartmkt.recommend.recommender import Recommender
 from smartmkt.recommend.sequential import SequenceConfig
 from smartmkt.store.models import Order
@@ -134,10 +134,6 @@ def _median_ms(call: Callable[[int], Any], users: list[int]) -> float:
     return round(float(np.median(times)), 2) if times else 0.0
 
 
-def _mean_ndcg(top: dict[int, list[int]], heldout: dict[int, list[int]]) -> float:
-    return float(np.mean([ndcg(top.get(c, []), truth) for c, truth in heldout.items()]))
-
-
 class _Catalog:
     """The product ids and their columns in the customer x item matrices."""
 
@@ -168,25 +164,21 @@ def _inhouse_run(
     peer.fit(catalog.matrix(fit, customers))
     seconds = time.perf_counter() - started
     binary = catalog.matrix(query, customers)
+    # what a sequence-aware peer scores from; the others score from ``binary`` itself
     ordered = (
         catalog.matrix(query, customers, decay=getattr(peer, "decay", None))
         if getattr(peer, "uses_order", False)
-        else None
+        else binary
     )
     top: dict[int, list[int]] = {}
     rows = np.array([row[c] for c in users])
     for start in range(0, len(rows), 256):
         batch = rows[start : start + 256]
-        for r, best in zip(
-            batch,
-            _peer_top(peer, binary, batch, catalog.ids, ordered if ordered is not None else binary),
-            strict=True,
-        ):
+        for r, best in zip(batch, _peer_top(peer, binary, batch, catalog.ids, ordered), strict=True):
             top[customers[r]] = best
 
     def one(customer: int) -> list[list[int]]:
-        rows = np.array([row[customer]])
-        return _peer_top(peer, binary, rows, catalog.ids, ordered if ordered is not None else binary)
+        return _peer_top(peer, binary, np.array([row[customer]]), catalog.ids, ordered)
 
     return top, one, seconds
 
@@ -209,7 +201,7 @@ def _inhouse(
             sorted(protocol.tune_heldout),
             catalog,
         )
-        tried.append((_mean_ndcg(top, protocol.tune_heldout), config))
+        tried.append((mean_ndcg(top, protocol.tune_heldout), config))
     valid, chosen = max(tried, key=lambda t: t[0])
     users = sorted(protocol.test)
     top, one, seconds = _inhouse_run(
@@ -251,7 +243,7 @@ def _smartmkt(
         model = _smartmkt_fit(catalog, protocol.tune_train, config, exact_max_items)
         seconds = time.perf_counter() - started
         heldout = protocol.tune_heldout
-        valid = _mean_ndcg(_smartmkt_top(model, protocol.tune_train, sorted(heldout)), heldout)
+        valid = mean_ndcg(_smartmkt_top(model, protocol.tune_train, sorted(heldout)), heldout)
         say(f"smartmkt {number + 1}/{len(grid)} {config}: valid ndcg@10 {valid:.4f}")
         tried.append((valid, seconds, config, model))
     valid, seconds, chosen, model = max(tried, key=lambda t: t[0])

@@ -37,12 +37,18 @@ def temporal_split(histories: dict[int, list[T]]) -> tuple[dict[int, list[T]], d
     return train, test
 
 
-def ndcg(top: list[int], truth: list[int], k: int = K) -> float:
+def ndcg(top: Sequence[T], truth: Sequence[T], k: int = K) -> float:
     """One customer's ndcg@k: binary relevance, normalised by the best ordering of ``truth``."""
     relevant = set(truth)
     dcg = sum(1 / math.log2(i + 2) for i, p in enumerate(top[:k]) if p in relevant)
     ideal = sum(1 / math.log2(i + 2) for i in range(min(k, len(relevant))))
     return dcg / ideal
+
+
+def mean_ndcg(recommended: dict[T, list[T]], heldout: dict[T, list[T]], k: int = K) -> float:
+    """Mean ndcg@k over the customers of ``heldout`` (one with nothing recommended scores 0):
+    what the benches choose configurations by, unrounded."""
+    return float(np.mean([ndcg(recommended.get(c, []), truth, k) for c, truth in heldout.items()]))
 
 
 def ranking_figures(
