@@ -127,6 +127,10 @@ def test_in_house_peers_are_tuned_on_validation_only() -> None:
     assert ranked.chosen in INHOUSE_GRIDS[ItemKNN] and 0 < ranked.valid_ndcg <= 1
     assert ranked.top[60][0] == 2  # bought 1: 2 goes with it; 1 itself is never listed
     assert 1 not in ranked.top[60]
+    # leave-one-out's way (no ``fit``): the tuned peer itself ranks, from the query histories
+    kept = Protocol("kept", "", tune, heldout, None, tune | {60: [3]}, _Sealed({60: [5]}))
+    ranked = _inhouse(ItemKNN, kept, _Catalog(items), Budget(configs=4))
+    assert ranked.top[60][0] == 4 and 3 not in ranked.top[60]
 
 
 def test_the_ordered_matrix_weights_the_latest_purchase_of_each_item() -> None:

@@ -148,21 +148,32 @@ class _Catalog:
         return _matrix(histories, customers, self.position, len(self.items), decay)
 
 
-def _inhouse_run(
-    peer_type: type,
-    config: dict[str, Any],
-    fit: dict[int, list[int]],
-    query: dict[int, list[int]],
-    users: list[int],
-    catalog: _Catalog,
-) -> tuple[dict[int, list[int]], Callable[[int], Any], float]:
-    """Fit one in-house peer on ``fit`` and rank for ``users`` from their ``query`` histories."""
+@dataclass
+class _Fitted:
+    """An in-house peer fitted on some histories, with the customer rows of its matrices."""
+
+    peer: Any
+    customers: list[int]
+    seconds: float
+
+
+def _inhouse_fit(
+    peer_type: type, config: dict[str, Any], fit: dict[int, list[int]], catalog: _Catalog, also: list[int]
+) -> _Fitted:
+    """One in-house peer fitted on ``fit``; ``also``: customers it will rank for, given rows."""
     peer = peer_type(**config)
-    customers = sorted(set(fit) | set(query))
-    row = {c: i for i, c in enumerate(customers)}
+    customers = sorted(set(fit) | set(also))
     started = time.perf_counter()
     peer.fit(catalog.matrix(fit, customers))
-    seconds = time.perf_counter() - started
+    return _Fitted(peer, customers, time.perf_counter() - started)
+
+
+def _inhouse_rank(
+    fitted: _Fitted, query: dict[int, list[int]], users: list[int], catalog: _Catalog
+) -> tuple[dict[int, list[int]], Callable[[int], Any]]:
+    """Each of ``users``' top 10 from their ``query`` histories, and a one-customer ranker."""
+    peer, customers = fitted.peer, fitted.customers
+    row = {c: i for i, c in enumerate(customers)}
     binary = catalog.matrix(query, customers)
     # what a sequence-aware peer scores from; the others score from ``binary`` itself
     ordered = (
@@ -180,7 +191,7 @@ def _inhouse_run(
     def one(customer: int) -> list[list[int]]:
         return _peer_top(peer, binary, np.array([row[customer]]), catalog.ids, ordered)
 
-    return top, one, seconds
+    return top, one
 
 
 def _inhouse(
@@ -190,24 +201,22 @@ def _inhouse(
     budget: Budget,
     grid: list[dict[str, Any]] | None = None,
 ) -> Ranked:
-    """Tune on the validation split, then fit on the protocol's training histories (or keep)."""
-    tried = []
-    for config in grid or INHOUSE_GRIDS[peer_type][: budget.configs]:
-        top, _one, _s = _inhouse_run(
-            peer_type,
-            config,
-            protocol.tune_train,
-            protocol.tune_train,
-            sorted(protocol.tune_heldout),
-            catalog,
-        )
-        tried.append((mean_ndcg(top, protocol.tune_heldout), config))
-    valid, chosen = max(tried, key=lambda t: t[0])
+    """Tune on the validation split, then fit the winner on the protocol's training histories
+    (or keep the tuned one, when the protocol says so)."""
     users = sorted(protocol.test)
-    top, one, seconds = _inhouse_run(
-        peer_type, chosen, protocol.fit or protocol.tune_train, protocol.query, users, catalog
-    )
-    return Ranked(top, chosen, valid, seconds, _median_ms(one, users))
+    best: tuple[float, dict[str, Any], _Fitted] | None = None
+    for config in grid or INHOUSE_GRIDS[peer_type][: budget.configs]:
+        fitted = _inhouse_fit(peer_type, config, protocol.tune_train, catalog, users)
+        top, _one = _inhouse_rank(fitted, protocol.tune_train, sorted(protocol.tune_heldout), catalog)
+        valid = mean_ndcg(top, protocol.tune_heldout)
+        if best is None or valid > best[0]:
+            best = (valid, config, fitted)  # only the best so far is kept
+    assert best is not None
+    valid, chosen, fitted = best
+    if protocol.fit is not None:
+        fitted = _inhouse_fit(peer_type, chosen, protocol.fit, catalog, users)
+    top, one = _inhouse_rank(fitted, protocol.query, users, catalog)
+    return Ranked(top, chosen, valid, fitted.seconds, _median_ms(one, users))
 
 
 def _smartmkt_fit(
@@ -237,7 +246,7 @@ def _smartmkt(
     """smartmkt tuned like the peers: each configuration of its grid fitted on the tuning
     histories and scored on the validation purchases; the winner fitted on the protocol's."""
     grid = grid or SMARTMKT_GRID[: budget.configs]
-    tried: list[tuple[float, float, dict[str, Any], Recommender]] = []
+    best: tuple[float, float, dict[str, Any], Recommender] | None = None
     for number, config in enumerate(grid):
         started = time.perf_counter()
         model = _smartmkt_fit(catalog, protocol.tune_train, config, exact_max_items)
@@ -245,8 +254,10 @@ def _smartmkt(
         heldout = protocol.tune_heldout
         valid = mean_ndcg(_smartmkt_top(model, protocol.tune_train, sorted(heldout)), heldout)
         say(f"smartmkt {number + 1}/{len(grid)} {config}: valid ndcg@10 {valid:.4f}")
-        tried.append((valid, seconds, config, model))
-    valid, seconds, chosen, model = max(tried, key=lambda t: t[0])
+        if best is None or valid > best[0]:
+            best = (valid, seconds, config, model)  # only the best so far is kept
+    assert best is not None
+    valid, seconds, chosen, model = best
     if protocol.fit is not None:
         started = time.perf_counter()
         model = _smartmkt_fit(catalog, protocol.fit, chosen, exact_max_items)

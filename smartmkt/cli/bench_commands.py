@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from smartmkt.cli.progress import console, progress_bars
+from smartmkt.cli.progress import console, progress_bars, status
 from smartmkt.cli.shared import JsonFlag, fail
 from smartmkt.settings import get_settings
 
@@ -64,7 +64,7 @@ def bench_purchase_cmd(
 
     settings = get_settings()
     try:
-        with console.status("loading CDNOW, tuning and fitting the models ...", spinner="dots"):
+        with status("loading CDNOW, tuning and fitting the models ..."):
             report = run_purchase_bench(
                 ensure_cdnow(settings.var_dir),
                 epochs=epochs,
@@ -135,7 +135,7 @@ def bench_recommend_cmd(
     settings = get_settings()
     try:
         with (
-            console.status("loading the demo into a scratch store ...", spinner="dots") as status,
+            status("loading the demo into a scratch store ...") as spinner,
             scratch_demo_store(settings.var_dir / "cache" / "wheels") as scratch,
         ):
             report = run_recommend_bench(
@@ -146,7 +146,7 @@ def bench_recommend_cmd(
                 recbole_models=chosen_peers,
                 protocols=chosen_protocols,
                 cross_check=cross_check,
-                progress=lambda message: status.update(message),
+                progress=lambda message: spinner.update(message),
                 reuse=not rerun,
             )
     except (NoPositives, RecBoleMissing) as exc:
@@ -226,7 +226,7 @@ def bench_offers_cmd(as_json: JsonFlag = False) -> None:
     settings = get_settings()
     try:
         with (
-            console.status("loading the demo into a scratch store, training, replaying ...", spinner="dots"),
+            status("loading the demo into a scratch store, training, replaying ..."),
             scratch_demo_store(settings.var_dir / "cache" / "wheels") as scratch,
         ):
             report = run_offers_bench(
@@ -258,14 +258,14 @@ def bench_asr_cmd(
     from smartmkt.bench.asr import run_asr_bench, run_window_study
 
     settings = get_settings()
-    with console.status("benchmarking ...", spinner="dots") as status:
+    with status("benchmarking ...") as spinner:
         if window_study:
             study = run_window_study(
-                settings, (30, settings.asr_window_s), progress=lambda message: status.update(message)
+                settings, (30, settings.asr_window_s), progress=lambda message: spinner.update(message)
             )
             print(json.dumps(study, indent=2))
             return
-        report = run_asr_bench(settings, turns, progress=lambda message: status.update(message))
+        report = run_asr_bench(settings, turns, progress=lambda message: spinner.update(message))
     if as_json:
         print(json.dumps(report, indent=2))
         return
@@ -299,7 +299,7 @@ def bench_import_cmd(
     on a PostgreSQL server); print the figures."""
     from smartmkt.bench.imports import BenchStoreError, run_import_bench
 
-    with console.status(f"generating {rows:,} messy order lines and importing them ...", spinner="dots"):
+    with status(f"generating {rows:,} messy order lines and importing them ..."):
         try:
             report = run_import_bench(rows, workdir, database_url=database_url)
         except BenchStoreError as exc:

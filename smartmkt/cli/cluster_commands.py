@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from smartmkt.cli.progress import console
+from smartmkt.cli.progress import console, status
 from smartmkt.cli.shared import JsonFlag, fail
 from smartmkt.settings import get_settings
 
@@ -56,10 +56,10 @@ def cluster_up(
     proc = cluster.start_in_background(layout, log)
     console.print(f"starting {replicas} replica(s) of each service; log: {log}")
     phases = {"preparing": "preparing the store", "launching": "starting the replicas"}
-    with console.status("starting the engines") as status:
+    with status("starting the engines") as spinner:
         try:
             cluster.wait_until_up(
-                folder, proc, cluster.UP_TIMEOUT_S, lambda p: status.update(phases.get(p, p))
+                folder, proc, cluster.UP_TIMEOUT_S, lambda p: spinner.update(phases.get(p, p))
             )
         except cluster.ClusterNotUp as error:
             fail(f"{error}; see {log}")
@@ -154,7 +154,7 @@ def cluster_down(run_dir: RunDir = None) -> None:
     if state is None:
         fail(f"no cluster in {folder}")
         return
-    with console.status("stopping the cluster"):
+    with status("stopping the cluster"):
         killed = cluster.stop(state)
     left = [name for name, s in state.services.items() if cluster.alive(int(s.get("pid") or 0))]
     if left:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from smartmkt.cli.progress import console, progress_bars
+from smartmkt.cli.progress import console, progress_bars, status
 from smartmkt.cli.shared import engines
 from smartmkt.settings import get_settings
 
@@ -55,7 +55,7 @@ def nlu_export_reviewed(
 
     settings = get_settings()
     store, _tracker = engines()
-    with console.status("reading the reviews and the training data ...", spinner="dots"):
+    with status("reading the reviews and the training data ..."):
         try:
             trained = {text_key(ex.text): ex.intent for ex in load_nlu(settings.bot_dir / "data" / "nlu")}
         except NLUDataError as exc:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from smartmkt.cli.progress import console
+from smartmkt.cli.progress import console, status
 from smartmkt.cli.shared import JsonFlag, fail, migrated_store
 from smartmkt.settings import get_settings
 
@@ -51,9 +51,9 @@ def eval_all(
     if unknown:
         fail(f"unknown model {', '.join(unknown)}; choose from {', '.join(evaluation.EVALUATED_KINDS)}")
     try:
-        with console.status("evaluating ...", spinner="dots") as status:
+        with status("evaluating ...") as spinner:
             results = evaluation.evaluate_served(
-                get_settings(), migrated_store(), kinds, reports, progress=lambda m: status.update(m)
+                get_settings(), migrated_store(), kinds, reports, progress=lambda m: spinner.update(m)
             )
     except (FileNotFoundError, NoPositives) as exc:
         fail(str(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,34 @@ console = Console(stderr=True)
 # A message written to a pipe or a log is one line: Rich would otherwise wrap it at 80 columns
 # (or $COLUMNS) and split a path or a phrase in two. A terminal still wraps at its width.
 console.soft_wrap = not console.is_terminal
+
+
+class _LoggedStatus:
+    """What ``status`` gives when stderr is a pipe or a log: each message on its own line, with
+    the time since the start, so a run left in the background for hours shows where it is."""
+
+    def __init__(self, message: str) -> None:
+        self.started = time.monotonic()
+        self.update(message)
+
+    def update(self, message: str) -> None:
+        elapsed = int(time.monotonic() - self.started)
+        console.print(
+            f"[{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}] {message}",
+            markup=False,
+            highlight=False,
+        )
+
+
+@contextmanager
+def status(message: str) -> Iterator[Any]:
+    """A spinner with ``message`` on a terminal (``.update(message)`` replaces it); elsewhere, one
+    timestamped line per message (a spinner written to a log shows nothing)."""
+    if console.is_terminal:
+        with console.status(message, spinner="dots") as spinner:
+            yield spinner
+    else:
+        yield _LoggedStatus(message)
 
 
 @contextmanager
