@@ -109,3 +109,72 @@ def test_the_order_of_purchases_matters() -> None:
     assert model.recommend([5, 6, 7], k=1)[0].product_id == 8
     assert model.recommend([7, 6, 5], k=1)[0].product_id == 4
     assert model.recommend([21, 20], k=1)[0].product_id == 19
+
+
+def test_text_inputs_carry_a_never_bought_product_and_survive_a_round_trip(tmp_path: Path) -> None:
+    """With ``text_inputs`` the transformer reads each product's text embedding too: products
+    nobody bought still get a sequence vector from their text, close to the products their text
+    resembles (a western fan's query scores unbought westerns above unbought comedies)."""
+    from smartmkt.recommend import sequential
+    from smartmkt.recommend.sequential import SequenceConfig
+
+    unbought_westerns = [
+        CatalogItem(i, f"Dusty Trail {i}", 1950 + i, ("Western",), 100) for i in range(42, 46)
+    ]
+    unbought_comedies = [CatalogItem(i, f"Laugh Riot {i}", 1970 + i, ("Comedy",), 100) for i in range(46, 50)]
+    items = _catalog() + unbought_westerns + unbought_comedies
+    config = SequenceConfig(dim=16, layers=1, epochs=30, text_inputs=True)
+    model = Recommender.fit(
+        items,
+        _histories(np.random.default_rng(0)),
+        CollaborativeConfig(dim=16, epochs=5),
+        sequence_config=config,
+    )
+    assert model.encoder is not None
+    vectors, _bias = sequential.item_arrays(model.encoder)
+    westerns = vectors[[model.position[it.id] for it in unbought_westerns]]
+    comedies = vectors[[model.position[it.id] for it in unbought_comedies]]
+    for fan, liked, other in (
+        ((1, 2, 3, 4, 5), westerns, comedies),
+        ((21, 22, 23, 24, 25), comedies, westerns),
+    ):
+        query = sequential.query_vectors(model.encoder, [[model.position[p] for p in fan]])[0]
+        assert (liked @ query).min() > (other @ query).max()  # by chance alone: no such margin
+    model.save(tmp_path / "rec")
+    loaded = Recommender.load(tmp_path / "rec")
+    assert [r.product_id for r in loaded.recommend([1, 2, 3], k=8)] == [
+        r.product_id for r in model.recommend([1, 2, 3], k=8)
+    ]
+
+
+def test_text_inputs_need_the_text_embeddings() -> None:
+    from smartmkt.recommend.sequential import SequenceConfig, SequenceEncoder
+
+    with pytest.raises(ValueError, match="text embedding"):
+        SequenceEncoder(5, SequenceConfig(dim=8, text_inputs=True))
+
+
+def test_a_model_saved_before_text_inputs_and_recency_still_loads(tmp_path: Path) -> None:
+    """A model file written before the sequence part read text and the mean weighed recency (its
+    meta names neither) loads as it was trained: ids alone, an even mean."""
+    import json
+
+    from smartmkt.recommend.sequential import SequenceConfig
+
+    old = Recommender.fit(
+        _catalog(),
+        _histories(np.random.default_rng(0)),
+        CollaborativeConfig(dim=16, epochs=5),
+        sequence_config=SequenceConfig(dim=16, layers=1, epochs=2, text_inputs=False),
+    )
+    old.meta.mean_decay = 1.0
+    old.save(tmp_path / "rec")
+    meta_file = tmp_path / "rec" / "recommender.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["mean_decay"], meta["sequence"]["text_inputs"]
+    meta_file.write_text(json.dumps(meta))
+    loaded = Recommender.load(tmp_path / "rec")
+    assert loaded.meta.mean_decay == 1.0 and loaded.encoder is not None and loaded.encoder.project is None
+    assert [r.product_id for r in loaded.recommend([21, 22], k=5)] == [
+        r.product_id for r in old.recommend([21, 22], k=5)
+    ]

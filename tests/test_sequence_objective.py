@@ -28,7 +28,7 @@ def _by_hand(model: SequenceEncoder, history: list[int], horizon: int) -> float:
 
 @pytest.mark.parametrize("horizon", [1, 3])
 def test_the_loss_is_the_objective_written_out(horizon: int) -> None:
-    cfg = SequenceConfig(dim=16, layers=1, dropout=0.0, positions=100, horizon=horizon)
+    cfg = SequenceConfig(dim=16, layers=1, dropout=0.0, text_inputs=False, positions=100, horizon=horizon)
     torch.manual_seed(0)
     model = SequenceEncoder(12, cfg).eval()
     history = [3, 7, 1, 9, 4, 0, 11]
@@ -38,13 +38,13 @@ def test_the_loss_is_the_objective_written_out(horizon: int) -> None:
 
 
 def test_a_longer_horizon_changes_what_is_learned() -> None:
-    cfg = SequenceConfig(dim=16, layers=1, dropout=0.0, positions=100)
+    cfg = SequenceConfig(dim=16, layers=1, dropout=0.0, text_inputs=False, positions=100)
     torch.manual_seed(0)
     model = SequenceEncoder(12, cfg).eval()
     history = np.array([3, 7, 1, 9, 4, 0, 11])
     with torch.no_grad():
         rng = np.random.default_rng(0)
         next_only = float(_batch_loss(model, [history], rng))
-        model.cfg = SequenceConfig(dim=16, layers=1, dropout=0.0, positions=100, horizon=4)
+        model.cfg = SequenceConfig(dim=16, layers=1, dropout=0.0, text_inputs=False, positions=100, horizon=4)
         ahead = float(_batch_loss(model, [history], rng))
     assert ahead != pytest.approx(next_only)
