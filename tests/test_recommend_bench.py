@@ -62,7 +62,8 @@ def test_faiss_at_scale_is_approximate_and_close_to_exact() -> None:
 
 def test_bench_recommend_runs_every_model(demo_engine: Engine) -> None:
     """The whole bench on the demo with the smallest budget: one configuration each, RecBole's BPR
-    for one epoch (its sequence models are trained in tests/test_recbole_peers.py)."""
+    for one epoch (its sequence models are trained in tests/test_recbole_peers.py), smartmkt's
+    transformer for 5 epochs (the served model's held-out figure: tests/test_lifecycle.py)."""
     report = run_recommend_bench(
         demo_engine,
         faiss_items=2_000,
@@ -72,6 +73,7 @@ def test_bench_recommend_runs_every_model(demo_engine: Engine) -> None:
         protocols=("temporal",),
         cross_check=False,
         reuse=False,
+        smartmkt_grid=[{"epochs": 5}],
     )
     names = {"popularity", "itemknn", "als", "ease", "ease_recency", "bpr", "smartmkt"}
     assert set(report["models"]) == names
@@ -83,7 +85,7 @@ def test_bench_recommend_runs_every_model(demo_engine: Engine) -> None:
         assert isinstance(m["chosen"], dict), name
     assert report["models"]["bpr"]["chosen_epochs"] == 1
     assert report["models"]["bpr"]["configurations_stopped_at_the_epoch_cap"] == 1  # the cap is 1
-    assert report["models"]["smartmkt"]["chosen"] == {"horizon": 1}  # the grid's first
+    assert report["models"]["smartmkt"]["chosen"] == {"epochs": 5}
     assert report["tuning"]["configurations_per_model"] == 1
     assert report["models"]["popularity"]["ndcg@10"] < report["models"]["ease"]["ndcg@10"]
     # on this split the order of purchases matters: knowing it helps EASE and smartmkt alike

@@ -316,10 +316,12 @@ def run_protocol(
     progress: Callable[[str], None] | None = None,
     reuse: bool = True,
     chosen: dict[str, dict[str, Any]] | None = None,
+    smartmkt_grid: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Ranked]]:
     """Every model on one protocol: their figures, and what each ranked. ``chosen``: the
     configuration each model chose on another protocol, kept here instead of tuning again (the
-    protocol's validation split then only sets RecBole's epochs)."""
+    protocol's validation split then only sets RecBole's epochs); ``smartmkt_grid``: what smartmkt
+    tries instead of ``SMARTMKT_GRID`` (a test's quick one)."""
     say = progress or (lambda _m: None)
     fixed = {name: [config] for name, config in (chosen or {}).items()}
     ranked: dict[str, Ranked] = {}
@@ -331,7 +333,8 @@ def run_protocol(
         key = KEYS[model]
         ranked[key] = _recbole(model, protocol, budget, say, model == "SASRec", reuse, fixed.get(key))
     say(f"{protocol.name}: smartmkt (sequence + collaborative + text embeddings, FAISS)")
-    ranked["smartmkt"] = _smartmkt(protocol, catalog, budget, exact_max_items, say, fixed.get("smartmkt"))
+    grid = fixed.get("smartmkt", smartmkt_grid)
+    ranked["smartmkt"] = _smartmkt(protocol, catalog, budget, exact_max_items, say, grid)
     models = {name: _figures(r, protocol, len(catalog.items)) for name, r in ranked.items()}
     peers = {name: m for name, m in models.items() if name not in ("smartmkt", EASERecency.name)}
     best = max(peers, key=lambda name: peers[name]["ndcg@10"])
@@ -359,6 +362,7 @@ def run_recommend_bench(
     cross_check: bool = True,
     progress: Callable[[str], None] | None = None,
     reuse: bool = True,
+    smartmkt_grid: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Every model on each protocol, tuned on the same budget; the top-level ``models`` are the
     temporal protocol's. ``cross_check`` also runs RecBole's own ``run_recbole`` for SASRec on
@@ -378,7 +382,7 @@ def run_recommend_bench(
     for name in protocols:
         protocol = makers[name](histories)
         figures, ranked = run_protocol(
-            protocol, catalog, budget, exact_max_items, recbole_models, say, reuse, chosen
+            protocol, catalog, budget, exact_max_items, recbole_models, say, reuse, chosen, smartmkt_grid
         )
         report["protocols"][name] = figures
         chosen = chosen or {model: r.chosen for model, r in ranked.items()}  # tuned once, on the first
