@@ -77,6 +77,9 @@ def test_save_load_round_trip(model: Recommender, tmp_path: Path) -> None:
         r.product_id for r in model.recommend([21, 22], k=5)
     ]
     assert not any(f.suffix == ".pkl" for f in (tmp_path / "rec").iterdir())
+    assert loaded.item_item is not None and model.item_item is not None
+    assert (loaded.item_item.weights != model.item_item.weights).nnz == 0
+    assert loaded.item_item.scale == model.item_item.scale > 0
 
 
 def test_ivf_index_agrees_with_exact_search() -> None:
@@ -168,6 +171,7 @@ def test_a_model_saved_before_text_inputs_and_recency_still_loads(tmp_path: Path
         sequence_config=SequenceConfig(dim=16, layers=1, epochs=2, text_inputs=False),
     )
     old.meta.mean_decay = 1.0
+    old.item_item = None  # nor had it the item-to-item term
     old.save(tmp_path / "rec")
     meta_file = tmp_path / "rec" / "recommender.json"
     meta = json.loads(meta_file.read_text())
@@ -175,6 +179,33 @@ def test_a_model_saved_before_text_inputs_and_recency_still_loads(tmp_path: Path
     meta_file.write_text(json.dumps(meta))
     loaded = Recommender.load(tmp_path / "rec")
     assert loaded.meta.mean_decay == 1.0 and loaded.encoder is not None and loaded.encoder.project is None
+    assert loaded.item_item is None
     assert [r.product_id for r in loaded.recommend([21, 22], k=5)] == [
         r.product_id for r in old.recommend([21, 22], k=5)
     ]
+
+
+def test_the_item_to_item_term_reorders_the_index_candidates() -> None:
+    """A candidate the index ranks low but the re-ranking term lifts comes first; the added part
+    is in its score; what the filters refuse is never a candidate."""
+    from smartmkt.recommend.recommender import Scorer
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    scorer = Scorer(ItemIndex(vectors), np.arange(1000, 1300), vectors, np.zeros(300, np.float32), vectors)
+    query, none = vectors[0], np.zeros(0, np.float32)
+    allowed = np.ones(300, dtype=bool)
+    plain = scorer.top(query, none, none, 5, allowed)
+    order = [r.product_id - 1000 for r in plain]
+    scores, rows = scorer.index.search(query, 60, allowed=allowed)
+    lifted = int(rows[0][40])  # 41st by the index alone
+
+    def boost(at: np.ndarray) -> np.ndarray:
+        return np.where(at == lifted, 100.0, 0.0).astype(np.float32)
+
+    reranked = scorer.top(query, none, none, 5, allowed, boost)
+    assert reranked[0].product_id == 1000 + lifted
+    assert reranked[0].score == pytest.approx(float(scores[0][40]) + 100.0, rel=1e-5)
+    assert [r.product_id - 1000 for r in reranked[1:]] == order[:4]
+    allowed[lifted] = False
+    assert 1000 + lifted not in {r.product_id for r in scorer.top(query, none, none, 5, allowed, boost)}

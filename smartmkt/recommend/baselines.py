@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from smartmkt.recommend.item_item import ease_weights
+
 
 class Popularity:
     name = "popularity"
@@ -54,12 +56,7 @@ class EASE:
         self.l2 = l2
 
     def fit(self, matrix: sp.csr_matrix) -> None:
-        gram = (matrix.T @ matrix).toarray().astype(np.float64)
-        gram[np.diag_indices_from(gram)] += self.l2
-        precision = np.linalg.inv(gram)
-        weights = -precision / np.diag(precision)
-        np.fill_diagonal(weights, 0.0)
-        self.weights = weights.astype(np.float32)
+        self.weights = ease_weights(matrix, self.l2)
 
     def scores(self, matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
         return np.asarray(matrix[rows] @ self.weights)

@@ -7,6 +7,7 @@ Query vector = [transformer over the customer's purchases in order, m * mean emb
 So one inner product adds "what customers buy next after this sequence" (sequential.py), "what
 people who bought these buy" (collaborative.py), popularity, and "what the customer just
 described". New customers have no history: the bias (popularity) and the text carry the ranking.
+The index's best candidates are then re-ranked with an item-to-item term (item_item.py).
 Files are .npz with allow_pickle=False plus a JSON manifest: no pickle.
 """
 
@@ -25,6 +26,7 @@ from smartmkt.catalog import CatalogChange, CatalogItem
 from smartmkt.recommend import sequential
 from smartmkt.recommend.collaborative import CollaborativeConfig, train_item_embeddings
 from smartmkt.recommend.index import ItemIndex
+from smartmkt.recommend.item_item import RERANK_CANDIDATES, WEIGHT, ItemItem
 from smartmkt.recommend.live_catalog import CatalogArrays, CatalogOverlay, TrainedRows
 from smartmkt.recommend.preferences import Preferences
 from smartmkt.recommend.sequential import SequenceConfig, SequenceEncoder
@@ -56,6 +58,7 @@ MEAN_DECAY = 0.9
 # the demo store: 0.25 cost 0.011 ndcg@10, 0.1 and below were within 0.001 of none at all.
 PROFILE_SHARE = 0.1
 SEQUENCE_PREFIX = "sequence/"
+ITEM_ITEM_PREFIX = "item_item/"
 
 
 @dataclass
@@ -82,8 +85,10 @@ class Recommender:
         text: np.ndarray,
         meta: RecommenderMeta,
         encoder: SequenceEncoder | None = None,
+        item_item: ItemItem | None = None,
     ) -> None:
         self.items = list(items)
+        self.item_item = item_item  # re-ranks the index's candidates; None: models saved before
         self.meta = meta
         self.ids = np.array([it.id for it in self.items], dtype=np.int64)
         self.position = {int(pid): pos for pos, pid in enumerate(self.ids)}
@@ -196,6 +201,7 @@ class Recommender:
         )
         model = cls(items, cf, bias, text, meta, encoder)
         model.meta.text_weight, model.meta.profile_weight = _balance_weights(model, encoded)
+        model.item_item = _scaled(ItemItem.fit(encoded, len(items)), model, encoded)
         return model
 
     # --- persistence -----------------------------------------------------------------------
@@ -214,6 +220,8 @@ class Recommender:
         }
         if self.encoder is not None:
             arrays |= {SEQUENCE_PREFIX + k: v for k, v in sequential.weights(self.encoder).items()}
+        if self.item_item is not None:
+            arrays |= self.item_item.arrays(ITEM_ITEM_PREFIX)
         np.savez(folder / ARRAYS_FILE, **arrays)
         (folder / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2))
 
@@ -236,7 +244,8 @@ class Recommender:
                 # models saved before text inputs existed read purchases by id alone
                 config = SequenceConfig(**{"text_inputs": False, **meta.sequence})
                 encoder = sequential.from_weights(arrays, len(items), config, features=data["text"])
-            return cls(items, data["cf"], data["bias"], data["text"], meta, encoder)
+            item_item = ItemItem.from_arrays(data, ITEM_ITEM_PREFIX, len(items))
+            return cls(items, data["cf"], data["bias"], data["text"], meta, encoder, item_item)
 
     # --- serving ---------------------------------------------------------------------------
     def query_vector(
@@ -278,14 +287,17 @@ class Recommender:
         overlay = self.overlay  # one catalog for the whole search
         query, cf_part, text_part = self.query_vector(history, text, prefs)
         excluded = [*history, *exclude_ids]
-        found = self._search(overlay, query, cf_part, text_part, k, prefs, excluded)
+        bought = [self.position[p] for p in history if p in self.position]
+        found = self._search(overlay, query, cf_part, text_part, k, prefs, excluded, bought=bought)
         # Several genres mean all of them. Fewer than k titles have them all: close matches
         # (all the other filters, most of the genres first) fill the list, marked as such.
         for needed in range(len(prefs.genres) - 1, 0, -1):
             if len(found) >= k:
                 break
             shown = [*excluded, *(r.product_id for r in found)]
-            close = self._search(overlay, query, cf_part, text_part, k - len(found), prefs, shown, needed)
+            close = self._search(
+                overlay, query, cf_part, text_part, k - len(found), prefs, shown, needed, bought
+            )
             found += [replace(r, matches_all=False) for r in close]
         return found
 
@@ -306,7 +318,10 @@ class Recommender:
         else:
             raise KeyError(product_id)
         zeros = np.zeros(0, np.float32)  # no parts to report: only the order counts here
-        found = self._search(overlay, query.astype(np.float32), zeros, zeros, k, Preferences(), [product_id])
+        bought = [pos] if pos is not None else []
+        found = self._search(
+            overlay, query.astype(np.float32), zeros, zeros, k, Preferences(), [product_id], bought=bought
+        )
         return [r.product_id for r in found]
 
     def _search(
@@ -319,13 +334,21 @@ class Recommender:
         prefs: Preferences,
         excluded: Sequence[int],
         genres_needed: int | None = None,
+        bought: Sequence[int] = (),
     ) -> list[Recommendation]:
         """The top ``k`` by score of the trained index (its items the ``overlay`` snapshot has
         not hidden) and the overlay's own, passing ``prefs`` (with every genre, or
-        ``genres_needed`` of them) and not ``excluded``."""
+        ``genres_needed`` of them) and not ``excluded``. ``bought``: the customer's purchases
+        (item positions, oldest first), for the item-to-item term the trained items get."""
         trained = Scorer(self.index, self.ids, self.collab, self.collab_bias, self.text)
         allowed = self.arrays.mask(prefs, excluded, genres_needed) & ~overlay.hidden  # changed or gone
-        results = trained.top(query, cf_part, text_part, k, allowed)
+        item_item = self.item_item
+        if item_item is not None and bought:
+            results = trained.top(
+                query, cf_part, text_part, k, allowed, lambda rows: item_item.scores(bought, rows)
+            )
+        else:
+            results = trained.top(query, cf_part, text_part, k, allowed)
         if overlay.index is not None:
             own = Scorer(overlay.index, overlay.arrays.ids, overlay.collab, overlay.collab_bias, overlay.text)
             results += own.top(
@@ -347,21 +370,56 @@ class Scorer:
     text: np.ndarray
 
     def top(
-        self, query: np.ndarray, cf_part: np.ndarray, text_part: np.ndarray, k: int, allowed: np.ndarray
+        self,
+        query: np.ndarray,
+        cf_part: np.ndarray,
+        text_part: np.ndarray,
+        k: int,
+        allowed: np.ndarray,
+        rerank: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> list[Recommendation]:
         """The top ``k`` ``allowed`` items for ``query``, each with its collaborative and text
-        parts (0.0 when ``cf_part`` / ``text_part`` is empty)."""
+        parts (0.0 when ``cf_part`` / ``text_part`` is empty). ``rerank``: what to add to the
+        scores of the items at some rows (the item-to-item term): the index then finds
+        ``RERANK_CANDIDATES`` candidates and the best ``k`` of them after the addition win."""
         if not allowed.any():
             return []
-        scores, rows = self.index.search(query, k, allowed=allowed)
+        wanted = max(k, RERANK_CANDIDATES) if rerank else k
+        scores, rows = self.index.search(query, wanted, allowed=allowed)
+        keep = rows[0] >= 0
+        found_rows, found_scores = rows[0][keep], scores[0][keep]
+        added = rerank(found_rows) if rerank else np.zeros(len(found_rows), np.float32)
+        order = np.argsort(-(found_scores + added), kind="stable")[:k]
         found = []
-        for score, row in zip(scores[0], rows[0], strict=True):
-            if row < 0:
-                continue
+        for i in order:
+            row = found_rows[i]
             cf_score = float(self.collab[row] @ cf_part + self.collab_bias[row]) if len(cf_part) else 0.0
             text_score = float(self.text[row] @ text_part) if len(text_part) else 0.0
-            found.append(Recommendation(int(self.ids[row]), float(score), cf_score, text_score))
+            found.append(
+                Recommendation(
+                    int(self.ids[row]),
+                    float(found_scores[i] + added[i]),
+                    cf_score + float(added[i]),
+                    text_score,
+                )
+            )
         return found
+
+
+def _scaled(
+    item_item: ItemItem, model: Recommender, histories: Sequence[Sequence[int]], seed: int = 3
+) -> ItemItem:
+    """``item_item`` scaled so that its scores weigh ``WEIGHT`` of the index scores' spread,
+    both measured on a sample of the training customers over the whole catalog."""
+    rng = np.random.default_rng(seed)
+    users = [h for h in histories if h]
+    if not users or item_item.weights.nnz == 0:
+        return item_item
+    sample = [users[i] for i in rng.choice(len(users), size=min(200, len(users)), replace=False)]
+    index_scores = model.collab_queries(sample) @ model.collab.T + model.collab_bias
+    every = np.arange(len(model.items))
+    own = np.stack([item_item.scores(h, every) for h in sample])
+    return replace(item_item, scale=WEIGHT * float(index_scores.std() / max(float(own.std()), 1e-9)))
 
 
 def _balance_weights(
