@@ -78,6 +78,10 @@ def recbole_python() -> Path:
     return python
 
 
+SEED = 2020  # RecBole's own default seed
+MAX_LEN = 50  # RecBole's default MAX_ITEM_LIST_LENGTH
+
+
 def run_peer(
     model: str,
     protocol: Protocol,
@@ -87,27 +91,59 @@ def run_peer(
     reuse: bool = True,
     grid: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Tune, train and rank with one RecBole model; the runner's answer with product ids again.
+    """Tune, train and rank with one RecBole model; the runner's answers with product ids again.
     ``unmasked`` also ranks without excluding the history (RecBole's own way for sequence models);
     ``reuse`` takes an earlier run's answer to the same job when there is one; ``grid`` replaces
-    the model's own (a configuration chosen on another protocol)."""
+    the model's own (a configuration chosen on another protocol). Each configuration is a job of
+    its own, and so is the final training: a run stopped half-way loses at most one."""
     say = progress or (lambda _m: None)
-    job = {
+    grid = grid or GRIDS[model][: budget.configs]
+    common = {
         "model": model,
-        "grid": grid or GRIDS[model][: budget.configs],
         "k": 10,
+        "seed": SEED,
+        "max_len": MAX_LEN,
         "max_epochs": budget.max_epochs,
         "patience": budget.patience,
-        "retrain": protocol.fit is not None,
         "unmasked": unmasked,
-        "tune": {"train": _tokens(protocol.tune_train), "heldout": _tokens(protocol.tune_heldout)},
-        "final": {
-            "fit": _tokens(protocol.fit or {}),
-            "query": _tokens(protocol.query),
-            "users": sorted(str(c) for c in protocol.test),
-        },
     }
-    answer = _cached_answer(job, say, reuse)
+    ranked_for = {"query": _tokens(protocol.query), "users": sorted(str(c) for c in protocol.test)}
+    keeps_tuned = protocol.fit is None  # leave-one-out: the tuned model ranks for the test
+    tuning = {"train": _tokens(protocol.tune_train), "heldout": _tokens(protocol.tune_heldout)}
+    tuned = []
+    for number, config in enumerate(grid):
+        job = {**common, "kind": "tune", "config": config, "tune": tuning}
+        answer = _cached_answer(job | ({"final": ranked_for} if keeps_tuned else {}), say, reuse)
+        tried = answer["tried"]
+        say(f"{model} {number + 1}/{len(grid)} {config}: valid ndcg@10 {tried['valid_ndcg@10']:.4f}")
+        tuned.append(answer)
+    best = max(range(len(tuned)), key=lambda i: tuned[i]["tried"]["valid_ndcg@10"])  # the first on ties
+    choice = tuned[best]["tried"]
+    if keeps_tuned:
+        final, train_seconds = tuned[best], choice["seconds"]
+    else:
+        say(f"{model}: the chosen configuration on the whole training period")
+        job = {
+            **common,
+            "kind": "final",
+            "config": choice["config"],
+            "epochs": choice["epochs"],
+            "final": {"fit": _tokens(protocol.fit or {}), **ranked_for},
+        }
+        final = _cached_answer(job, say, reuse)
+        train_seconds = final["train_seconds"]
+    answer = {
+        "model": model,
+        "chosen": choice["config"],
+        "chosen_epochs": choice["epochs"],
+        "tried": [t["tried"] for t in tuned],
+        "train_seconds": train_seconds,
+        "rank_seconds": final["rank_seconds"],
+        "latency_ms": final["latency_ms"],
+        "top": final["top"],
+        "top_unmasked": final.get("top_unmasked"),
+        "cached": all(t["cached"] for t in tuned) and final["cached"],
+    }
     for key in ("top", "top_unmasked"):
         if answer.get(key) is not None:
             answer[key] = {int(c): [int(p) for p in top] for c, top in answer[key].items()}
@@ -122,9 +158,10 @@ def _cached_answer(job: dict[str, Any], say: Callable[[str], None], reuse: bool 
     runner = (root / "smartmkt" / "bench" / "recbole_runner.py").read_bytes()
     lock = (root / "tools" / "recbole" / "requirements.lock").read_bytes()
     digest = hashlib.sha256(json.dumps(job, sort_keys=True).encode() + runner + lock).hexdigest()[:24]
-    cached = get_settings().var_dir / "cache" / "bench" / "recbole" / f"{job['model']}-{digest}.json"
+    name = f"{job['model']}-{job['kind']}-{digest}.json"
+    cached = get_settings().var_dir / "cache" / "bench" / "recbole" / name
     if reuse and cached.exists():
-        say(f"{job['model']}: the answer of an earlier run with the same data, grid and code ({cached.name})")
+        say(f"{job['model']}: the answer of an earlier run of the same job and code ({cached.name})")
         return {**json.loads(cached.read_text()), "cached": True}
     with tempfile.TemporaryDirectory(prefix=f"recbole-{job['model']}-") as folder:
         job_path, out_path = Path(folder) / "job.json", Path(folder) / "out.json"
@@ -144,7 +181,8 @@ def official_sasrec(
     """RecBole's ``run_recbole`` for SASRec with the configuration the bench chose, on the same
     epoch budget, beside the bench's SASRec ranked RecBole's way (nothing excluded)."""
     job = {
-        "official": True,
+        "kind": "official",
+        "seed": SEED,
         "model": "SASRec",
         "config": chosen,
         "max_epochs": budget.max_epochs,
@@ -172,7 +210,7 @@ def _run_runner(job_path: Path, out_path: Path, say: Callable[[str], None]) -> N
         tail: list[str] = []
         for line in process.stderr:
             tail = [*tail[-20:], line.rstrip()]
-            if line.startswith(tuple(GRIDS)):
+            if line.startswith(tuple(GRIDS)):  # the runner's progress: "<model> epoch n: ..."
                 say(line.strip())
     if process.returncode != 0:
         raise RuntimeError(f"RecBole's runner failed ({process.returncode}):\n" + "\n".join(tail))

@@ -5,18 +5,21 @@ numpy < 2: its quick start imports Ray 2.6). It imports nothing of smartmkt but
 ``smartmkt.recommend.evaluate`` (numpy only), so the peers choose their configuration by the same
 function (``mean_ndcg``) as smartmkt does. smartmkt.bench.recbole_peers writes the job and reads the answer.
 
-What it does with a job (the histories are the bench's, product ids as tokens, oldest first):
+What it does with a job (the histories are the bench's, product ids as tokens, oldest first);
+one job is one configuration, so a long bench stopped half-way loses at most one:
 
-1. Tuning. For each configuration of the grid (RecBole parameters over its defaults), RecBole's
-   model and RecBole's trainer learn from the ``tune`` histories written as RecBole atomic files
+1. ``tune``: RecBole's model and RecBole's trainer learn one configuration of the grid (RecBole
+   parameters over its defaults) from the ``tune`` histories written as RecBole atomic files
    (``_atomic_files``); after every epoch the model ranks the whole catalog for each validation
-   customer, what they bought before is excluded, and ndcg@10 of the held-out validation purchases
+   customer, what they bought before excluded, and ndcg@10 of the held-out validation purchases
    is measured. Training stops after ``patience`` epochs without a better figure or at
-   ``max_epochs``. The configuration with the best validation ndcg@10 wins, with its best epoch.
-2. Final. With ``retrain``, the winner learns again from the ``final`` histories for that many
-   epochs (the temporal protocol: the whole training period). Without, the tuned model is kept
-   (RecBole's leave-one-out protocol: trained without the validation purchase, which then joins
-   the history the test query reads). It ranks for each test customer; the top ``k`` go back.
+   ``max_epochs``; the model is kept as it was at its best epoch. When the protocol keeps the
+   tuned model (RecBole's leave-one-out: trained without the validation purchase, which then
+   joins the history the test query reads), it also ranks for the test customers.
+2. ``final``: the chosen configuration learns from the ``final`` histories (the temporal
+   protocol: the whole training period) for as many epochs as it chose, and ranks for each test
+   customer; the top ``k`` go back.
+3. ``official``: RecBole's own ``run_recbole`` (the cross-check).
 
 Sequential models (SASRec, GRU4Rec, BERT4Rec) read RecBole "benchmark files" whose rows are
 what RecBole's own data augmentation makes of a history (every prefix, at most
@@ -176,6 +179,7 @@ def _train_watched(
         peer.train_epoch(epoch)
         figure = mean_ndcg(peer.top(users, tune["train"], k), heldout, k)
         curve.append(round(figure, 4))
+        print(f"{peer.name} epoch {epoch + 1}: valid ndcg@{k} {figure:.4f}", file=sys.stderr, flush=True)
         if figure > best:
             best, best_epochs, weights = figure, epoch + 1, copy.deepcopy(peer.model.state_dict())
         elif epoch + 1 - best_epochs >= patience:
@@ -185,60 +189,51 @@ def _train_watched(
     return best, best_epochs, curve
 
 
-def run(job: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    model, grid, k = job["model"], job["grid"], job["k"]
-    seed, max_len = job.get("seed", 2020), job.get("max_len", 50)
-    tried: list[dict[str, Any]] = []
-    kept: Peer | None = None
-    best_score, chosen = -1.0, 0
-    for number, overrides in enumerate(grid):
-        started = time.perf_counter()
-        peer = Peer(model, workdir / f"tune{number}", overrides, job["tune"]["train"], seed, max_len)
-        score, epochs, curve = _train_watched(peer, job["tune"], job["max_epochs"], job["patience"], k)
-        tried.append(
-            {
-                "config": overrides,
-                "valid_ndcg@10": round(score, 4),
-                "epochs": epochs,
-                "curve": curve,
-                # the epoch cap ended training while it was still improving: a larger budget
-                # might have done better (reported, so a capped peer is not read as a weak one)
-                "stopped_at_cap": epochs == job["max_epochs"],
-                "seconds": round(time.perf_counter() - started, 1),
-            }
-        )
-        print(
-            f"{model} {number + 1}/{len(grid)} {overrides}: valid ndcg@{k} {score:.4f} at epoch {epochs}",
-            file=sys.stderr,
-            flush=True,
-        )
-        if score > best_score:
-            best_score, chosen, kept = score, number, peer
-    choice = tried[chosen]
+def _ranked(peer: Peer, job: dict[str, Any]) -> dict[str, Any]:
+    """The test customers' top ``k`` from ``peer`` (and unmasked, when asked), and its latency."""
+    query, users, k = job["final"]["query"], job["final"]["users"], job["k"]
     started = time.perf_counter()
-    if job["retrain"]:
-        final = Peer(model, workdir / "final", choice["config"], job["final"]["fit"], seed, max_len)
-        for epoch in range(choice["epochs"]):
-            final.train_epoch(epoch)
-    else:
-        assert kept is not None
-        final = kept
-    train_seconds = time.perf_counter() - started if job["retrain"] else choice["seconds"]
-    query, users = job["final"]["query"], job["final"]["users"]
-    started = time.perf_counter()
-    top = final.top(users, query, k)
-    unmasked = final.top(users, query, k, exclude_history=False) if job.get("unmasked") else None
+    top = peer.top(users, query, k)
+    unmasked = peer.top(users, query, k, exclude_history=False) if job.get("unmasked") else None
     return {
-        "model": model,
-        "chosen": choice["config"],
-        "chosen_epochs": choice["epochs"],
-        "tried": tried,
-        "train_seconds": round(train_seconds, 1),
-        "rank_seconds": round(time.perf_counter() - started, 1),
-        "latency_ms": final.latency_ms(users, query, k),
         "top": top,
         "top_unmasked": unmasked,
+        "rank_seconds": round(time.perf_counter() - started, 1),
+        "latency_ms": peer.latency_ms(users, query, k),
     }
+
+
+def tune(job: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """One configuration of the grid, trained on the tuning histories and watched on the
+    validation purchases. With ``final`` in the job (a protocol that keeps the tuned model), the
+    model at its best epoch also ranks for the test customers."""
+    model, overrides, k = job["model"], job["config"], job["k"]
+    started = time.perf_counter()
+    peer = Peer(model, workdir / "tune", overrides, job["tune"]["train"], job["seed"], job["max_len"])
+    score, epochs, curve = _train_watched(peer, job["tune"], job["max_epochs"], job["patience"], k)
+    tried = {
+        "config": overrides,
+        "valid_ndcg@10": round(score, 4),
+        "epochs": epochs,
+        "curve": curve,
+        # the epoch cap ended training while it was still improving: a larger budget might
+        # have done better (reported, so a capped peer is not read as a weak one)
+        "stopped_at_cap": epochs == job["max_epochs"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return {"tried": tried, **(_ranked(peer, job) if "final" in job else {})}
+
+
+def final(job: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """The chosen configuration, trained on the protocol's training histories for the number of
+    epochs it chose, ranking for the test customers."""
+    started = time.perf_counter()
+    peer = Peer(
+        job["model"], workdir / "final", job["config"], job["final"]["fit"], job["seed"], job["max_len"]
+    )
+    for epoch in range(job["epochs"]):
+        peer.train_epoch(epoch)
+    return {"train_seconds": round(time.perf_counter() - started, 1), **_ranked(peer, job)}
 
 
 def official(job: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -259,7 +254,7 @@ def official(job: dict[str, Any], workdir: Path) -> dict[str, Any]:
             "device": "cpu",
             "use_gpu": False,
             "show_progress": False,
-            "seed": job.get("seed", 2020),
+            "seed": job["seed"],
             "epochs": job["max_epochs"],
             "stopping_step": job["patience"],
             "eval_step": 1,
@@ -290,7 +285,8 @@ def main() -> None:
     workdir = job_path.parent / job["model"]
     workdir.mkdir(parents=True, exist_ok=True)
     os.chdir(workdir)  # RecBole's trainer writes a log_tensorboard folder in the working directory
-    answer = official(job, workdir) if job.get("official") else run(job, workdir)
+    kinds = {"tune": tune, "final": final, "official": official}
+    answer = kinds[job["kind"]](job, workdir)
     out_path.write_text(json.dumps(answer))
 
 
