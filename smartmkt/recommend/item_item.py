@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -67,17 +68,21 @@ class ItemItem:
     ) -> ItemItem:
         """EASE on ``histories`` (item positions, each customer's purchases), over the
         ``max_items`` most bought items."""
-        counts = np.bincount([p for h in histories for p in h], minlength=n_items)
+        lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+        items = np.fromiter(chain.from_iterable(histories), dtype=np.int64, count=int(lengths.sum()))
+        counts = np.bincount(items, minlength=n_items)
         covered = np.argsort(-counts, kind="stable")[: min(max_items, int((counts > 0).sum()))]
         if len(covered) < 2:
             return cls(sp.csr_matrix((n_items, n_items), dtype=np.float32))
         column = np.full(n_items, -1)
         column[covered] = np.arange(len(covered))
-        cells = {(row, int(column[p])) for row, h in enumerate(histories) for p in h if column[p] >= 0}
-        rows, cols = zip(*cells, strict=True)
+        customers, columns = np.repeat(np.arange(len(histories)), lengths), column[items]
+        kept = columns >= 0
         bought = sp.csr_matrix(
-            (np.ones(len(cells), np.float32), (rows, cols)), shape=(len(histories), len(covered))
+            (np.ones(int(kept.sum()), np.float32), (customers[kept], columns[kept])),
+            shape=(len(histories), len(covered)),
         )
+        bought.data[:] = 1.0  # bought twice is bought
         small = sp.coo_matrix(_strongest(ease_weights(bought, L2), keep))
         full = sp.csr_matrix(
             (small.data, (covered[small.row], covered[small.col])), shape=(n_items, n_items), dtype=np.float32
