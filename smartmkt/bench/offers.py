@@ -41,6 +41,7 @@ from smartmkt.predict.history import Window, purchase_days
 from smartmkt.predict.scoring import fit_until, store_cutoff
 from smartmkt.predict.train import examples
 from smartmkt.recommend.recommender import Recommender
+from smartmkt.recommend.sequential import SequenceConfig
 from smartmkt.store.db import session_scope
 from smartmkt.store.models import Order
 from smartmkt.store.repository import StoreRepository
@@ -78,8 +79,14 @@ def _window(cutoff: datetime, end: datetime) -> dict[str, Any]:
 
 
 def run_offers_bench(
-    engine: Engine, horizon_days: int, policy: OfferPolicy, seed: int = 11
+    engine: Engine,
+    horizon_days: int,
+    policy: OfferPolicy,
+    seed: int = 11,
+    sequence_config: SequenceConfig | None = None,
 ) -> dict[str, Any]:
+    """The replay; ``sequence_config``: the recommender's transformer settings (default: the
+    product's; a test of the replay's mechanics trains a quicker one)."""
     days = purchase_days(engine)
     end = store_cutoff(days)
     cutoff = end - timedelta(days=horizon_days)
@@ -119,7 +126,7 @@ def run_offers_bench(
     }
     catalog = StoreRepository(engine).all_products()
     prices = {p.id: p for p in catalog}
-    recommender = Recommender.fit(catalog, list(histories.values()))
+    recommender = Recommender.fit(catalog, list(histories.values()), sequence_config=sequence_config)
     random.Random(seed).shuffle(visitors)
     top = {c: recommender.recommend(histories[c], k=1) for c in visitors}
     made: list[tuple[int, int, int]] = []
