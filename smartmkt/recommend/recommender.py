@@ -200,8 +200,9 @@ class Recommender:
             catalog_version=catalog_version,
         )
         model = cls(items, cf, bias, text, meta, encoder)
-        model.meta.text_weight, model.meta.profile_weight = _balance_weights(model, encoded)
-        model.item_item = _scaled(ItemItem.fit(encoded, len(items)), model, encoded)
+        sample = _Sample.of(model, encoded)
+        model.meta.text_weight, model.meta.profile_weight = _balance_weights(model, sample)
+        model.item_item = _scaled(ItemItem.fit(encoded, len(items)), model, sample)
         return model
 
     # --- persistence -----------------------------------------------------------------------
@@ -343,12 +344,8 @@ class Recommender:
         trained = Scorer(self.index, self.ids, self.collab, self.collab_bias, self.text)
         allowed = self.arrays.mask(prefs, excluded, genres_needed) & ~overlay.hidden  # changed or gone
         item_item = self.item_item
-        if item_item is not None and bought:
-            results = trained.top(
-                query, cf_part, text_part, k, allowed, lambda rows: item_item.scores(bought, rows)
-            )
-        else:
-            results = trained.top(query, cf_part, text_part, k, allowed)
+        rerank = (lambda rows: item_item.scores(bought, rows)) if item_item is not None and bought else None
+        results = trained.top(query, cf_part, text_part, k, allowed, rerank)
         if overlay.index is not None:
             own = Scorer(overlay.index, overlay.arrays.ids, overlay.collab, overlay.collab_bias, overlay.text)
             results += own.top(
@@ -406,38 +403,45 @@ class Scorer:
         return found
 
 
-def _scaled(
-    item_item: ItemItem, model: Recommender, histories: Sequence[Sequence[int]], seed: int = 3
-) -> ItemItem:
+@dataclass(frozen=True)
+class _Sample:
+    """Some training customers' histories and the collaborative (index) scores they give every
+    item: what the other parts' weights are measured against, computed once per fit."""
+
+    histories: list[Sequence[int]]
+    cf_scores: np.ndarray  # (customers, items)
+
+    @classmethod
+    def of(cls, model: Recommender, histories: Sequence[Sequence[int]], seed: int = 3) -> _Sample | None:
+        """Up to 200 customers with a purchase (None: no customer has one)."""
+        rng = np.random.default_rng(seed)
+        users = [h for h in histories if h]
+        if not users:
+            return None
+        sample = [users[i] for i in rng.choice(len(users), size=min(200, len(users)), replace=False)]
+        return cls(sample, model.collab_queries(sample) @ model.collab.T + model.collab_bias)
+
+
+def _scaled(item_item: ItemItem, model: Recommender, sample: _Sample | None) -> ItemItem:
     """``item_item`` scaled so that its scores weigh ``WEIGHT`` of the index scores' spread,
-    both measured on a sample of the training customers over the whole catalog."""
-    rng = np.random.default_rng(seed)
-    users = [h for h in histories if h]
-    if not users or item_item.weights.nnz == 0:
+    both measured on ``sample`` over the whole catalog."""
+    if sample is None or item_item.weights.nnz == 0:
         return item_item
-    sample = [users[i] for i in rng.choice(len(users), size=min(200, len(users)), replace=False)]
-    index_scores = model.collab_queries(sample) @ model.collab.T + model.collab_bias
     every = np.arange(len(model.items))
-    own = np.stack([item_item.scores(h, every) for h in sample])
-    return replace(item_item, scale=WEIGHT * float(index_scores.std() / max(float(own.std()), 1e-9)))
+    own = np.stack([item_item.scores(h, every) for h in sample.histories])
+    return replace(item_item, scale=WEIGHT * float(sample.cf_scores.std() / max(float(own.std()), 1e-9)))
 
 
-def _balance_weights(
-    model: Recommender, histories: Sequence[Sequence[int]], seed: int = 3
-) -> tuple[float, float]:
+def _balance_weights(model: Recommender, sample: _Sample | None) -> tuple[float, float]:
     """Scale text similarity to the spread of collaborative scores.
 
     A stated wish ("funny and short") weighs as much as the whole purchase history; the history's
     own text profile weighs PROFILE_SHARE of that, as a tie-breaker.
     """
-    rng = np.random.default_rng(seed)
-    users = [h for h in histories if h]
-    if not users:
+    if sample is None:
         return 1.0, PROFILE_SHARE
-    sample = [users[i] for i in rng.choice(len(users), size=min(200, len(users)), replace=False)]
-    cf_scores = model.collab_queries(sample) @ model.collab.T + model.collab_bias
-    profiles = np.stack([model.text[h].mean(axis=0) for h in sample])
+    profiles = np.stack([model.text[h].mean(axis=0) for h in sample.histories])
     profiles /= np.linalg.norm(profiles, axis=1, keepdims=True)
     text_scores = profiles @ model.text.T
-    ratio = float(cf_scores.std() / max(text_scores.std(), 1e-6))
+    ratio = float(sample.cf_scores.std() / max(text_scores.std(), 1e-6))
     return ratio, PROFILE_SHARE * ratio
