@@ -34,6 +34,20 @@ def base_settings() -> Settings:
     return get_settings()
 
 
+@pytest.fixture
+def private_var_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """A var/ of this test's own: what the code under test caches there (the recommender bench's
+    RecBole answers) stays out of the project's var/, which the bench's real runs reuse."""
+    var = tmp_path / "var"
+    monkeypatch.setenv("SMARTMKT_VAR_DIR", str(var))
+    get_settings.cache_clear()  # type: ignore[attr-defined]
+    try:
+        yield var
+    finally:
+        monkeypatch.delenv("SMARTMKT_VAR_DIR")
+        get_settings.cache_clear()  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
 def demo_db_template(tmp_path_factory: pytest.TempPathFactory, base_settings: Settings) -> Path:
     """A migrated store with the demo data, built once per test session."""

@@ -55,6 +55,7 @@ def _check_answer(answer: dict, protocol) -> None:  # type: ignore[no-untyped-de
         assert not set(top) & set(protocol.query[customer])  # never what they bought
 
 
+@pytest.mark.usefixtures("private_var_dir")
 def test_recbole_sasrec_learns_what_comes_next() -> None:
     protocol = temporal_protocol(_walks())
     answer = run_peer("SASRec", protocol, Budget(configs=1, max_epochs=6, patience=6), reuse=False)
@@ -74,6 +75,7 @@ def test_recbole_sasrec_learns_what_comes_next() -> None:
     assert answer["train_seconds"] > 0 and answer["latency_ms"] > 0
 
 
+@pytest.mark.usefixtures("private_var_dir")
 def test_recbole_general_model_on_leave_one_out() -> None:
     protocol = leave_one_out_protocol(_walks(customers=80))
     answer = run_peer(
@@ -101,25 +103,19 @@ def test_a_missing_recbole_environment_is_a_clear_error(
         get_settings.cache_clear()  # type: ignore[attr-defined]
 
 
-def test_an_answer_is_reused_only_for_the_same_job(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_an_answer_is_reused_only_for_the_same_job(private_var_dir: Path) -> None:
     """A long bench stopped half-way resumes: the same job (data, configuration, budget, code) is
     answered from the earlier run, and says so; another job runs RecBole again."""
-    monkeypatch.setenv("SMARTMKT_VAR_DIR", str(tmp_path))
-    get_settings.cache_clear()  # type: ignore[attr-defined]
-    try:
-        protocol = temporal_protocol(_walks(customers=40))
-        budget = Budget(configs=1, max_epochs=1, patience=1)
-        first = run_peer("BPR", protocol, budget)
-        again = run_peer("BPR", protocol, budget)
-        assert (first["cached"], again["cached"]) == (False, True)
-        assert again["top"] == first["top"] and again["tried"] == first["tried"]
-        # one answer per configuration, one for the final training
-        kept = sorted(
-            f.name.split("-")[1] for f in (tmp_path / "cache" / "bench" / "recbole").glob("BPR-*.json")
-        )
-        assert kept == ["final", "tune"]
-        other = run_peer("BPR", temporal_protocol(_walks(customers=41)), budget)
-        assert other["cached"] is False
-    finally:
-        monkeypatch.delenv("SMARTMKT_VAR_DIR")
-        get_settings.cache_clear()  # type: ignore[attr-defined]
+    protocol = temporal_protocol(_walks(customers=40))
+    budget = Budget(configs=1, max_epochs=1, patience=1)
+    first = run_peer("BPR", protocol, budget)
+    again = run_peer("BPR", protocol, budget)
+    assert (first["cached"], again["cached"]) == (False, True)
+    assert again["top"] == first["top"] and again["tried"] == first["tried"]
+    # one answer per configuration, one for the final training
+    kept = sorted(
+        f.name.split("-")[1] for f in (private_var_dir / "cache" / "bench" / "recbole").glob("BPR-*.json")
+    )
+    assert kept == ["final", "tune"]
+    other = run_peer("BPR", temporal_protocol(_walks(customers=41)), budget)
+    assert other["cached"] is False

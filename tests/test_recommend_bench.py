@@ -60,6 +60,7 @@ def test_faiss_at_scale_is_approximate_and_close_to_exact() -> None:
     assert figures["p95_ms"] > 0
 
 
+@pytest.mark.usefixtures("private_var_dir")  # its RecBole answers stay out of var/
 def test_bench_recommend_runs_every_model(demo_engine: Engine) -> None:
     """The whole bench on the demo with the smallest budget: one configuration each, RecBole's BPR
     for one epoch (its sequence models are trained in tests/test_recbole_peers.py), smartmkt's
