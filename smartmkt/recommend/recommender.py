@@ -249,12 +249,12 @@ class Recommender:
             return cls(items, data["cf"], data["bias"], data["text"], meta, encoder, item_item)
 
     # --- serving ---------------------------------------------------------------------------
-    def query_vector(
-        self, history: Sequence[int], text: str | None, prefs: Preferences
+    def _query_vector(
+        self, positions: Sequence[int], text: str | None, prefs: Preferences
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(query, cf part, text part) for a customer's ``history`` (product ids, oldest first),
-        what they said (``text``, may be None) and ``prefs`` (a kids' title adds a hint)."""
-        positions = [self.position[p] for p in history if p in self.position]
+        """(query, cf part, text part) for a customer's purchases (``positions``: the trained
+        items among them, oldest first), what they said (``text``, may be None) and ``prefs`` (a
+        kids' title adds a hint)."""
         cf_part = self.collab_queries([positions])[0]
         hint = " ".join(
             filter(None, [text or "", "family children's movie" if prefs.for_kids else ""])
@@ -286,9 +286,9 @@ class Recommender:
         comedy"), matched against the titles' text; ``exclude_ids``: products never to list."""
         prefs = prefs or Preferences()
         overlay = self.overlay  # one catalog for the whole search
-        query, cf_part, text_part = self.query_vector(history, text, prefs)
-        excluded = [*history, *exclude_ids]
         bought = [self.position[p] for p in history if p in self.position]
+        query, cf_part, text_part = self._query_vector(bought, text, prefs)
+        excluded = [*history, *exclude_ids]
         found = self._search(overlay, query, cf_part, text_part, k, prefs, excluded, bought=bought)
         # Several genres mean all of them. Fewer than k titles have them all: close matches
         # (all the other filters, most of the genres first) fill the list, marked as such.
