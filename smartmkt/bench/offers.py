@@ -175,4 +175,5 @@ def run_offers_bench(
             for k in ("bought_offered_product", "bought_anything")
         },
         "budget": policy.daily_budget_cents / 100,
+        "recommender_epochs": (sequence_config or SequenceConfig()).epochs,
     }

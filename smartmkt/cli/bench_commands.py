@@ -215,13 +215,25 @@ def bench_preferences_cmd(
 
 
 @bench_app.command("offers")
-def bench_offers_cmd(as_json: JsonFlag = False) -> None:
+def bench_offers_cmd(
+    recommender_epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--recommender-epochs",
+            min=1,
+            max=200,
+            help="Epochs the recommender's transformer trains (default: the product's setting).",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
     """The offer policy replayed on the demo data's last period (a scratch store loaded for the
     run, never the product's), against random targeting."""
     from smartmkt.bench.offers import run_offers_bench
     from smartmkt.bench.scratch import scratch_demo_store
     from smartmkt.lifecycle.heldout import NoPositives
     from smartmkt.offers.policy import OfferPolicy
+    from smartmkt.recommend.sequential import SequenceConfig
 
     settings = get_settings()
     try:
@@ -230,7 +242,10 @@ def bench_offers_cmd(as_json: JsonFlag = False) -> None:
             scratch_demo_store(settings.var_dir / "cache" / "wheels") as scratch,
         ):
             report = run_offers_bench(
-                scratch, settings.purchase_horizon_days, OfferPolicy.load(settings.offer_policy)
+                scratch,
+                settings.purchase_horizon_days,
+                OfferPolicy.load(settings.offer_policy),
+                sequence_config=SequenceConfig(epochs=recommender_epochs) if recommender_epochs else None,
             )
     except NoPositives as exc:
         fail(str(exc))
