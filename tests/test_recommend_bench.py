@@ -11,10 +11,11 @@ import scipy.sparse as sp
 from sqlalchemy import Engine
 
 from smartmkt.bench.protocols import Budget
+from smartmkt.bench.recbole_peers import cross_check_verdict
 from smartmkt.bench.recommend import faiss_scale, run_recommend_bench
 from smartmkt.data.demo import demo_shift
 from smartmkt.recommend.baselines import ALS, EASE, ItemKNN, Popularity
-from smartmkt.recommend.evaluate import ranking_figures, temporal_split
+from smartmkt.recommend.evaluate import ndcg_standard_error, ranking_figures, temporal_split
 
 
 def test_temporal_split_holds_out_the_latest_fifth() -> None:
@@ -32,6 +33,23 @@ def test_ranking_figures_by_hand() -> None:
     ndcg_1 = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
     assert figures["ndcg@10"] == pytest.approx(ndcg_1 / 2, abs=1e-4)
     assert figures["coverage@10"] == pytest.approx(0.4)
+
+
+def test_ndcg_standard_error_by_hand() -> None:
+    # customer 1's ndcg is 1 (its one purchase first), customer 2's 0: std 0.7071, over sqrt(2)
+    se = ndcg_standard_error({1: [4, 5], 2: [5]}, {1: [4], 2: [9]})
+    assert se == pytest.approx(math.sqrt(0.5) / math.sqrt(2))
+    assert math.isnan(ndcg_standard_error({1: [4]}, {1: [4]}))  # one customer: no spread to read
+
+
+def test_the_cross_check_tells_noise_from_a_weaker_wrapper() -> None:
+    """Two trainings ranking the same customers: a difference inside 1.96 x sqrt(2) standard
+    errors is noise, one outside it says the bench's SASRec is not RecBole's."""
+    close = cross_check_verdict(0.100, 0.104, standard_error=0.005)  # band 0.0139
+    assert close["within_noise"] and close["noise_band_95"] == pytest.approx(0.0139, abs=1e-4)
+    assert close["ndcg_difference"] == pytest.approx(-0.004)
+    weaker = cross_check_verdict(0.080, 0.104, standard_error=0.005)
+    assert not weaker["within_noise"] and weaker["ndcg_ratio_bench_to_run_recbole"] == pytest.approx(0.769)
 
 
 @pytest.mark.parametrize("peer_type", [Popularity, ItemKNN, EASE, ALS])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -176,10 +177,15 @@ def _cached_answer(job: dict[str, Any], say: Callable[[str], None], reuse: bool 
 
 
 def official_sasrec(
-    chosen: dict[str, Any], budget: Budget, bench_figures: dict[str, float], reuse: bool = True
+    chosen: dict[str, Any],
+    budget: Budget,
+    bench_figures: dict[str, float],
+    standard_error: float,
+    reuse: bool = True,
 ) -> dict[str, Any]:
     """RecBole's ``run_recbole`` for SASRec with the configuration the bench chose, on the same
-    epoch budget, beside the bench's SASRec ranked RecBole's way (nothing excluded)."""
+    epoch budget, beside the bench's SASRec ranked RecBole's way (nothing excluded), whose ndcg@10
+    has ``standard_error`` over its customers."""
     job = {
         "kind": "official",
         "seed": SEED,
@@ -189,7 +195,6 @@ def official_sasrec(
         "patience": budget.patience,
     }
     answer = _cached_answer(job, lambda _m: None, reuse)
-    official, ours = answer["test"]["ndcg@10"], bench_figures["ndcg@10"]
     return {
         "config": chosen,
         "run_recbole_test": answer["test"],
@@ -197,7 +202,21 @@ def official_sasrec(
         "run_recbole_seconds": answer["seconds"],
         "cached": answer["cached"],
         "bench_sasrec_unmasked": bench_figures,
+        **cross_check_verdict(bench_figures["ndcg@10"], answer["test"]["ndcg@10"], standard_error),
+    }
+
+
+def cross_check_verdict(ours: float, official: float, standard_error: float) -> dict[str, Any]:
+    """Whether the bench's SASRec and run_recbole's differ by more than the noise of ranking the
+    same customers twice: two independent trainings, each figure a mean over the same customers
+    with (about) the bench's ``standard_error``, so their difference has a standard error of
+    sqrt(2) times it; within noise = inside 1.96 of those (95%)."""
+    band = 1.96 * math.sqrt(2) * standard_error
+    return {
         "ndcg_ratio_bench_to_run_recbole": round(ours / official, 3) if official else None,
+        "ndcg_difference": round(ours - official, 4),
+        "noise_band_95": round(band, 4),
+        "within_noise": abs(ours - official) <= band,
     }
 
 

@@ -43,7 +43,7 @@ from smartmkt.recommend.baselines import (
     ItemKNN,
     Popularity,
 )
-from smartmkt.recommend.evaluate import K, mean_ndcg, ranking_figures, temporal_split
+from smartmkt.recommend.evaluate import K, mean_ndcg, ndcg_standard_error, ranking_figures, temporal_split
 from smartmkt.recommend.recommender import Recommender
 from smartmkt.recommend.sequential import SequenceConfig
 from smartmkt.store.models import Order
@@ -389,13 +389,18 @@ def run_recommend_bench(
         recommender = recommender or ranked["smartmkt"].extra["recommender"]
         if name == "leave_one_out" and "SASRec" in recbole_models:
             sasrec = ranked["sasrec"]
+            unmasked = sasrec.extra["top_unmasked"]
             report["protocols"][name]["sasrec_unmasked"] = ranking_figures(
-                sasrec.extra["top_unmasked"], protocol.test, len(catalog.items)
+                unmasked, protocol.test, len(catalog.items)
             )
             if cross_check:
                 say("RecBole's own run_recbole for SASRec (the cross-check)")
                 report["recbole_cross_check"] = official_sasrec(
-                    sasrec.chosen, budget, report["protocols"][name]["sasrec_unmasked"], reuse
+                    sasrec.chosen,
+                    budget,
+                    report["protocols"][name]["sasrec_unmasked"],
+                    ndcg_standard_error(unmasked, protocol.test),
+                    reuse,
                 )
     first = report["protocols"][protocols[0]]
     report.update(

@@ -51,6 +51,13 @@ def mean_ndcg(recommended: dict[T, list[T]], heldout: dict[T, list[T]], k: int =
     return float(np.mean([ndcg(recommended.get(c, []), truth, k) for c, truth in heldout.items()]))
 
 
+def ndcg_standard_error(recommended: dict[T, list[T]], heldout: dict[T, list[T]], k: int = K) -> float:
+    """The standard error of mean ndcg@k over the customers of ``heldout``: how much the figure
+    would move with another draw of customers, to say whether two figures differ beyond it."""
+    values = [ndcg(recommended.get(c, []), truth, k) for c, truth in heldout.items()]
+    return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
+
+
 def ranking_figures(
     recommended: dict[int, list[int]], test: Histories, catalog: int, k: int = K
 ) -> dict[str, float]:
