@@ -45,16 +45,21 @@ def ndcg(top: Sequence[T], truth: Sequence[T], k: int = K) -> float:
     return dcg / ideal
 
 
+def _ndcgs(recommended: dict[T, list[T]], heldout: dict[T, list[T]], k: int) -> list[float]:
+    """ndcg@k of each customer of ``heldout`` (one with nothing recommended scores 0)."""
+    return [ndcg(recommended.get(c, []), truth, k) for c, truth in heldout.items()]
+
+
 def mean_ndcg(recommended: dict[T, list[T]], heldout: dict[T, list[T]], k: int = K) -> float:
-    """Mean ndcg@k over the customers of ``heldout`` (one with nothing recommended scores 0):
-    what the benches choose configurations by, unrounded."""
-    return float(np.mean([ndcg(recommended.get(c, []), truth, k) for c, truth in heldout.items()]))
+    """Mean ndcg@k over the customers of ``heldout``: what the benches choose configurations by,
+    unrounded."""
+    return float(np.mean(_ndcgs(recommended, heldout, k)))
 
 
 def ndcg_standard_error(recommended: dict[T, list[T]], heldout: dict[T, list[T]], k: int = K) -> float:
     """The standard error of mean ndcg@k over the customers of ``heldout``: how much the figure
     would move with another draw of customers, to say whether two figures differ beyond it."""
-    values = [ndcg(recommended.get(c, []), truth, k) for c, truth in heldout.items()]
+    values = _ndcgs(recommended, heldout, k)
     return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
 
 
